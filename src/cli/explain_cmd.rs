@@ -1,0 +1,46 @@
+//! `glassbox explain KIND.ACTION`: print an explanation template.
+
+use super::Ctx;
+use clap::Args;
+
+/// Arguments of `glassbox explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// kind.action, e.g. layer.apply (omit to list every one)
+    pub key: Option<String>,
+}
+
+/// Prints one template (brief, then full), or the list of keys.
+pub fn run(a: ExplainArgs, _ctx: &Ctx) -> crate::Result<i32> {
+    match a.key {
+        None => {
+            for t in crate::explain::all() {
+                println!("{:<28} {}", t.key, first_line(t.brief));
+            }
+            Ok(0)
+        }
+        Some(key) => match crate::explain::template(&key) {
+            Some(t) => {
+                println!("{}\n\n{}", t.brief, t.full);
+                Ok(0)
+            }
+            None => {
+                let keys: Vec<&str> = crate::explain::all().iter().map(|t| t.key).collect();
+                let near: Vec<&str> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| k.split('.').any(|p| key.contains(p)))
+                    .take(5)
+                    .collect();
+                Err(crate::Error::Usage(format!(
+                    "no explanation for '{key}'; try one of: {} (or `glassbox explain` to list all)",
+                    if near.is_empty() { keys.iter().take(5).copied().collect::<Vec<_>>().join(", ") } else { near.join(", ") }
+                )))
+            }
+        },
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}

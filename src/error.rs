@@ -1,0 +1,41 @@
+//! The one error type of the engine: each module's typed error folds in
+//! here with `#[from]`. Messages are lower-case, carry context (which path,
+//! which image) and say what to do.
+
+/// Any error the engine reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The student quit at a step-through pause.
+    #[error(transparent)]
+    Aborted(#[from] crate::trace::Aborted),
+    /// A command line that cannot be carried out as given.
+    #[error("{0}")]
+    Usage(String),
+    /// An I/O error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and to which path.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Short for `Result<T, glassbox::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds "what was being done" to I/O errors.
+pub trait IoContext<T> {
+    /// Wraps an I/O error with `context`.
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::result::Result<T, std::io::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: context(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! glassbox: a real container engine that students can see through.
+//!
+//! The binary (`src/main.rs` + [`cli`]) only parses and dispatches; the
+//! engine lives here, split by concept (see design.md, "The layout of the
+//! house"). Every step the engine takes is an event ([`trace`]) explained by
+//! a template ([`explain`]).
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod cli;
+pub mod error;
+pub mod explain;
+pub mod trace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,6 @@
+//! The one integration-test binary (one link step instead of many). Each
+//! module tests one concept through the library or the built binary, each
+//! test with its own temporary root.
+
+mod support;
+mod trace;

@@ -1,0 +1,89 @@
+//! Shared helpers: temporary roots, running the built binary, redaction.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The glassbox binary cargo built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_glassbox"))
+}
+
+/// A temporary glassbox root, removed on drop.
+pub struct Root {
+    pub dir: tempfile::TempDir,
+}
+
+impl Root {
+    pub fn new() -> Root {
+        Root {
+            dir: tempfile::Builder::new()
+                .prefix("glassbox-test-")
+                .tempdir()
+                .expect("temp root"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `glassbox --root ROOT ARGS...` with tracing off unless asked.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(self.path()).args(args);
+        c.env_remove("GLASSBOX_ROOT");
+        c
+    }
+
+    /// Runs and returns the output, whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run glassbox")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "glassbox {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs with `--trace json --trace-file` and returns (stdout, events).
+    pub fn traced(&self, args: &[&str]) -> (String, Vec<serde_json::Value>) {
+        let file = self
+            .path()
+            .join(format!("trace-{}.jsonl", std::process::id()));
+        let mut full = vec!["--trace", "json", "--trace-file", file.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let out = self.ok(&full);
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let _ = std::fs::remove_file(&file);
+        let events = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("trace line is JSON"))
+            .collect();
+        (out, events)
+    }
+}
+
+/// Asserts every event has an explanation template.
+pub fn assert_explained(events: &[serde_json::Value]) {
+    for ev in events {
+        let key = format!(
+            "{}.{}",
+            ev["kind"].as_str().unwrap(),
+            ev["action"].as_str().unwrap()
+        );
+        assert!(
+            glassbox::explain::template(&key).is_some(),
+            "event {key} has no template under src/explain/templates/"
+        );
+    }
+}
