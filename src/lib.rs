@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod error;
 pub mod explain;
+pub mod image;
 pub mod trace;
 
 pub use error::{Error, Result};

@@ -1,0 +1,4 @@
+//! Images: OCI manifests and configs, layers (packing, digesting, safe
+//! unpacking with whiteouts), and the base images built from fixtures.
+
+pub mod compress;
