@@ -1,0 +1,7 @@
+//! Building images from Dockerfiles: the parts that need neither the store
+//! nor the runtime. [`ignore`] decides which context files a build may see
+//! (Docker's `.dockerignore` semantics) and [`words`] performs Docker's
+//! variable substitution (`$VAR`, `${VAR:-x}`, `${VAR:+x}`, escapes).
+
+pub mod ignore;
+pub mod words;
