@@ -3,5 +3,6 @@
 //! (Docker's `.dockerignore` semantics) and [`words`] performs Docker's
 //! variable substitution (`$VAR`, `${VAR:-x}`, `${VAR:+x}`, escapes).
 
+pub mod dockerfile;
 pub mod ignore;
 pub mod words;
