@@ -157,7 +157,7 @@ pub fn did_you_mean(word: &str) -> Option<&'static str> {
 pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> Diagnostic {
     let full = e.to_string();
     let message = full.split(" at line ").next().unwrap_or(&full).to_string();
-    let (mut line, mut column) = (e.line().max(1), e.column().max(1));
+    let (line, column) = (e.line().max(1), e.column().max(1));
     let src = line_text(text, line);
     let mut code = "Syntax";
     let hint = if let Some(word) = message
@@ -172,11 +172,17 @@ pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> 
     } else if message == "invalid JSON" && src.contains('\'') {
         code = "JsonSingleQuotes";
         Some("JSON needs double quotes: write [\"sh\", \"-c\"], not ['sh', '-c']".into())
-    } else if message == "expected at least one FROM instruction" {
+    } else if message == "expected at least one FROM instruction" || message == "expected FROM" {
         code = "NoFrom";
-        line = 1;
-        column = 1;
-        Some("start each build stage with FROM busybox (or FROM scratch for an empty image)".into())
+        Some("only ARG may come before the first FROM; start the stage with FROM busybox (or FROM scratch)".into())
+    } else if let Some(delim) = message
+        .strip_prefix("expected end of here-document (")
+        .and_then(|s| s.split(')').next())
+    {
+        code = "HeredocUnclosed";
+        Some(format!(
+            "end the here-document with a line that holds only {delim}"
+        ))
     } else if message.contains("requires") {
         code = "MissingArgument";
         Some("see the instruction's form in the Dockerfile reference".into())
@@ -198,6 +204,29 @@ pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> 
     }
 }
 
+/// A shell-form command that was meant as JSON but used single quotes:
+/// Docker silently runs it as `/bin/sh -c "['sh', ...]"`, so say so.
+fn single_quoted_json(
+    file: &str,
+    text: &str,
+    cmd: &Command<'_>,
+    keyword: &str,
+) -> Option<Diagnostic> {
+    let Command::Shell(s) = cmd else { return None };
+    let v = s.value.trim();
+    if !(v.starts_with('[') && v.ends_with(']') && v.contains('\'')) {
+        return None;
+    }
+    Some(warning_at(
+        file,
+        text,
+        s.span.start,
+        "JsonSingleQuotes",
+        format!("{keyword} looks like JSON but uses single quotes, so it runs as a shell command"),
+        "JSON needs double quotes: write [\"sh\", \"-c\"], not ['sh', '-c']",
+    ))
+}
+
 /// Docker-style build checks over a parsed Dockerfile.
 pub fn check(file: &str, text: &str, df: &Dockerfile<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -205,7 +234,9 @@ pub fn check(file: &str, text: &str, df: &Dockerfile<'_>) -> Vec<Diagnostic> {
     for ins in &df.instructions {
         match ins {
             Instruction::Cmd(c) => {
-                if let Command::Shell(s) = &c.arguments {
+                if let Some(d) = single_quoted_json(file, text, &c.arguments, "CMD") {
+                    out.push(d);
+                } else if let Command::Shell(s) = &c.arguments {
                     out.push(warning_at(
                         file,
                         text,
@@ -218,7 +249,9 @@ pub fn check(file: &str, text: &str, df: &Dockerfile<'_>) -> Vec<Diagnostic> {
                 }
             }
             Instruction::Entrypoint(c) => {
-                if let Command::Shell(s) = &c.arguments {
+                if let Some(d) = single_quoted_json(file, text, &c.arguments, "ENTRYPOINT") {
+                    out.push(d);
+                } else if let Command::Shell(s) = &c.arguments {
                     out.push(warning_at(
                         file,
                         text,
