@@ -5,4 +5,5 @@
 
 pub mod dockerfile;
 pub mod ignore;
+pub mod plan;
 pub mod words;

@@ -153,6 +153,17 @@ pub fn did_you_mean(word: &str) -> Option<&'static str> {
         .map(|(_, k)| k)
 }
 
+/// The name in `names` closest to `word`, if it is close enough to be a typo.
+pub fn did_you_mean_among<'n>(word: &str, names: &[&'n str]) -> Option<&'n str> {
+    let lower = word.to_lowercase();
+    names
+        .iter()
+        .map(|n| (edit_distance(&lower, n), *n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 3))
+        .min()
+        .map(|(_, n)| n)
+}
+
 /// Turns the parser's error into a teaching diagnostic.
 pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> Diagnostic {
     let full = e.to_string();
