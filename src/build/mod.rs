@@ -9,4 +9,5 @@ pub mod context;
 pub mod dockerfile;
 pub mod ignore;
 pub mod plan;
+pub mod scope;
 pub mod words;
