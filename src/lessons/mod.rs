@@ -236,6 +236,17 @@ pub fn evaluate(c: &Check, ran: &Ran) -> Option<String> {
             return Some(format!("found {value}, expected {eq}"));
         }
     }
+    if let Some(len) = c.length {
+        let have = match &value {
+            serde_json::Value::Array(a) => a.len(),
+            serde_json::Value::Object(o) => o.len(),
+            serde_json::Value::String(s) => s.chars().count(),
+            _ => 0,
+        };
+        if have != len {
+            return Some(format!("found {have} entries, expected {len}"));
+        }
+    }
     if let Some(needle) = &c.contains {
         let hay = match &value {
             serde_json::Value::String(s) => s.clone(),

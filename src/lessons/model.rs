@@ -90,6 +90,9 @@ pub struct Check {
     /// The text at `pointer` (or the whole output) must contain this.
     #[serde(default)]
     pub contains: Option<String>,
+    /// The array (or object, or string) at `pointer` must have this length.
+    #[serde(default)]
+    pub length: Option<usize>,
     /// What to tell the student when this check fails.
     pub hint: String,
 }
