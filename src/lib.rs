@@ -13,6 +13,7 @@ pub mod cli;
 pub mod error;
 pub mod explain;
 pub mod image;
+pub mod lessons;
 pub mod trace;
 
 pub use error::{Error, Result};

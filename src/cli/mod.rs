@@ -2,6 +2,7 @@
 //! engine logic lives here: each command calls into the library.
 
 mod explain_cmd;
+mod lessons;
 mod output;
 
 pub use output::{GlobalOpts, TraceMode};
@@ -23,6 +24,8 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Guided lessons with exercises that check themselves
+    Lessons(lessons::LessonsArgs),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -65,5 +68,6 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
+        Command::Lessons(a) => lessons::run(a, ctx),
     }
 }
