@@ -127,19 +127,31 @@ fn warning_at(
     }
 }
 
-/// Levenshtein distance between two short words.
+/// Edit distance between two short words, counting an adjacent swap
+/// (`chwon` → `chown`) as one edit, the typo people make most.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The known instruction closest to `word`, if it is close enough to be a typo.
@@ -243,6 +255,46 @@ pub fn check(file: &str, text: &str, df: &Dockerfile<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut args: Vec<(String, usize)> = Vec::new();
     for ins in &df.instructions {
+        let (keyword, flags, known): (&str, &[parse_dockerfile::Flag<'_>], &[&str]) = match ins {
+            Instruction::Copy(c) => (
+                "COPY",
+                &c.options,
+                &["from", "chown", "chmod", "link", "parents", "exclude"],
+            ),
+            Instruction::Add(c) => (
+                "ADD",
+                &c.options,
+                &[
+                    "chown",
+                    "chmod",
+                    "checksum",
+                    "keep-git-dir",
+                    "link",
+                    "exclude",
+                ],
+            ),
+            Instruction::From(c) => ("FROM", &c.options, &["platform"]),
+            _ => ("", &[], &[]),
+        };
+        for flag in flags {
+            let name = flag.name.value.trim_start_matches('-');
+            if !known.contains(&name) {
+                let mut d = warning_at(
+                    file,
+                    text,
+                    flag.flag_span().start,
+                    "UnknownFlag",
+                    format!("unknown flag --{name} for {keyword}"),
+                    "",
+                );
+                d.severity = Severity::Error;
+                d.hint = Some(match did_you_mean_among(name, known) {
+                    Some(k) => format!("did you mean --{k}?"),
+                    None => format!("{keyword} accepts --{}", known.join(", --")),
+                });
+                out.push(d);
+            }
+        }
         match ins {
             Instruction::Cmd(c) => {
                 if let Some(d) = single_quoted_json(file, text, &c.arguments, "CMD") {
@@ -337,6 +389,10 @@ mod tests {
         assert_eq!(did_you_mean("RUNN"), Some("RUN"));
         assert_eq!(did_you_mean("workdri"), Some("WORKDIR"));
         assert_eq!(did_you_mean("XYZZYQQ"), None);
+        assert_eq!(
+            did_you_mean_among("chwon", &["chmod", "chown"]),
+            Some("chown")
+        );
     }
 
     #[test]

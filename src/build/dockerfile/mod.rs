@@ -11,7 +11,8 @@ pub use parse_dockerfile::{Dockerfile, Instruction};
 
 /// Parses `text` (read from `file`, used only in diagnostics). On success
 /// returns the syntax tree and the build-check warnings; on failure the one
-/// error that stopped parsing.
+/// error that stopped parsing (or the first error-level check, such as an
+/// unknown flag).
 pub fn parse<'a>(
     file: &str,
     text: &'a str,
@@ -19,6 +20,9 @@ pub fn parse<'a>(
     match parse_dockerfile::parse(text) {
         Ok(df) => {
             let warnings = diag::check(file, text, &df);
+            if let Some(e) = warnings.iter().find(|d| d.severity == Severity::Error) {
+                return Err(Box::new(e.clone()));
+            }
             Ok((df, warnings))
         }
         Err(e) => Err(Box::new(diag::from_parse_error(file, text, &e))),
