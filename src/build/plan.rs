@@ -14,6 +14,7 @@ use parse_dockerfile::{Dockerfile, Instruction};
 use sha2::{Digest, Sha256};
 
 use super::dockerfile::diag::{did_you_mean_among, location};
+use super::dockerfile::{Diagnostic, Severity};
 
 /// One build stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,28 @@ pub struct PlanError {
     pub hint: Option<String>,
     /// 1-based line and column, when the problem is in the Dockerfile.
     pub at: Option<(usize, usize)>,
+}
+
+impl PlanError {
+    /// The error as a Dockerfile diagnostic (snippet and caret when it has a
+    /// place in the file; line 1 otherwise, e.g. for `--target`).
+    pub fn to_diagnostic(&self, file: &str, text: &str) -> Diagnostic {
+        let (line, column) = self.at.unwrap_or((1, 1));
+        Diagnostic {
+            severity: Severity::Error,
+            code: if self.at.is_some() {
+                "StageReference"
+            } else {
+                "TargetNotFound"
+            },
+            file: file.to_string(),
+            line,
+            column,
+            message: self.message.clone(),
+            hint: self.hint.clone(),
+            source_line: text.lines().nth(line - 1).unwrap_or("").to_string(),
+        }
+    }
 }
 
 impl Plan {

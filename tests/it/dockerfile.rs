@@ -49,7 +49,15 @@ fn broken_dockerfiles_get_teaching_diagnostics() {
         let text = std::fs::read_to_string(&f).unwrap();
         let rendered = match dockerfile::parse(&name, &text) {
             Err(d) => d.render(),
-            Ok((_, warnings)) => {
+            Ok((df, warnings)) => {
+                if let Err(e) = glassbox::build::plan::Plan::new(&text, &df) {
+                    let rendered = e.to_diagnostic(&name, &text).render();
+                    insta::assert_snapshot!(
+                        name.trim_end_matches(".Dockerfile").to_string(),
+                        rendered
+                    );
+                    continue;
+                }
                 assert!(
                     !warnings.is_empty(),
                     "{name} is in the broken corpus but raised nothing"
