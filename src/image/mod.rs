@@ -2,3 +2,4 @@
 //! unpacking with whiteouts), and the base images built from fixtures.
 
 pub mod compress;
+pub mod reference;

@@ -2,5 +2,6 @@
 //! module tests one concept through the library or the built binary, each
 //! test with its own temporary root.
 
+mod store;
 mod support;
 mod trace;
