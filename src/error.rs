@@ -14,6 +14,9 @@ pub enum Error {
     /// The store refused or could not do something.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// No image by that reference.
+    #[error(transparent)]
+    MissingImage(#[from] crate::store::MissingImage),
     /// An image reference that breaks Docker's rules.
     #[error(transparent)]
     Reference(#[from] crate::image::reference::ReferenceError),

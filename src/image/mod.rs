@@ -2,4 +2,5 @@
 //! unpacking with whiteouts), and the base images built from fixtures.
 
 pub mod compress;
+pub mod pack;
 pub mod reference;

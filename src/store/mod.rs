@@ -5,6 +5,11 @@
 //! of `index.json` hold an exclusive lock on `index.lock`.
 
 mod blobs;
+mod images;
+mod refs;
+
+pub use images::{chain_ids, Image, LayerRef, MissingImage};
+pub use refs::{ref_name, REF_NAME};
 
 pub use blobs::digest_hex;
 
