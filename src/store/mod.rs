@@ -7,6 +7,7 @@
 mod blobs;
 mod images;
 mod refs;
+mod unpack;
 
 pub use images::{chain_ids, Image, LayerRef, MissingImage};
 pub use refs::{ref_name, REF_NAME};
