@@ -2,6 +2,7 @@
 //! engine logic lives here: each command calls into the library.
 
 mod explain_cmd;
+mod images;
 mod output;
 
 pub use output::{GlobalOpts, TraceMode};
@@ -23,6 +24,10 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Build the lessons' base image busybox:latest from the host's static busybox
+    Setup(images::SetupArgs),
+    /// List images: REPOSITORY TAG IMAGE ID CREATED SIZE
+    Images(images::ImagesArgs),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -65,5 +70,7 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
+        Command::Setup(a) => images::setup(a, ctx),
+        Command::Images(a) => images::images(a, ctx),
     }
 }

@@ -2,6 +2,7 @@
 //! unpacking with whiteouts), and the base images built from fixtures.
 
 pub mod apply;
+pub mod busybox;
 pub mod compress;
 pub mod pack;
 pub mod reference;

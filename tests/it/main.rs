@@ -4,6 +4,7 @@
 
 mod hostile;
 mod image;
+mod interop;
 mod store;
 mod support;
 mod trace;

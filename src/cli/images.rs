@@ -1,0 +1,63 @@
+//! Image commands: `setup` and `images`. Thin: each calls the library.
+
+use super::Ctx;
+use crate::store::Store;
+use clap::Args;
+
+/// Arguments of `glassbox setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {}
+
+/// Builds busybox:latest.
+pub fn setup(_a: SetupArgs, ctx: &Ctx) -> crate::Result<i32> {
+    let store = Store::open(&ctx.root)?;
+    let img = crate::image::busybox::setup(&store)?;
+    println!("busybox:latest {}", img.id);
+    Ok(0)
+}
+
+/// Arguments of `glassbox images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Output format: table (default) or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// Lists tagged images.
+pub fn images(a: ImagesArgs, ctx: &Ctx) -> crate::Result<i32> {
+    let store = Store::open(&ctx.root)?;
+    let mut rows = Vec::new();
+    for (tag, digest) in store.tags()? {
+        let img = store.image_from_manifest(&digest)?;
+        let (repo, t) = tag.rsplit_once(':').unwrap_or((&tag, ""));
+        let size: u64 = img.layers.iter().map(|l| l.size).sum();
+        let created = img.config.created().clone().unwrap_or_default();
+        rows.push(serde_json::json!({"Repository": repo, "Tag": t, "ID": img.id, "Created": created, "Size": size}));
+    }
+    if a.format == "json" {
+        for r in rows {
+            println!("{r}");
+        }
+    } else {
+        println!(
+            "{:<30} {:<12} {:<14} {:<22} SIZE",
+            "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+        );
+        for r in rows {
+            let id = r["ID"].as_str().unwrap_or("");
+            println!(
+                "{:<30} {:<12} {:<14} {:<22} {}",
+                r["Repository"].as_str().unwrap_or(""),
+                r["Tag"].as_str().unwrap_or(""),
+                id.strip_prefix("sha256:")
+                    .unwrap_or(id)
+                    .get(..12)
+                    .unwrap_or(""),
+                r["Created"].as_str().unwrap_or(""),
+                crate::explain::human_bytes(r["Size"].as_u64().unwrap_or(0))
+            );
+        }
+    }
+    Ok(0)
+}
