@@ -61,3 +61,52 @@ pub fn images(a: ImagesArgs, ctx: &Ctx) -> crate::Result<i32> {
     }
     Ok(0)
 }
+
+/// Arguments of `glassbox tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Existing image reference
+    pub source: String,
+    /// New name[:tag]
+    pub target: String,
+}
+
+/// Adds a tag.
+pub fn tag(a: TagArgs, ctx: &Ctx) -> crate::Result<i32> {
+    let store = Store::open(&ctx.root)?;
+    let img = store.resolve(&a.source)?;
+    let target = crate::image::reference::Reference::parse(&a.target)?;
+    let name = target.name_tag().ok_or_else(|| {
+        crate::Error::Usage(format!(
+            "cannot tag with a digest reference {target}; give name:tag"
+        ))
+    })?;
+    let size = std::fs::metadata(store.blob_path(&img.manifest_digest)?)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    store.set_tag(&name, &img.manifest_digest, size)?;
+    Ok(0)
+}
+
+/// Arguments of `glassbox rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Image references to untag
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// Untags; deletes blobs and unpacked layers no tag reaches any more.
+pub fn rmi(a: RmiArgs, ctx: &Ctx) -> crate::Result<i32> {
+    let store = Store::open(&ctx.root)?;
+    for i in &a.images {
+        let r = crate::image::reference::Reference::parse(i)?;
+        let name = r.name_tag().unwrap_or_default();
+        match store.remove_tag(&name)? {
+            Some(_) => println!("Untagged: {name}"),
+            None => return Err(crate::store::MissingImage(r.to_string()).into()),
+        }
+    }
+    store.gc()?;
+    Ok(0)
+}

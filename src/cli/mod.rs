@@ -28,6 +28,10 @@ enum Command {
     Setup(images::SetupArgs),
     /// List images: REPOSITORY TAG IMAGE ID CREATED SIZE
     Images(images::ImagesArgs),
+    /// Give an image another name:tag
+    Tag(images::TagArgs),
+    /// Remove image tags; blobs no tag reaches are deleted
+    Rmi(images::RmiArgs),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -72,5 +76,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Explain(a) => explain_cmd::run(a, ctx),
         Command::Setup(a) => images::setup(a, ctx),
         Command::Images(a) => images::images(a, ctx),
+        Command::Tag(a) => images::tag(a, ctx),
+        Command::Rmi(a) => images::rmi(a, ctx),
     }
 }

@@ -5,6 +5,7 @@
 //! of `index.json` hold an exclusive lock on `index.lock`.
 
 mod blobs;
+mod gc;
 mod images;
 mod refs;
 mod unpack;

@@ -69,3 +69,24 @@ fn skopeo_and_umoci_read_the_store() {
         .unwrap();
     assert_eq!(echo.stdout, b"hi\n");
 }
+
+#[test]
+fn tag_then_rmi_keeps_shared_blobs_until_the_last_tag_goes() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    r.ok(&["tag", "busybox", "mybox:dev"]);
+    assert!(r.ok(&["images"]).contains("mybox"));
+    let blobs = || {
+        std::fs::read_dir(r.path().join("blobs/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = blobs();
+    r.ok(&["rmi", "mybox:dev"]);
+    assert_eq!(blobs(), before, "busybox:latest still uses them");
+    let bad = r.run(&["rmi", "Bad:Tag"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid image reference"));
+    r.ok(&["rmi", "busybox"]);
+    assert_eq!(blobs(), 0);
+}
