@@ -3,6 +3,7 @@
 
 mod explain_cmd;
 mod images;
+mod lessons;
 mod output;
 
 pub use output::{GlobalOpts, TraceMode};
@@ -32,6 +33,8 @@ enum Command {
     Tag(images::TagArgs),
     /// Remove image tags; blobs no tag reaches are deleted
     Rmi(images::RmiArgs),
+    /// Guided lessons with exercises that check themselves
+    Lessons(lessons::LessonsArgs),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -78,5 +81,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Images(a) => images::images(a, ctx),
         Command::Tag(a) => images::tag(a, ctx),
         Command::Rmi(a) => images::rmi(a, ctx),
+        Command::Lessons(a) => lessons::run(a, ctx),
     }
 }
