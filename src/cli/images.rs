@@ -110,3 +110,26 @@ pub fn rmi(a: RmiArgs, ctx: &Ctx) -> crate::Result<i32> {
     store.gc()?;
     Ok(0)
 }
+
+/// Arguments of `glassbox store`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// What to do: verify
+    #[arg(value_parser = ["verify"])]
+    pub action: String,
+}
+
+/// `store verify`: lists problems; non-zero exit when there are any.
+pub fn store(_a: StoreArgs, ctx: &Ctx) -> crate::Result<i32> {
+    let store = Store::open(&ctx.root)?;
+    let problems = store.verify()?;
+    for p in &problems {
+        println!("{p}");
+    }
+    if problems.is_empty() {
+        println!("store {} is sound", ctx.root.display());
+        Ok(0)
+    } else {
+        Ok(1)
+    }
+}

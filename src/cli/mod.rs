@@ -33,6 +33,8 @@ enum Command {
     Tag(images::TagArgs),
     /// Remove image tags; blobs no tag reaches are deleted
     Rmi(images::RmiArgs),
+    /// Check the store: `store verify` (every blob's digest, every tag's blobs)
+    Store(images::StoreArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -81,6 +83,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Images(a) => images::images(a, ctx),
         Command::Tag(a) => images::tag(a, ctx),
         Command::Rmi(a) => images::rmi(a, ctx),
+        Command::Store(a) => images::store(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
     }
 }

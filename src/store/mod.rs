@@ -9,6 +9,7 @@ mod gc;
 mod images;
 mod refs;
 mod unpack;
+mod verify;
 
 pub use images::{chain_ids, Image, LayerRef, MissingImage};
 pub use refs::{ref_name, REF_NAME};

@@ -64,3 +64,20 @@ fn temp_files_of_a_killed_command_are_swept_on_open() {
     Store::open(dir.path()).unwrap();
     assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
 }
+
+#[test]
+fn store_verify_finds_a_corrupt_blob() {
+    let r = crate::support::Root::new();
+    r.ok(&["setup"]);
+    assert!(r.ok(&["store", "verify"]).contains("sound"));
+    let blobs = r.path().join("blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    std::fs::write(&biggest, b"not the layer").unwrap();
+    let out = r.run(&["store", "verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is corrupt"));
+}
