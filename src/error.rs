@@ -11,6 +11,15 @@ pub enum Error {
     /// A command line that cannot be carried out as given.
     #[error("{0}")]
     Usage(String),
+    /// The store refused or could not do something.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// No image by that reference.
+    #[error(transparent)]
+    MissingImage(#[from] crate::store::MissingImage),
+    /// An image reference that breaks Docker's rules.
+    #[error(transparent)]
+    Reference(#[from] crate::image::reference::ReferenceError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -2,6 +2,7 @@
 //! engine logic lives here: each command calls into the library.
 
 mod explain_cmd;
+mod images;
 mod lessons;
 mod output;
 
@@ -24,6 +25,16 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Build the lessons' base image busybox:latest from the host's static busybox
+    Setup(images::SetupArgs),
+    /// List images: REPOSITORY TAG IMAGE ID CREATED SIZE
+    Images(images::ImagesArgs),
+    /// Give an image another name:tag
+    Tag(images::TagArgs),
+    /// Remove image tags; blobs no tag reaches are deleted
+    Rmi(images::RmiArgs),
+    /// Check the store: `store verify` (every blob's digest, every tag's blobs)
+    Store(images::StoreArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -68,6 +79,11 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
+        Command::Setup(a) => images::setup(a, ctx),
+        Command::Images(a) => images::images(a, ctx),
+        Command::Tag(a) => images::tag(a, ctx),
+        Command::Rmi(a) => images::rmi(a, ctx),
+        Command::Store(a) => images::store(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
     }
 }

@@ -3,5 +3,9 @@
 //! test with its own temporary root.
 
 mod dockerfile;
+mod hostile;
+mod image;
+mod interop;
+mod store;
 mod support;
 mod trace;
