@@ -3,6 +3,7 @@
 
 mod explain_cmd;
 mod images;
+mod inspect;
 mod lessons;
 mod output;
 
@@ -35,6 +36,12 @@ enum Command {
     Rmi(images::RmiArgs),
     /// Check the store: `store verify` (every blob's digest, every tag's blobs)
     Store(images::StoreArgs),
+    /// Image subcommands: `image inspect REF...`
+    Image(inspect::ImageArgs),
+    /// The steps that made an image, newest first
+    History(inspect::HistoryArgs),
+    /// The layer stack, bottom to top: digest, diff_id, size, files, what each added
+    Layers(inspect::LayersArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -84,6 +91,9 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Tag(a) => images::tag(a, ctx),
         Command::Rmi(a) => images::rmi(a, ctx),
         Command::Store(a) => images::store(a, ctx),
+        Command::Image(a) => inspect::image(a, ctx),
+        Command::History(a) => inspect::history(a, ctx),
+        Command::Layers(a) => inspect::layers(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
     }
 }

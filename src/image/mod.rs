@@ -4,5 +4,6 @@
 pub mod apply;
 pub mod busybox;
 pub mod compress;
+pub mod inspect;
 pub mod pack;
 pub mod reference;
