@@ -80,7 +80,11 @@ const MAX_HOPS: usize = 40;
 /// `dest/etc`, never the host's. Missing directories are created when
 /// `create` is set. Returns the resolved parent relative to `dest`, every
 /// component of it a real directory, or why the path cannot be used.
-fn resolve_parent(dest: &Path, rel: &Path, create: bool) -> Result<Result<PathBuf, &'static str>> {
+pub(crate) fn resolve_parent(
+    dest: &Path,
+    rel: &Path,
+    create: bool,
+) -> Result<Result<PathBuf, &'static str>> {
     let mut todo: VecDeque<OsString> = rel
         .parent()
         .map(|p| p.iter().map(|c| c.to_os_string()).collect())
