@@ -21,6 +21,7 @@
 use crate::error::IoContext;
 use crate::image::compress::LayerEncoder;
 use crate::image::import::{maybe_gunzip, ArchiveError};
+use crate::image::pack::FixedChunks;
 use crate::image::reference::Reference;
 use crate::store::{digest_hex, BlobWriter, Image, Store, REF_NAME};
 use crate::trace::{self, Kind};
@@ -334,12 +335,13 @@ fn stage_convert(
 ) -> Result<(BlobWriter, String, u64)> {
     let f = std::fs::File::open(u.path(name)?).ctx(|| format!("opening {name}"))?;
     let mut src = maybe_gunzip(f)?;
-    let mut enc = LayerEncoder::new(store.blob_writer()?);
+    let mut enc = FixedChunks::new(LayerEncoder::new(store.blob_writer()?));
     std::io::copy(&mut src, &mut enc).map_err(|e| {
         u.invalid(format!(
             "layer {name} cannot be read ({e}); get a fresh copy of the archive"
         ))
     })?;
+    let enc = enc.finish().ctx(|| format!("compressing {name}"))?;
     let (d, w) = enc.finish().ctx(|| format!("compressing {name}"))?;
     if d.diff_id != diff_id {
         return Err(u.invalid(format!(
