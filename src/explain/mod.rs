@@ -151,38 +151,6 @@ pub fn render(ev: &Event, level: Level) -> Option<String> {
     .map(|s| s.trim().to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_template_parses_and_renders_without_fields() {
-        assert!(!TEMPLATES.is_empty());
-        for t in all() {
-            let (kind, action) = t.key.split_once('.').expect("kind.action");
-            let kind = crate::trace::Kind::parse(kind)
-                .unwrap_or_else(|| panic!("{}: unknown kind", t.key));
-            let ev = Event {
-                seq: 1,
-                stage: crate::trace::Stage::Done,
-                phase: vec![],
-                kind,
-                action: action.into(),
-                subject: "x".into(),
-                fields: Default::default(),
-                equivalent: None,
-                syscall: None,
-                ts_us: 0,
-                duration_us: None,
-                pid: 1,
-            };
-            assert!(render(&ev, Level::Brief).is_some(), "{} brief", t.key);
-            assert!(render(&ev, Level::Full).is_some(), "{} full", t.key);
-            assert!(!t.brief.is_empty(), "{} has an empty brief text", t.key);
-        }
-    }
-}
-
 /// The book's "Every event, explained" chapter, generated from the same
 /// templates the engine renders. Placeholders show as `⟨field⟩`.
 pub fn book_chapter() -> String {
@@ -237,4 +205,36 @@ fn placeholders(src: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_renders_without_fields() {
+        assert!(!TEMPLATES.is_empty());
+        for t in all() {
+            let (kind, action) = t.key.split_once('.').expect("kind.action");
+            let kind = crate::trace::Kind::parse(kind)
+                .unwrap_or_else(|| panic!("{}: unknown kind", t.key));
+            let ev = Event {
+                seq: 1,
+                stage: crate::trace::Stage::Done,
+                phase: vec![],
+                kind,
+                action: action.into(),
+                subject: "x".into(),
+                fields: Default::default(),
+                equivalent: None,
+                syscall: None,
+                ts_us: 0,
+                duration_us: None,
+                pid: 1,
+            };
+            assert!(render(&ev, Level::Brief).is_some(), "{} brief", t.key);
+            assert!(render(&ev, Level::Full).is_some(), "{} full", t.key);
+            assert!(!t.brief.is_empty(), "{} has an empty brief text", t.key);
+        }
+    }
 }
