@@ -20,6 +20,9 @@ pub enum Error {
     /// An image reference that breaks Docker's rules.
     #[error(transparent)]
     Reference(#[from] crate::image::reference::ReferenceError),
+    /// A file given to import or load that cannot be used.
+    #[error(transparent)]
+    Archive(#[from] crate::image::import::ArchiveError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
