@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod explain;
 pub mod image;
+pub mod runtime;
 pub mod trace;
 
 pub use error::{Error, Result};

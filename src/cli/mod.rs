@@ -3,6 +3,7 @@
 
 mod explain_cmd;
 mod output;
+mod run_cmd;
 
 pub use output::{GlobalOpts, TraceMode};
 
@@ -23,6 +24,8 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Run a command in a new container
+    Run(Box<run_cmd::RunArgs>),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -65,5 +68,6 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
+        Command::Run(a) => run_cmd::run(*a, ctx),
     }
 }

@@ -2,5 +2,7 @@
 //! module tests one concept through the library or the built binary, each
 //! test with its own temporary root.
 
+mod isolation;
+mod run;
 mod support;
 mod trace;

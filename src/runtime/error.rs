@@ -1,0 +1,48 @@
+//! What can go wrong while making or running a container.
+
+/// A runtime error; each message names the thing and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// Neither the image nor the command line gives a command.
+    #[error(
+        "no command to run: the image has no CMD or ENTRYPOINT; give one after the image name"
+    )]
+    NoCommand,
+    /// `-w` with a relative path.
+    #[error("working directory {0:?} is relative; give an absolute path such as /app")]
+    RelativeWorkdir(String),
+    /// `-u` that is not `UID[:GID]`.
+    #[error("user {0:?} is not UID[:GID]; give numbers such as -u 1000:1000")]
+    BadUser(String),
+    /// `-e` without `=` and not set on the host.
+    #[error("environment entry {0:?} is not KEY=VALUE; write -e KEY=VALUE")]
+    BadEnv(String),
+    /// A layer directory given as rootfs does not exist.
+    #[error("layer directory {0} does not exist; unpack the image first")]
+    MissingLayer(String),
+    /// The spec could not be built.
+    #[error("cannot build the runtime spec: {0}")]
+    Spec(#[from] oci_spec::OciSpecError),
+    /// A kernel call failed in the parent.
+    #[error("{what}: {errno}")]
+    Kernel {
+        /// What was being done.
+        what: String,
+        /// The kernel's answer.
+        errno: nix::errno::Errno,
+    },
+}
+
+/// Adds what was being done to a kernel error.
+pub(crate) trait KernelContext<T> {
+    fn kctx(self, what: impl FnOnce() -> String) -> Result<T, RuntimeError>;
+}
+
+impl<T> KernelContext<T> for nix::Result<T> {
+    fn kctx(self, what: impl FnOnce() -> String) -> Result<T, RuntimeError> {
+        self.map_err(|errno| RuntimeError::Kernel {
+            what: what(),
+            errno,
+        })
+    }
+}
