@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod explain;
 pub mod image;
+pub mod lessons;
 pub mod runtime;
 pub mod trace;
 

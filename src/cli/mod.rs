@@ -2,6 +2,7 @@
 //! engine logic lives here: each command calls into the library.
 
 mod explain_cmd;
+mod lessons;
 mod output;
 mod run_cmd;
 
@@ -26,6 +27,8 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Run a command in a new container
     Run(Box<run_cmd::RunArgs>),
+    /// Guided lessons with exercises that check themselves
+    Lessons(lessons::LessonsArgs),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -69,5 +72,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
         Command::Run(a) => run_cmd::run(*a, ctx),
+        Command::Lessons(a) => lessons::run(a, ctx),
     }
 }
