@@ -35,6 +35,15 @@ pub struct RunArgs {
     /// none (own namespace with lo only) or host
     #[arg(long, default_value = "none")]
     network: String,
+    /// Memory limit (e.g. 64m, 1g)
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Maximum number of processes (-1 or 0: unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
     /// Use DIR as the only image layer (until the image store lands)
     #[arg(long, hide = true, value_name = "DIR")]
     rootfs_dir: Vec<PathBuf>,
@@ -97,6 +106,15 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
         remove: a.rm,
         name: a.name,
         image_ref: a.image,
+        limits: crate::runtime::cgroup::Limits {
+            memory: a
+                .memory
+                .as_deref()
+                .map(crate::runtime::cgroup::parse_memory)
+                .transpose()?,
+            cpus: a.cpus,
+            pids: a.pids_limit,
+        },
     };
     crate::runtime::run_foreground(&ctx.root, &rootfs, &image, &opts)
 }

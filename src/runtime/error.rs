@@ -20,6 +20,15 @@ pub enum RuntimeError {
     /// A layer directory given as rootfs does not exist.
     #[error("layer directory {0} does not exist; unpack the image first")]
     MissingLayer(String),
+    /// No cgroup filesystem is mounted.
+    #[error("no cgroup filesystem found in /proc/self/mountinfo; mount cgroup2 at /sys/fs/cgroup")]
+    NoCgroups,
+    /// `--memory` that is not a size.
+    #[error("memory limit {0:?} is not a size; write it like 64m or 1g")]
+    BadMemory(String),
+    /// `--memory` below what the kernel accepts.
+    #[error("memory limit {0:?} is below the minimum of 6m that the kernel needs to run a container; give at least 6m")]
+    MemoryTooSmall(String),
     /// The spec could not be built.
     #[error("cannot build the runtime spec: {0}")]
     Spec(#[from] oci_spec::OciSpecError),

@@ -23,11 +23,12 @@ pub struct Plan {
     work: PathBuf,
     lowers: Vec<(String, String)>,
     spec: Spec,
+    new_cgroup_ns: bool,
 }
 
 impl Plan {
     /// Gathers the plan from the container directory and spec.
-    pub fn new(dir: &ContainerDir, spec: &Spec, rootfs: &Rootfs) -> Plan {
+    pub fn new(dir: &ContainerDir, spec: &Spec, rootfs: &Rootfs, new_cgroup_ns: bool) -> Plan {
         Plan {
             merged: dir.merged(),
             upper: dir.upper(),
@@ -38,6 +39,7 @@ impl Plan {
                 .map(|l| (l.dir.display().to_string(), l.digest.clone()))
                 .collect(),
             spec: spec.clone(),
+            new_cgroup_ns,
         }
     }
 }
@@ -56,8 +58,16 @@ fn errs<T>(r: nix::Result<T>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
 }
 
-/// The init's body; returns the exit status when it could not exec.
-pub fn run(plan: &Plan) -> i32 {
+/// The init's body; returns the exit status when it could not exec. It
+/// first waits for the parent's start byte on `start` (sent once the init
+/// is in its cgroup).
+pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
+    use std::io::Read;
+    let mut b = [0u8; 1];
+    if start.read_exact(&mut b).is_err() {
+        return 125;
+    }
+    drop(start);
     let _p = trace::phase("init");
     match setup_and_exec(plan) {
         Ok(()) => 0,
@@ -66,6 +76,21 @@ pub fn run(plan: &Plan) -> i32 {
 }
 
 fn setup_and_exec(plan: &Plan) -> R {
+    if plan.new_cgroup_ns {
+        act(
+            trace::step(Kind::Namespace, "unshare", "cgroup namespace")
+                .field("flag", "CLONE_NEWCGROUP")
+                .field("unshare", "--cgroup")
+                .equivalent("unshare --cgroup")
+                .syscall("unshare(CLONE_NEWCGROUP)"),
+            || {
+                errs(
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+                    "unsharing the cgroup namespace",
+                )
+            },
+        )?;
+    }
     act(
         trace::step(Kind::Mount, "make_private", "/")
             .equivalent("mount --make-rprivate /")

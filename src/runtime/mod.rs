@@ -7,6 +7,7 @@
 //! order with their digests — so it does not depend on how images are
 //! stored.
 
+pub mod cgroup;
 mod error;
 mod init;
 pub mod namespaces;
@@ -49,6 +50,8 @@ pub struct RunOptions {
     pub name: Option<String>,
     /// The image reference as the user typed it.
     pub image_ref: String,
+    /// `--memory`, `--cpus`, `--pids-limit`.
+    pub limits: cgroup::Limits,
 }
 
 /// A container's directory under `root/containers/<id>/`.
@@ -153,7 +156,7 @@ pub fn run_foreground(
 ) -> crate::Result<i32> {
     let _p = trace::phase("run");
     let (dir, spec) = create(root, rootfs, image, opts)?;
-    let result = start_and_wait(&dir, &spec, rootfs);
+    let result = start_and_wait(&dir, &spec, rootfs, &opts.limits);
     if opts.remove {
         remove_dir(&dir);
     }
@@ -176,14 +179,66 @@ fn start_and_wait(
     dir: &ContainerDir,
     spec: &oci_spec::runtime::Spec,
     rootfs: &Rootfs,
+    limits: &cgroup::Limits,
 ) -> crate::Result<i32> {
+    // The cgroup namespace is made by the init itself, after the parent has
+    // moved it into its cgroup, so that the container sees that cgroup as /.
+    let all = namespaces::in_spec(spec);
+    let names: Vec<_> = all.iter().filter(|n| n.name != "cgroup").copied().collect();
+    let flags = names
+        .iter()
+        .fold(nix::sched::CloneFlags::empty(), |a, n| a | n.clone);
+    let new_cgroup_ns = all.iter().any(|n| n.name == "cgroup");
+    let layout = cgroup::Layout::detect()?;
+    let cg = cgroup::Cgroup::new(layout, &dir.id);
+    let mut fs = cgroup::HostFs;
+    {
+        let _p = trace::phase("cgroup");
+        if let Err(e) = cg.create(&mut fs, limits) {
+            let _ = cg.remove(&mut fs);
+            return Err(e);
+        }
+    }
+    let r = clone_and_wait(dir, spec, rootfs, &cg, &names, flags, new_cgroup_ns);
+    let r = r.map(|(code, pid, sig)| {
+        let oom = cg.oom_killed(&mut fs);
+        let mut f = trace::fact(
+            Kind::Process,
+            "exit",
+            format!("container {}", &dir.id[..12]),
+        )
+        .field("code", code)
+        .field("pid", pid)
+        .field("oom_killed", oom);
+        if let Some(sig) = sig {
+            f = f.field("signal", sig);
+        }
+        f.info();
+        code
+    });
+    let removed = cg.remove(&mut fs);
+    let code = r?;
+    removed?;
+    Ok(code)
+}
+
+fn clone_and_wait(
+    dir: &ContainerDir,
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Rootfs,
+    cg: &cgroup::Cgroup,
+    names: &[namespaces::NamespaceInfo],
+    flags: nix::sched::CloneFlags,
+    new_cgroup_ns: bool,
+) -> crate::Result<(i32, i32, Option<&'static str>)> {
     use nix::sys::wait::{waitpid, WaitStatus};
     let (ev_r, ev_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).kctx(|| "making the event pipe".into())?;
     let (ans_r, ans_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .kctx(|| "making the answer pipe".into())?;
-    let flags = namespaces::clone_flags(spec);
-    let names = namespaces::in_spec(spec);
+    let (sync_r, sync_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).kctx(|| "making the start pipe".into())?;
+    let mut sync_r = Some(sync_r);
     let step = trace::step(Kind::Process, "clone", "container init")
         .field("flags", names.iter().map(|n| n.flag).collect::<Vec<_>>())
         .equivalent(format!(
@@ -199,7 +254,7 @@ fn start_and_wait(
             names.iter().map(|n| n.flag).collect::<Vec<_>>().join("|")
         ))
         .announce()?;
-    let plan = init::Plan::new(dir, spec, rootfs);
+    let plan = init::Plan::new(dir, spec, rootfs, new_cgroup_ns);
     let mut ev_w = Some(ev_w);
     let mut ans_r = Some(ans_r);
     let mut stack = vec![0u8; 1 << 20];
@@ -209,7 +264,10 @@ fn start_and_wait(
             Some(std::fs::File::from(ans_r.take().expect("answer pipe"))),
         );
         trace::set_relay(w);
-        init::run(&plan) as isize
+        init::run(
+            &plan,
+            std::fs::File::from(sync_r.take().expect("start pipe")),
+        ) as isize
     });
     // SAFETY: the process is single-threaded here (the CLI starts no
     // threads), so the child may allocate; the stack outlives the clone call
@@ -232,7 +290,22 @@ fn start_and_wait(
     // Close our copies of the child's pipe ends so the pump ends at exec.
     drop(ev_w.take());
     drop(ans_r.take());
-    for n in &names {
+    drop(sync_r.take());
+    let joined = {
+        let _p = trace::phase("cgroup");
+        cg.join(&mut cgroup::HostFs, pid.as_raw())
+    };
+    if let Err(e) = joined {
+        // The init is still waiting for the start byte: end it, by its PID.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e);
+    }
+    {
+        use std::io::Write;
+        let _ = std::fs::File::from(sync_w).write_all(b"s");
+    }
+    for n in names {
         let inode = std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
             .map(|p| p.display().to_string())
             .unwrap_or_default();
@@ -259,17 +332,10 @@ fn start_and_wait(
         WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
         _ => 1,
     };
-    let mut f = trace::fact(
-        Kind::Process,
-        "exit",
-        format!("container {}", &dir.id[..12]),
-    )
-    .field("code", code)
-    .field("pid", pid.as_raw());
-    if let WaitStatus::Signaled(_, sig, _) = status {
-        f = f.field("signal", sig.as_str());
-    }
-    f.info();
+    let sig = match status {
+        WaitStatus::Signaled(_, sig, _) => Some(sig.as_str()),
+        _ => None,
+    };
     pumped?;
-    Ok(code)
+    Ok((code, pid.as_raw(), sig))
 }

@@ -89,14 +89,20 @@ fn run_rm_echo_hello_prints_hello_and_explains_every_step() {
             .unwrap_or_else(|| panic!("{k} in {keys:?}"))
     };
     assert!(pos("process.spec") < pos("process.clone"));
+    assert!(pos("cgroup.create") < pos("process.clone"));
+    assert!(pos("process.clone") < pos("cgroup.join"));
+    // The init unshares its cgroup namespace after it has joined its cgroup.
+    assert!(pos("cgroup.join") < pos("namespace.unshare"));
     assert!(pos("process.clone") < pos("mount.overlay"));
     assert!(pos("mount.overlay") < pos("mount.pivot_root"));
     assert!(pos("mount.pivot_root") < pos("security.capabilities"));
     assert!(pos("security.no_new_privs") < pos("process.exec"));
     assert!(pos("process.exec") < pos("process.exit"));
+    assert!(pos("process.exit") < pos("cgroup.remove"));
     let ns: Vec<&str> = events
         .iter()
-        .filter(|e| e["kind"] == "namespace" && e["action"] == "create")
+        .filter(|e| e["kind"] == "namespace" && e["stage"] != "done")
+        .filter(|e| e["action"] == "create" || e["action"] == "unshare")
         .map(|e| e["fields"]["flag"].as_str().unwrap())
         .collect();
     assert_eq!(
@@ -138,6 +144,8 @@ fn run_rm_echo_hello_prints_hello_and_explains_every_step() {
         (r"[0-9a-f]{12}", "[short-id]"),
         (r"(pid|mnt|uts|ipc|net|cgroup):\[\d+\]", "$1:[inode]"),
         (r"lsns -p \d+", "lsns -p [pid]"),
+        (r"pid \d+", "pid [pid]"),
+        (r"echo \d+ >", "echo [pid] >"),
     ]}, {
         insta::assert_json_snapshot!("run_rm_echo_hello_trace", redacted);
     });
