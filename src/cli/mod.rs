@@ -1,6 +1,7 @@
 //! The command line: clap definitions, one file per command family. No
 //! engine logic lives here: each command calls into the library.
 
+mod container_cmd;
 mod explain_cmd;
 mod lessons;
 mod output;
@@ -27,6 +28,19 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Run a command in a new container
     Run(Box<run_cmd::RunArgs>),
+    /// List containers
+    Ps(container_cmd::PsArgs),
+    /// Show a container's output
+    Logs(container_cmd::LogsArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL)
+    Stop(container_cmd::StopArgs),
+    /// Remove containers
+    Rm(container_cmd::RmArgs),
+    /// Show a container's details as JSON (docker inspect's shape)
+    Inspect(container_cmd::InspectArgs),
+    /// Supervise a detached container (internal)
+    #[command(name = "__shim", hide = true)]
+    Shim(container_cmd::ShimArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -72,6 +86,12 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
         Command::Run(a) => run_cmd::run(*a, ctx),
+        Command::Ps(a) => container_cmd::ps(a, ctx),
+        Command::Logs(a) => container_cmd::logs(a, ctx),
+        Command::Stop(a) => container_cmd::stop(a, ctx),
+        Command::Rm(a) => container_cmd::rm(a, ctx),
+        Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
     }
 }

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// Options of `glassbox run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Run in the background under a supervisor; print the id
+    #[arg(short, long)]
+    detach: bool,
     /// Remove the container when it exits
     #[arg(long)]
     rm: bool,
@@ -116,5 +119,10 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
             pids: a.pids_limit,
         },
     };
+    if a.detach {
+        let id = crate::runtime::lifecycle::run_detached(&ctx.root, &rootfs, &image, &opts)?;
+        println!("{id}");
+        return Ok(0);
+    }
     crate::runtime::run_foreground(&ctx.root, &rootfs, &image, &opts)
 }

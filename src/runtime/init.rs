@@ -24,11 +24,18 @@ pub struct Plan {
     lowers: Vec<(String, String)>,
     spec: Spec,
     new_cgroup_ns: bool,
+    io: Option<(i32, i32)>,
 }
 
 impl Plan {
     /// Gathers the plan from the container directory and spec.
-    pub fn new(dir: &ContainerDir, spec: &Spec, rootfs: &Rootfs, new_cgroup_ns: bool) -> Plan {
+    pub fn new(
+        dir: &ContainerDir,
+        spec: &Spec,
+        rootfs: &Rootfs,
+        new_cgroup_ns: bool,
+        io: Option<(i32, i32)>,
+    ) -> Plan {
         Plan {
             merged: dir.merged(),
             upper: dir.upper(),
@@ -40,6 +47,7 @@ impl Plan {
                 .collect(),
             spec: spec.clone(),
             new_cgroup_ns,
+            io,
         }
     }
 }
@@ -68,6 +76,18 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
         return 125;
     }
     drop(start);
+    if let Some((out, err)) = plan.io {
+        // A detached container writes into the shim's log pipes and reads
+        // nothing.
+        // SAFETY: out and err are pipe ends the shim opened and kept alive
+        // across clone; dup2 only changes this process's fd table.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            libc::dup2(null, 0);
+            libc::dup2(out, 1);
+            libc::dup2(err, 2);
+        }
+    }
     let _p = trace::phase("init");
     match setup_and_exec(plan) {
         Ok(()) => 0,

@@ -10,8 +10,11 @@
 pub mod cgroup;
 mod error;
 mod init;
+pub mod lifecycle;
 pub mod namespaces;
+mod shim;
 pub mod spec;
+pub mod state;
 
 pub use error::RuntimeError;
 pub use spec::ProcessOptions;
@@ -104,6 +107,10 @@ pub fn create(
         }
     }
     let id = new_id()?;
+    let name = opts.name.clone().unwrap_or_else(|| id[..12].to_string());
+    if let Some((_, other)) = state::all(root).into_iter().find(|(_, s)| s.name == name) {
+        return Err(RuntimeError::NameInUse(name, other.id[..12].to_string()).into());
+    }
     let dir = ContainerDir {
         path: root.join("containers").join(&id),
         id,
@@ -136,6 +143,28 @@ pub fn create(
             .collect();
         std::fs::write(dir.path.join("lowers"), lowers.join("\n"))
             .ctx(|| "writing the lowerdir list".into())?;
+        state::State {
+            id: dir.id.clone(),
+            name: name.clone(),
+            image: opts.image_ref.clone(),
+            created: state::now(),
+            status: state::Status::Created,
+            pid: None,
+            shim_pid: None,
+            exit_code: None,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            error: None,
+            auto_remove: opts.remove,
+            limits: opts.limits.into(),
+            lowers: rootfs
+                .lowers
+                .iter()
+                .map(|l| (l.dir.clone(), l.digest.clone()))
+                .collect(),
+        }
+        .save(&dir.path)?;
         Ok(())
     })();
     if r.is_err() {
@@ -156,14 +185,26 @@ pub fn run_foreground(
 ) -> crate::Result<i32> {
     let _p = trace::phase("run");
     let (dir, spec) = create(root, rootfs, image, opts)?;
-    let result = start_and_wait(&dir, &spec, rootfs, &opts.limits);
+    let mut st = state::State::load(&dir.path)?;
+    let mut on_start = |pid: i32| {
+        st.status = state::Status::Running;
+        st.pid = Some(pid);
+        st.shim_pid = Some(std::process::id() as i32);
+        st.started_at = Some(state::now());
+        let _ = st.save(&dir.path);
+    };
+    let result = start_and_wait(&dir, &spec, rootfs, &opts.limits, None, &mut on_start);
+    let mut st = state::State::load(&dir.path)?;
+    lifecycle::record_exit(&mut st, &result);
     if opts.remove {
         remove_dir(&dir);
+    } else {
+        st.save(&dir.path)?;
     }
-    result
+    result.map(|(code, _)| code)
 }
 
-fn remove_dir(dir: &ContainerDir) {
+pub(crate) fn remove_dir(dir: &ContainerDir) {
     let _ = trace::step(
         Kind::Store,
         "remove",
@@ -175,12 +216,14 @@ fn remove_dir(dir: &ContainerDir) {
     .map(|s| s.finish_with(std::fs::remove_dir_all(&dir.path)));
 }
 
-fn start_and_wait(
+pub(crate) fn start_and_wait(
     dir: &ContainerDir,
     spec: &oci_spec::runtime::Spec,
     rootfs: &Rootfs,
     limits: &cgroup::Limits,
-) -> crate::Result<i32> {
+    io: Option<(i32, i32)>,
+    on_start: &mut dyn FnMut(i32),
+) -> crate::Result<(i32, bool)> {
     // The cgroup namespace is made by the init itself, after the parent has
     // moved it into its cgroup, so that the container sees that cgroup as /.
     let all = namespaces::in_spec(spec);
@@ -199,7 +242,17 @@ fn start_and_wait(
             return Err(e);
         }
     }
-    let r = clone_and_wait(dir, spec, rootfs, &cg, &names, flags, new_cgroup_ns);
+    let r = clone_and_wait(
+        dir,
+        spec,
+        rootfs,
+        &cg,
+        &names,
+        flags,
+        new_cgroup_ns,
+        io,
+        on_start,
+    );
     let r = r.map(|(code, pid, sig)| {
         let oom = cg.oom_killed(&mut fs);
         let mut f = trace::fact(
@@ -214,14 +267,15 @@ fn start_and_wait(
             f = f.field("signal", sig);
         }
         f.info();
-        code
+        (code, oom)
     });
     let removed = cg.remove(&mut fs);
-    let code = r?;
+    let r = r?;
     removed?;
-    Ok(code)
+    Ok(r)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn clone_and_wait(
     dir: &ContainerDir,
     spec: &oci_spec::runtime::Spec,
@@ -230,6 +284,8 @@ fn clone_and_wait(
     names: &[namespaces::NamespaceInfo],
     flags: nix::sched::CloneFlags,
     new_cgroup_ns: bool,
+    io: Option<(i32, i32)>,
+    on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, i32, Option<&'static str>)> {
     use nix::sys::wait::{waitpid, WaitStatus};
     let (ev_r, ev_w) =
@@ -254,7 +310,7 @@ fn clone_and_wait(
             names.iter().map(|n| n.flag).collect::<Vec<_>>().join("|")
         ))
         .announce()?;
-    let plan = init::Plan::new(dir, spec, rootfs, new_cgroup_ns);
+    let plan = init::Plan::new(dir, spec, rootfs, new_cgroup_ns, io);
     let mut ev_w = Some(ev_w);
     let mut ans_r = Some(ans_r);
     let mut stack = vec![0u8; 1 << 20];
@@ -305,6 +361,7 @@ fn clone_and_wait(
         use std::io::Write;
         let _ = std::fs::File::from(sync_w).write_all(b"s");
     }
+    on_start(pid.as_raw());
     for n in names {
         let inode = std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
             .map(|p| p.display().to_string())

@@ -3,6 +3,7 @@
 //! test with its own temporary root.
 
 mod isolation;
+mod lifecycle;
 mod limits;
 mod run;
 mod support;
