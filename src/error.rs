@@ -14,6 +14,15 @@ pub enum Error {
     /// Making or running a container failed.
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    /// The store refused or could not do something.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// No image by that reference.
+    #[error(transparent)]
+    MissingImage(#[from] crate::store::MissingImage),
+    /// An image reference that breaks Docker's rules.
+    #[error(transparent)]
+    Reference(#[from] crate::image::reference::ReferenceError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -207,7 +207,9 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
             for ex in &lesson.exercises {
                 for line in &ex.solution {
                     println!("$ glassbox {line}");
-                    let ran = r.run(line, false).map_err(lesson_err)?;
+                    let ran = r
+                        .run_in(line, false, Some(&lesson.dir))
+                        .map_err(lesson_err)?;
                     print!("{}", ran.stdout);
                     if ran.status != 0 {
                         return Err(crate::Error::Usage(format!(

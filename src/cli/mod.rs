@@ -3,6 +3,7 @@
 
 mod container_cmd;
 mod explain_cmd;
+mod images;
 mod lessons;
 mod output;
 mod run_cmd;
@@ -41,6 +42,16 @@ enum Command {
     /// Supervise a detached container (internal)
     #[command(name = "__shim", hide = true)]
     Shim(container_cmd::ShimArgs),
+    /// Build the lessons' base image busybox:latest from the host's static busybox
+    Setup(images::SetupArgs),
+    /// List images: REPOSITORY TAG IMAGE ID CREATED SIZE
+    Images(images::ImagesArgs),
+    /// Give an image another name:tag
+    Tag(images::TagArgs),
+    /// Remove image tags; blobs no tag reaches are deleted
+    Rmi(images::RmiArgs),
+    /// Check the store: `store verify` (every blob's digest, every tag's blobs)
+    Store(images::StoreArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -92,6 +103,11 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
+        Command::Setup(a) => images::setup(a, ctx),
+        Command::Images(a) => images::images(a, ctx),
+        Command::Tag(a) => images::tag(a, ctx),
+        Command::Rmi(a) => images::rmi(a, ctx),
+        Command::Store(a) => images::store(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
     }
 }

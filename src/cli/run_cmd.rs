@@ -47,7 +47,7 @@ pub struct RunArgs {
     /// Maximum number of processes (-1 or 0: unlimited)
     #[arg(long)]
     pids_limit: Option<i64>,
-    /// Use DIR as the only image layer (until the image store lands)
+    /// Use DIR as an image layer instead of a stored image (repeatable, topmost first)
     #[arg(long, hide = true, value_name = "DIR")]
     rootfs_dir: Vec<PathBuf>,
     /// The image to run
@@ -78,23 +78,23 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
             )))
         }
     };
-    if a.rootfs_dir.is_empty() {
-        return Err(crate::Error::Usage(format!(
-            "cannot resolve image {:?}: the image store is not wired in yet; pass --rootfs-dir DIR",
-            a.image
-        )));
-    }
-    let rootfs = Rootfs {
-        lowers: a
-            .rootfs_dir
-            .iter()
-            .map(|d| Lower {
-                dir: d.clone(),
-                digest: format!("dir:{}", d.display()),
-            })
-            .collect(),
+    let (rootfs, image) = if a.rootfs_dir.is_empty() {
+        let store = crate::store::Store::open(&ctx.root)?;
+        let img = store.resolve(&a.image)?;
+        (Rootfs::from_image(&store, &img)?, img.config)
+    } else {
+        let rootfs = Rootfs {
+            lowers: a
+                .rootfs_dir
+                .iter()
+                .map(|d| Lower {
+                    dir: d.clone(),
+                    digest: format!("dir:{}", d.display()),
+                })
+                .collect(),
+        };
+        (rootfs, oci_spec::image::ImageConfiguration::default())
     };
-    let image = oci_spec::image::ImageConfiguration::default();
     let opts = RunOptions {
         process: ProcessOptions {
             command: a.command,

@@ -103,8 +103,22 @@ impl Runner {
     /// (its narration) goes to ours and it gets our trace flags; otherwise
     /// it runs quietly (checks, preparation).
     pub fn run(&self, line: &str, narrate: bool) -> Result<Ran, LessonError> {
+        self.run_in(line, narrate, None)
+    }
+
+    /// Like [`Runner::run`], with the lesson's folder as the working
+    /// directory, so steps can name the lesson's fixture files.
+    pub fn run_in(
+        &self,
+        line: &str,
+        narrate: bool,
+        cwd: Option<&Path>,
+    ) -> Result<Ran, LessonError> {
         let words = split_words(line).map_err(LessonError::Data)?;
         let mut cmd = Command::new(&self.exe);
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
         cmd.arg("--root").arg(&self.root);
         if narrate {
             cmd.args(&self.flags);
@@ -134,7 +148,7 @@ impl Runner {
                 .equivalent(format!("glassbox {line}"))
                 .announce()
                 .map_err(|e| LessonError::Data(e.to_string()))?;
-            let ran = self.run(line, false)?;
+            let ran = self.run_in(line, false, Some(&lesson.dir))?;
             if ran.status != 0 {
                 let err = format!("failed (exit {}): {}", ran.status, ran.stdout.trim());
                 s.failed(&err);
@@ -169,7 +183,7 @@ impl Runner {
             step.run
         );
         let _ = out.flush();
-        let ran = self.run(&step.run, true)?;
+        let ran = self.run_in(&step.run, true, Some(&lesson.dir))?;
         let _ = write!(out, "{}", ran.stdout);
         let want = step.status.unwrap_or(0);
         let fail = |problem: String| LessonError::StepFailed {

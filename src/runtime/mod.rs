@@ -42,6 +42,28 @@ pub struct Rootfs {
     pub lowers: Vec<Lower>,
 }
 
+impl Rootfs {
+    /// The unpacked layers of a stored image (unpacking any missing ones),
+    /// topmost first, each with its layer digest.
+    pub fn from_image(
+        store: &crate::store::Store,
+        image: &crate::store::Image,
+    ) -> crate::Result<Rootfs> {
+        let dirs = store.lowerdirs(image)?;
+        Ok(Rootfs {
+            lowers: dirs
+                .into_iter()
+                .zip(image.layers.iter())
+                .rev()
+                .map(|(dir, l)| Lower {
+                    dir,
+                    digest: l.digest.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
 /// Options of `run` beyond the process itself.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {

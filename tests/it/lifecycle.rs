@@ -1,7 +1,7 @@
 //! Detached containers under their shim: logs, ps, stop, rm, inspect, and
 //! the truth about a container whose supervisor died.
 
-use crate::run::BusyboxLayer;
+use crate::run::busybox_root;
 use crate::support::Root;
 use std::time::Duration;
 
@@ -19,21 +19,10 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-fn detached(root: &Root, layer: &BusyboxLayer, name: &str, script: &str) -> String {
-    root.ok(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--rootfs-dir",
-        layer.path().to_str().unwrap(),
-        "busybox",
-        "sh",
-        "-c",
-        script,
-    ])
-    .trim()
-    .to_string()
+fn detached(root: &Root, name: &str, script: &str) -> String {
+    root.ok(&["run", "-d", "--name", name, "busybox", "sh", "-c", script])
+        .trim()
+        .to_string()
 }
 
 fn inspect(root: &Root, name: &str) -> serde_json::Value {
@@ -53,15 +42,13 @@ fn wait_for(mut f: impl FnMut() -> bool) {
 
 #[test]
 fn a_detached_container_logs_runs_stops_and_is_removed() {
-    let root = Root::new();
-    let layer = BusyboxLayer::new();
+    let root = busybox_root();
     let _c = Cleanup {
         root: &root,
         names: vec!["web"],
     };
     let id = detached(
         &root,
-        &layer,
         "web",
         "echo started; echo oops >&2; while true; do sleep 1; done",
     );
@@ -103,13 +90,12 @@ fn a_detached_container_logs_runs_stops_and_is_removed() {
 
 #[test]
 fn a_container_whose_shim_died_is_reported_dead_and_rm_f_cleans_up() {
-    let root = Root::new();
-    let layer = BusyboxLayer::new();
+    let root = busybox_root();
     let _c = Cleanup {
         root: &root,
         names: vec!["orphan"],
     };
-    let id = detached(&root, &layer, "orphan", "while true; do sleep 1; done");
+    let id = detached(&root, "orphan", "while true; do sleep 1; done");
     let state: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root.path().join("containers").join(&id).join("state.json")).unwrap(),
     )

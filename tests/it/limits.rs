@@ -1,8 +1,7 @@
 //! Cgroup limits on the real kernel: memory, pids and cpu writes take
 //! effect, and the cgroup directories are gone when the container is.
 
-use crate::run::{run_args, BusyboxLayer};
-use crate::support::Root;
+use crate::run::{busybox_root, run_args};
 
 fn cgroup_paths(events: &[serde_json::Value]) -> Vec<String> {
     events
@@ -14,16 +13,11 @@ fn cgroup_paths(events: &[serde_json::Value]) -> Vec<String> {
 
 #[test]
 fn a_memory_hog_is_oom_killed_and_the_trace_says_so() {
-    let root = Root::new();
-    let layer = BusyboxLayer::new();
+    let root = busybox_root();
     let file = root.path().join("oom.jsonl");
     let args = [
         vec!["--trace", "json", "--trace-file", file.to_str().unwrap()],
-        run_args(
-            layer.path(),
-            &["--rm", "--memory", "16m"],
-            &["tail", "/dev/zero"],
-        ),
+        run_args(&["--rm", "--memory", "16m"], &["tail", "/dev/zero"]),
     ]
     .concat();
     let out = root.run(&args);
@@ -48,10 +42,8 @@ fn a_memory_hog_is_oom_killed_and_the_trace_says_so() {
 
 #[test]
 fn a_fork_bomb_stops_at_the_pids_limit() {
-    let root = Root::new();
-    let layer = BusyboxLayer::new();
+    let root = busybox_root();
     let out = root.run(&run_args(
-        layer.path(),
         &["--rm", "--pids-limit", "8"],
         &[
             "sh",
@@ -66,13 +58,8 @@ fn a_fork_bomb_stops_at_the_pids_limit() {
 
 #[test]
 fn cpus_become_a_cfs_quota_and_cgroups_are_removed() {
-    let root = Root::new();
-    let layer = BusyboxLayer::new();
-    let (_, events) = root.traced(&run_args(
-        layer.path(),
-        &["--rm", "--cpus", "0.5"],
-        &["true"],
-    ));
+    let root = busybox_root();
+    let (_, events) = root.traced(&run_args(&["--rm", "--cpus", "0.5"], &["true"]));
     let quota: Vec<(&str, &str)> = events
         .iter()
         .filter(|e| e["action"] == "limit" && e["stage"] == "done")
@@ -98,13 +85,8 @@ fn cpus_become_a_cfs_quota_and_cgroups_are_removed() {
 
 #[test]
 fn a_memory_limit_below_6m_is_refused_before_anything_is_made() {
-    let root = Root::new();
-    let layer = BusyboxLayer::new();
-    let out = root.run(&run_args(
-        layer.path(),
-        &["--rm", "--memory", "1m"],
-        &["true"],
-    ));
+    let root = busybox_root();
+    let out = root.run(&run_args(&["--rm", "--memory", "1m"], &["true"]));
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");

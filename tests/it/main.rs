@@ -2,9 +2,15 @@
 //! module tests one concept through the library or the built binary, each
 //! test with its own temporary root.
 
+mod book;
+mod dockerfile;
+mod hostile;
+mod image;
+mod interop;
 mod isolation;
 mod lifecycle;
 mod limits;
 mod run;
+mod store;
 mod support;
 mod trace;
