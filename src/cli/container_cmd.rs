@@ -65,6 +65,25 @@ pub struct InspectArgs {
     containers: Vec<String>,
 }
 
+/// `kill` options.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send (name, e.g. TERM, KILL, HUP)
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    /// Container names or ids
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Options of commands that take container names (wait, pause, unpause).
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    /// Container names or ids
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
 /// `__shim` options.
 #[derive(Debug, Args)]
 pub struct ShimArgs {
@@ -144,4 +163,30 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> crate::Result<i32> {
 /// Runs the hidden `__shim`.
 pub fn shim(a: ShimArgs, ctx: &Ctx) -> crate::Result<i32> {
     lifecycle::shim(&ctx.root, &a.id)
+}
+
+/// Runs `kill`.
+pub fn kill(a: KillArgs, ctx: &Ctx) -> crate::Result<i32> {
+    for c in &a.containers {
+        lifecycle::kill(&ctx.root, c, &a.signal)?;
+        println!("{c}");
+    }
+    Ok(0)
+}
+
+/// Runs `wait`: prints each exit code.
+pub fn wait(a: NamesArgs, ctx: &Ctx) -> crate::Result<i32> {
+    for c in &a.containers {
+        println!("{}", lifecycle::wait(&ctx.root, c)?);
+    }
+    Ok(0)
+}
+
+/// Runs `pause` or `unpause`.
+pub fn pause(a: NamesArgs, ctx: &Ctx, frozen: bool) -> crate::Result<i32> {
+    for c in &a.containers {
+        lifecycle::pause(&ctx.root, c, frozen)?;
+        println!("{c}");
+    }
+    Ok(0)
 }

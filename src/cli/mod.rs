@@ -39,6 +39,14 @@ enum Command {
     Rm(container_cmd::RmArgs),
     /// Show a container's details as JSON (docker inspect's shape)
     Inspect(container_cmd::InspectArgs),
+    /// Send a signal to running containers
+    Kill(container_cmd::KillArgs),
+    /// Wait for containers to exit; print their exit codes
+    Wait(container_cmd::NamesArgs),
+    /// Freeze every process of containers
+    Pause(container_cmd::NamesArgs),
+    /// Thaw paused containers
+    Unpause(container_cmd::NamesArgs),
     /// Supervise a detached container (internal)
     #[command(name = "__shim", hide = true)]
     Shim(container_cmd::ShimArgs),
@@ -103,6 +111,10 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
+        Command::Kill(a) => container_cmd::kill(a, ctx),
+        Command::Wait(a) => container_cmd::wait(a, ctx),
+        Command::Pause(a) => container_cmd::pause(a, ctx, true),
+        Command::Unpause(a) => container_cmd::pause(a, ctx, false),
         Command::Setup(a) => images::setup(a, ctx),
         Command::Images(a) => images::images(a, ctx),
         Command::Tag(a) => images::tag(a, ctx),

@@ -325,6 +325,35 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Freezes (`true`) or thaws every process of the cgroup: the v1
+    /// freezer's `freezer.state`, or v2's `cgroup.freeze`.
+    pub fn freeze(&self, fs: &mut dyn CgroupFs, frozen: bool) -> crate::Result<()> {
+        let (file, value, meaning) = match (&self.layout, frozen) {
+            (Layout::V2 { .. }, true) => (
+                "cgroup.freeze",
+                "1",
+                "stop every process of the cgroup where it stands",
+            ),
+            (Layout::V2 { .. }, false) => {
+                ("cgroup.freeze", "0", "let the frozen processes run again")
+            }
+            (Layout::V1 { .. }, true) => (
+                "freezer.state",
+                "FROZEN",
+                "stop every process of the cgroup where it stands",
+            ),
+            (Layout::V1 { .. }, false) => (
+                "freezer.state",
+                "THAWED",
+                "let the frozen processes run again",
+            ),
+        };
+        let Some(dir) = self.dir_of("freezer") else {
+            return Err(RuntimeError::NoCgroups.into());
+        };
+        write_step(fs, &dir, file, value, meaning)
+    }
+
     /// Whether the kernel OOM-killed a process of this cgroup.
     pub fn oom_killed(&self, fs: &mut dyn CgroupFs) -> bool {
         let file = match &self.layout {
@@ -491,6 +520,26 @@ mod tests {
                 "write /cg/glassbox/abc/cgroup.procs 42",
                 "read /cg/glassbox/abc/memory.events",
                 "rmdir /cg/glassbox/abc",
+            ]
+        );
+    }
+
+    #[test]
+    fn pause_writes_cgroup_freeze_on_v2_and_freezer_state_on_v1() {
+        let _c = trace::capture();
+        let mut fs = Recorder::default();
+        Cgroup::new(Layout::V2 { root: "/cg".into() }, "abc")
+            .freeze(&mut fs, true)
+            .unwrap();
+        let v1 = Layout::V1 {
+            controllers: vec![("freezer".into(), "/f".into())],
+        };
+        Cgroup::new(v1, "abc").freeze(&mut fs, false).unwrap();
+        assert_eq!(
+            fs.calls,
+            [
+                "write /cg/glassbox/abc/cgroup.freeze 1",
+                "write /f/glassbox/abc/freezer.state THAWED"
             ]
         );
     }

@@ -195,6 +195,11 @@ pub fn remove(root: &Path, key: &str, force: bool) -> crate::Result<String> {
             }
             .into());
         }
+        if observed == Status::Paused {
+            // A frozen process cannot act on SIGKILL until it is thawed.
+            let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
+            cg.freeze(&mut super::cgroup::HostFs, false)?;
+        }
         signal(&st, nix::sys::signal::Signal::SIGKILL)?;
         wait_exited(&dir, Duration::from_secs(10));
     }
@@ -215,6 +220,100 @@ pub fn remove(root: &Path, key: &str, force: bool) -> crate::Result<String> {
     if cd.path.exists() {
         super::remove_dir(&cd);
     }
+    Ok(st.name)
+}
+
+/// `kill -s SIG`: sends a signal to the container's init.
+pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
+    let (_, st) = state::find(root, key)?;
+    let name = if sig.starts_with("SIG") {
+        sig.to_string()
+    } else {
+        format!("SIG{sig}")
+    };
+    let sig: nix::sys::signal::Signal = name.parse().map_err(|_| {
+        crate::Error::Usage(format!(
+            "unknown signal {name:?}; use a name such as TERM, KILL or HUP"
+        ))
+    })?;
+    if st.observed() != Status::Running {
+        return Err(RuntimeError::IllegalMove {
+            name: st.name.clone(),
+            state: st.observed().as_str(),
+            verb: "signalled",
+            hint: format!(
+                "only running containers take signals; start it with `glassbox start {}`",
+                st.name
+            ),
+        }
+        .into());
+    }
+    signal(&st, sig)?;
+    Ok(st.name)
+}
+
+/// `wait`: blocks until the container exits; returns its exit code.
+pub fn wait(root: &Path, key: &str) -> crate::Result<i32> {
+    let (dir, st) = state::find(root, key)?;
+    loop {
+        match State::load(&dir) {
+            Ok(st) if st.status == Status::Exited => return Ok(st.exit_code.unwrap_or(0)),
+            Ok(st) if st.observed() == Status::Dead => {
+                return Err(RuntimeError::IllegalMove {
+                    name: st.name.clone(),
+                    state: "dead",
+                    verb: "waited for",
+                    hint: format!(
+                        "its supervisor is gone; remove it with `glassbox rm -f {}`",
+                        st.name
+                    ),
+                }
+                .into())
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            // --rm containers vanish when they end.
+            Err(_) => return Ok(st.exit_code.unwrap_or(0)),
+        }
+    }
+}
+
+/// `pause` (`frozen = true`) and `unpause`.
+pub fn pause(root: &Path, key: &str, frozen: bool) -> crate::Result<String> {
+    let (dir, mut st) = state::find(root, key)?;
+    let (need, verb, hint) = if frozen {
+        (
+            Status::Running,
+            "paused",
+            "only a running container can be paused; see `glassbox ps -a`".to_string(),
+        )
+    } else {
+        (
+            Status::Paused,
+            "unpaused",
+            format!(
+                "it is not paused; pause it with `glassbox pause {}`",
+                st.name
+            ),
+        )
+    };
+    let now = st.observed();
+    if now != need {
+        return Err(RuntimeError::IllegalMove {
+            name: st.name.clone(),
+            state: now.as_str(),
+            verb,
+            hint,
+        }
+        .into());
+    }
+    let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
+    cg.freeze(&mut super::cgroup::HostFs, frozen)?;
+    st.status = if frozen {
+        Status::Paused
+    } else {
+        Status::Running
+    };
+    st.save(&dir)?;
     Ok(st.name)
 }
 

@@ -115,3 +115,32 @@ fn a_container_whose_shim_died_is_reported_dead_and_rm_f_cleans_up() {
     wait_for(|| !std::path::Path::new(&format!("/proc/{pid}/cgroup")).exists());
     assert!(!root.path().join("containers").join(&id).exists());
 }
+
+#[test]
+fn pause_freezes_the_container_and_unpause_resumes_it() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["ticker"],
+    };
+    detached(
+        &root,
+        "ticker",
+        "while true; do echo tick; sleep 0.05; done",
+    );
+    let count = || root.ok(&["logs", "ticker"]).lines().count();
+    wait_for(|| count() > 2);
+    root.ok(&["pause", "ticker"]);
+    assert_eq!(inspect(&root, "ticker")["State"]["Status"], "paused");
+    // Let any line already in the pipe land, then nothing more may come.
+    std::thread::sleep(Duration::from_millis(200));
+    let frozen = count();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(), frozen, "a paused container kept printing");
+    let out = root.run(&["pause", "ticker"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is paused"));
+    root.ok(&["unpause", "ticker"]);
+    wait_for(|| count() > frozen);
+    root.ok(&["kill", "ticker"]);
+    assert_eq!(root.ok(&["wait", "ticker"]).trim(), "137");
+}
