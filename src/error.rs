@@ -11,6 +11,9 @@ pub enum Error {
     /// A command line that cannot be carried out as given.
     #[error("{0}")]
     Usage(String),
+    /// Making or running a container failed.
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
     /// The store refused or could not do something.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
