@@ -20,6 +20,9 @@ pub enum Error {
     /// An image reference that breaks Docker's rules.
     #[error(transparent)]
     Reference(#[from] crate::image::reference::ReferenceError),
+    /// A build stopped at an instruction (a Dockerfile diagnostic).
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

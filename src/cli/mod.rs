@@ -1,6 +1,7 @@
 //! The command line: clap definitions, one file per command family. No
 //! engine logic lives here: each command calls into the library.
 
+mod build;
 mod explain_cmd;
 mod images;
 mod lessons;
@@ -35,6 +36,8 @@ enum Command {
     Rmi(images::RmiArgs),
     /// Check the store: `store verify` (every blob's digest, every tag's blobs)
     Store(images::StoreArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -85,5 +88,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Rmi(a) => images::rmi(a, ctx),
         Command::Store(a) => images::store(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
+        Command::Build(a) => build::build(a, ctx),
     }
 }
