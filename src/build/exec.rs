@@ -1021,10 +1021,9 @@ impl Builder<'_> {
         let (layer, cached) = match self.lookup(&inputs, &slot) {
             Some(Some(l)) => (l, true),
             _ => {
-                let lower = self.lowerdirs(stage)?;
                 let chown_ids = match &chown {
                     None => None,
-                    Some((v, vpos)) => Some(super::copy::parse_chown(v, &lower).ok_or_else(|| {
+                    Some((v, vpos)) => Some(super::copy::parse_chown(v, &self.lowerdirs(stage)?).ok_or_else(|| {
                         self.err(*vpos, "ChownUser", format!("--chown={v}: no such user or group in the image"), Some("use numeric ids (--chown=1000:1000) or a name from the image's /etc/passwd".into()))
                     })?),
                 };
