@@ -16,6 +16,7 @@ pub mod exec;
 pub mod ignore;
 pub mod plan;
 pub mod scope;
+pub mod upper;
 pub mod view;
 pub mod words;
 
