@@ -26,6 +26,9 @@ pub enum Error {
     /// A file given to import or load that cannot be used.
     #[error(transparent)]
     Archive(#[from] crate::image::import::ArchiveError),
+    /// A build stopped at an instruction (a Dockerfile diagnostic).
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -3,6 +3,7 @@
 
 mod archive;
 mod container_cmd;
+mod build;
 mod explain_cmd;
 mod images;
 mod inspect;
@@ -74,6 +75,8 @@ enum Command {
     Save(archive::SaveArgs),
     /// Load images from an OCI archive or a docker-archive
     Load(archive::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -141,5 +144,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Save(a) => archive::save(a, ctx),
         Command::Load(a) => archive::load(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
+        Command::Build(a) => build::build(a, ctx),
     }
 }

@@ -4,6 +4,7 @@
 
 mod archive;
 mod book;
+mod build;
 mod describe;
 mod dockerfile;
 mod hostile;
