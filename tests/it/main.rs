@@ -11,6 +11,7 @@ mod hostile;
 mod image;
 mod interop;
 mod isolation;
+mod lessons;
 mod lifecycle;
 mod limits;
 mod run;
