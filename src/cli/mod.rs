@@ -2,11 +2,14 @@
 //! engine logic lives here: each command calls into the library.
 
 mod archive;
+mod build;
+mod container_cmd;
 mod explain_cmd;
 mod images;
 mod inspect;
 mod lessons;
 mod output;
+mod run_cmd;
 
 pub use output::{GlobalOpts, TraceMode};
 
@@ -27,6 +30,29 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Run a command in a new container
+    Run(Box<run_cmd::RunArgs>),
+    /// List containers
+    Ps(container_cmd::PsArgs),
+    /// Show a container's output
+    Logs(container_cmd::LogsArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL)
+    Stop(container_cmd::StopArgs),
+    /// Remove containers
+    Rm(container_cmd::RmArgs),
+    /// Show a container's details as JSON (docker inspect's shape)
+    Inspect(container_cmd::InspectArgs),
+    /// Send a signal to running containers
+    Kill(container_cmd::KillArgs),
+    /// Wait for containers to exit; print their exit codes
+    Wait(container_cmd::NamesArgs),
+    /// Freeze every process of containers
+    Pause(container_cmd::NamesArgs),
+    /// Thaw paused containers
+    Unpause(container_cmd::NamesArgs),
+    /// Supervise a detached container (internal)
+    #[command(name = "__shim", hide = true)]
+    Shim(container_cmd::ShimArgs),
     /// Build the lessons' base image busybox:latest from the host's static busybox
     Setup(images::SetupArgs),
     /// List images: REPOSITORY TAG IMAGE ID CREATED SIZE
@@ -49,6 +75,8 @@ enum Command {
     Save(archive::SaveArgs),
     /// Load images from an OCI archive or a docker-archive
     Load(archive::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -93,6 +121,17 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
+        Command::Run(a) => run_cmd::run(*a, ctx),
+        Command::Ps(a) => container_cmd::ps(a, ctx),
+        Command::Logs(a) => container_cmd::logs(a, ctx),
+        Command::Stop(a) => container_cmd::stop(a, ctx),
+        Command::Rm(a) => container_cmd::rm(a, ctx),
+        Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Shim(a) => container_cmd::shim(a, ctx),
+        Command::Kill(a) => container_cmd::kill(a, ctx),
+        Command::Wait(a) => container_cmd::wait(a, ctx),
+        Command::Pause(a) => container_cmd::pause(a, ctx, true),
+        Command::Unpause(a) => container_cmd::pause(a, ctx, false),
         Command::Setup(a) => images::setup(a, ctx),
         Command::Images(a) => images::images(a, ctx),
         Command::Tag(a) => images::tag(a, ctx),
@@ -105,5 +144,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Save(a) => archive::save(a, ctx),
         Command::Load(a) => archive::load(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
+        Command::Build(a) => build::build(a, ctx),
     }
 }

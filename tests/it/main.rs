@@ -3,11 +3,18 @@
 //! test with its own temporary root.
 
 mod archive;
+mod book;
+mod build;
 mod describe;
 mod dockerfile;
 mod hostile;
 mod image;
 mod interop;
+mod isolation;
+mod lessons;
+mod lifecycle;
+mod limits;
+mod run;
 mod store;
 mod support;
 mod trace;
