@@ -228,7 +228,16 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
                     .create_new(true)
                     .open(&path)
                     .ctx(ctx)?;
-                std::io::copy(&mut entry, &mut f).map_err(bad)?;
+                // Read and write errors differ: a short tar is bad input,
+                // a full disk is not.
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = entry.read(&mut buf).map_err(bad)?;
+                    if n == 0 {
+                        break;
+                    }
+                    std::io::Write::write_all(&mut f, &buf[..n]).ctx(ctx)?;
+                }
                 fs::set_permissions(&path, fs::Permissions::from_mode(perm)).ctx(ctx)?;
             }
             tar::EntryType::Symlink => {

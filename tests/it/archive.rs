@@ -484,3 +484,63 @@ fn a_docker_archive_written_by_skopeo_loads_with_the_same_image_id() {
     assert_eq!(a[0]["Digest"], b[0]["Digest"]);
     assert!(other.ok(&["store", "verify"]).contains("sound"));
 }
+
+/// A small tmpfs, unmounted on drop.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn new(size: &str) -> SmallDisk {
+        let d = tempfile::tempdir().unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            d.path(),
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .expect("mount a tmpfs (the tests run as root)");
+        SmallDisk(d)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn a_full_disk_gives_one_clear_error_and_leaves_the_store_unchanged() {
+    let disk = SmallDisk::new("1m");
+    let root = disk.0.path();
+    let run = |args: &[&str]| {
+        std::process::Command::new(crate::support::bin())
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .env_remove("GLASSBOX_ROOT")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["images"]).status.success());
+    let before = store_state(root);
+    let src = tempfile::tempdir().unwrap();
+    let tar = src.path().join("big.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&tar).unwrap());
+        let data = vec![7u8; 3 * 1024 * 1024];
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, "big.bin", &data[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let out = run(&["import", tar.to_str().unwrap(), "big:1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("not a tar"), "{err}");
+    assert_eq!(store_state(root), before);
+    assert!(run(&["store", "verify"]).status.success());
+}
