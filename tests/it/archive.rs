@@ -544,3 +544,81 @@ fn a_full_disk_gives_one_clear_error_and_leaves_the_store_unchanged() {
     assert_eq!(store_state(root), before);
     assert!(run(&["store", "verify"]).status.success());
 }
+
+/// Rewrites a glassbox OCI archive of one image the way docker 25+ writes
+/// `docker save`: layers as plain tars, and names in
+/// `io.containerd.image.name` with only the tag in `ref.name`.
+fn as_docker25_oci(from: &Path, to: &Path) {
+    let mut files: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+    let mut ar = tar::Archive::new(std::fs::File::open(from).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.header().entry_type().is_dir() {
+            continue;
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        files.insert(e.path().unwrap().display().to_string(), data);
+    }
+    let blob = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+    let sha = |b: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(b)));
+    let mut index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+    let mdig = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files[&blob(&mdig)]).unwrap();
+    for l in manifest["layers"].as_array_mut().unwrap() {
+        let gz = files.remove(&blob(l["digest"].as_str().unwrap())).unwrap();
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).unwrap();
+        l["digest"] = sha(&plain).into();
+        l["size"] = plain.len().into();
+        l["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into();
+        files.insert(blob(&sha(&plain)), plain);
+    }
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    files.remove(&blob(&mdig));
+    files.insert(blob(&sha(&mbytes)), mbytes.clone());
+    index["manifests"][0]["digest"] = sha(&mbytes).into();
+    index["manifests"][0]["size"] = mbytes.len().into();
+    index["manifests"][0]["annotations"] = serde_json::json!({
+        "io.containerd.image.name": "docker.io/library/plain:1",
+        "org.opencontainers.image.ref.name": "1"
+    });
+    files.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+    let mut b = tar::Builder::new(std::fs::File::create(to).unwrap());
+    for (name, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    b.finish().unwrap();
+}
+
+#[test]
+fn an_oci_archive_with_plain_tar_layers_loads_as_gzip_with_the_same_id() {
+    let r = Root::new();
+    let tar = r.path().join("rootfs.tar");
+    rootfs_tar(&tar);
+    let id = r
+        .ok(&["import", tar.to_str().unwrap(), "hello:1"])
+        .trim()
+        .to_string();
+    let saved = r.path().join("hello.tar");
+    r.ok(&["save", "hello:1", "-o", saved.to_str().unwrap()]);
+    let docker25 = r.path().join("docker25.tar");
+    as_docker25_oci(&saved, &docker25);
+    let other = Root::new();
+    let (out, events) = other.traced(&["load", "-i", docker25.to_str().unwrap()]);
+    crate::support::assert_explained(&events);
+    assert!(events.iter().any(|e| e["action"] == "convert"));
+    assert_eq!(out.trim(), format!("Loaded image: plain:1 ({id})"));
+    let a: serde_json::Value =
+        serde_json::from_str(&r.ok(&["layers", "hello:1", "--format", "json"])).unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&other.ok(&["layers", "plain:1", "--format", "json"])).unwrap();
+    assert_eq!(a[0]["Digest"], b[0]["Digest"], "gzipped the same way");
+    assert!(other.ok(&["store", "verify"]).contains("sound"));
+}
