@@ -84,6 +84,19 @@ pub struct NamesArgs {
     containers: Vec<String>,
 }
 
+/// `exec` options.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Container name or id
+    container: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
 /// `__shim` options.
 #[derive(Debug, Args)]
 pub struct ShimArgs {
@@ -189,4 +202,9 @@ pub fn pause(a: NamesArgs, ctx: &Ctx, frozen: bool) -> crate::Result<i32> {
         println!("{c}");
     }
     Ok(0)
+}
+
+/// Runs `exec`.
+pub fn exec(a: ExecArgs, ctx: &Ctx) -> crate::Result<i32> {
+    crate::runtime::exec::exec(&ctx.root, &a.container, &a.command, &a.env)
 }
