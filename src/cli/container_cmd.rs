@@ -97,6 +97,17 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
+/// `restart` options.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    time: u64,
+    /// Container names or ids
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
 /// `__shim` options.
 #[derive(Debug, Args)]
 pub struct ShimArgs {
@@ -207,4 +218,22 @@ pub fn pause(a: NamesArgs, ctx: &Ctx, frozen: bool) -> crate::Result<i32> {
 /// Runs `exec`.
 pub fn exec(a: ExecArgs, ctx: &Ctx) -> crate::Result<i32> {
     crate::runtime::exec::exec(&ctx.root, &a.container, &a.command, &a.env)
+}
+
+/// Runs `start`.
+pub fn start(a: NamesArgs, ctx: &Ctx) -> crate::Result<i32> {
+    for c in &a.containers {
+        lifecycle::start(&ctx.root, c)?;
+        println!("{c}");
+    }
+    Ok(0)
+}
+
+/// Runs `restart`.
+pub fn restart(a: RestartArgs, ctx: &Ctx) -> crate::Result<i32> {
+    for c in &a.containers {
+        lifecycle::restart(&ctx.root, c, a.time)?;
+        println!("{c}");
+    }
+    Ok(0)
 }

@@ -211,3 +211,29 @@ fn an_unknown_image_is_one_clear_line_and_creates_nothing() {
     assert!(err.contains("no-such-image"), "{err}");
     assert!(!root.path().join("containers").exists());
 }
+
+#[test]
+fn create_then_start_keeps_the_writable_layer_across_restarts() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["c1"],
+    };
+    root.ok(&[
+        "create",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x >> /count; wc -l < /count",
+    ]);
+    assert_eq!(inspect(&root, "c1")["State"]["Status"], "created");
+    let out = root.run(&["unpause", "c1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is created"));
+    root.ok(&["start", "c1"]);
+    assert_eq!(root.ok(&["wait", "c1"]).trim(), "0");
+    root.ok(&["start", "c1"]);
+    assert_eq!(root.ok(&["wait", "c1"]).trim(), "0");
+    assert_eq!(root.ok(&["logs", "c1"]), "1\n2\n");
+}
