@@ -23,6 +23,12 @@ pub enum Error {
     /// An image reference that breaks Docker's rules.
     #[error(transparent)]
     Reference(#[from] crate::image::reference::ReferenceError),
+    /// A file given to import or load that cannot be used.
+    #[error(transparent)]
+    Archive(#[from] crate::image::import::ArchiveError),
+    /// A build stopped at an instruction (a Dockerfile diagnostic).
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -1,9 +1,12 @@
 //! The command line: clap definitions, one file per command family. No
 //! engine logic lives here: each command calls into the library.
 
+mod archive;
 mod container_cmd;
+mod build;
 mod explain_cmd;
 mod images;
+mod inspect;
 mod lessons;
 mod output;
 mod run_cmd;
@@ -68,6 +71,20 @@ enum Command {
     Rmi(images::RmiArgs),
     /// Check the store: `store verify` (every blob's digest, every tag's blobs)
     Store(images::StoreArgs),
+    /// Image subcommands: `image inspect REF...`
+    Image(inspect::ImageArgs),
+    /// The steps that made an image, newest first
+    History(inspect::HistoryArgs),
+    /// The layer stack, bottom to top: digest, diff_id, size, files, what each added
+    Layers(inspect::LayersArgs),
+    /// Make a one-layer image from a rootfs tarball (.tar, .tar.gz or - for stdin)
+    Import(archive::ImportArgs),
+    /// Write images to an OCI image archive
+    Save(archive::SaveArgs),
+    /// Load images from an OCI archive or a docker-archive
+    Load(archive::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
 }
@@ -132,6 +149,13 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Tag(a) => images::tag(a, ctx),
         Command::Rmi(a) => images::rmi(a, ctx),
         Command::Store(a) => images::store(a, ctx),
+        Command::Image(a) => inspect::image(a, ctx),
+        Command::History(a) => inspect::history(a, ctx),
+        Command::Layers(a) => inspect::layers(a, ctx),
+        Command::Import(a) => archive::import(a, ctx),
+        Command::Save(a) => archive::save(a, ctx),
+        Command::Load(a) => archive::load(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
+        Command::Build(a) => build::build(a, ctx),
     }
 }

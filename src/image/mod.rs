@@ -2,7 +2,10 @@
 //! unpacking with whiteouts), and the base images built from fixtures.
 
 pub mod apply;
+pub mod archive;
 pub mod busybox;
 pub mod compress;
+pub mod import;
+pub mod inspect;
 pub mod pack;
 pub mod reference;

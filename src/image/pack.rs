@@ -120,8 +120,13 @@ impl Store {
         .field("source", dir.display().to_string())
         .field("mtime_clamp", source_date_epoch())
         .equivalent(format!(
-            "tar --sort=name --mtime=@{} --owner=0 --group=0 -C {} -c . | gzip -n | sha256sum",
+            "tar --sort=name --mtime=@{} {} -C {} -c . | gzip -n | sha256sum",
             source_date_epoch(),
+            if opts.keep_owners {
+                "--numeric-owner"
+            } else {
+                "--owner=0 --group=0"
+            },
             dir.display()
         ))
         .announce()?;

@@ -44,6 +44,16 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// The digest of the bytes written so far (the blob is not committed).
+    pub fn digest(&self) -> String {
+        crate::image::compress::sha256_string(self.hash.clone())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Finishes the blob: fsyncs, checks it against `expected` (if given)
     /// and renames it to `blobs/sha256/<hex>`. Returns `(digest, size)`.
     /// On any error the temp file is removed and the store is unchanged.

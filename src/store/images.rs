@@ -71,7 +71,19 @@ impl Store {
         tag: Option<&Reference>,
     ) -> Result<Image> {
         let config_bytes = serde_json::to_vec(config).expect("a config serialises");
-        let config_digest = self.put_blob(&config_bytes)?;
+        self.commit_image_raw(&config_bytes, layers, tag)
+    }
+
+    /// Like [`Store::commit_image`], with the config given as its exact
+    /// bytes (an image loaded from an archive keeps its config byte for
+    /// byte, so its ID stays the same).
+    pub fn commit_image_raw(
+        &self,
+        config_bytes: &[u8],
+        layers: &[(String, u64)],
+        tag: Option<&Reference>,
+    ) -> Result<Image> {
+        let config_digest = self.put_blob(config_bytes)?;
         let manifest_json = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",

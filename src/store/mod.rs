@@ -55,6 +55,9 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// A shared lock on `tmp.lock`, held while this store is open: it tells
+    /// other commands that temp files in `tmp/` may be in use.
+    _tmp_claim: Option<std::sync::Arc<File>>,
 }
 
 impl Store {
@@ -62,8 +65,9 @@ impl Store {
     /// (emits `store.init` when it creates it), and sweeps temp files that a
     /// killed command left behind.
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store {
+        let mut store = Store {
             root: root.to_path_buf(),
+            _tmp_claim: None,
         };
         if !root.join("oci-layout").exists() {
             let mut s = trace::step(Kind::Store, "init", root.display().to_string())
@@ -79,7 +83,7 @@ impl Store {
             }
             s.finish_with(r)?;
         }
-        store.sweep_tmp()?;
+        store._tmp_claim = Some(std::sync::Arc::new(store.claim_tmp()?));
         Ok(store)
     }
 
@@ -145,6 +149,30 @@ impl Store {
             .map_err(|e| e.error)
             .ctx(|| format!("renaming into {}", dest.display()))?;
         Ok(())
+    }
+
+    /// Sweeps `tmp/` when no other command has the store open (its temp
+    /// files may be a running load's), then holds a shared claim so no
+    /// later command sweeps this one's temp files. The kernel drops the
+    /// claim of a killed command, so its leftovers go at the next open.
+    fn claim_tmp(&self) -> Result<File> {
+        let path = self.root.join("tmp.lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ctx(|| format!("opening lock file {}", path.display()))?;
+        match f.try_lock() {
+            Ok(()) => self.sweep_tmp()?,
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).ctx(|| format!("locking {}", path.display()))
+            }
+        }
+        f.lock_shared()
+            .ctx(|| format!("locking {}", path.display()))?;
+        Ok(f)
     }
 
     /// Removes everything in `tmp/` (left by a killed command).

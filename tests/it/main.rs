@@ -2,7 +2,10 @@
 //! module tests one concept through the library or the built binary, each
 //! test with its own temporary root.
 
+mod archive;
 mod book;
+mod build;
+mod describe;
 mod dockerfile;
 mod hostile;
 mod image;

@@ -60,9 +60,17 @@ fn a_blob_with_the_wrong_digest_is_refused_and_leaves_nothing() {
 fn temp_files_of_a_killed_command_are_swept_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    std::fs::write(store.tmp_dir().join(".tmpHALF"), b"half a blob").unwrap();
+    let tmp = store.tmp_dir();
+    std::fs::write(tmp.join(".tmpHALF"), b"half a blob").unwrap();
+    // While a command has the store open, its temp files are left alone
+    // (a student may run `glassbox images` while a load is paused).
+    let second = Store::open(dir.path()).unwrap();
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 1);
+    // Once no command has it open (a killed one's claim goes with it),
+    // the next open sweeps.
+    drop((store, second));
     Store::open(dir.path()).unwrap();
-    assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
 
 #[test]
