@@ -2,8 +2,8 @@
 //! engine logic lives here: each command calls into the library.
 
 mod archive;
-mod container_cmd;
 mod build;
+mod container_cmd;
 mod explain_cmd;
 mod images;
 mod inspect;
