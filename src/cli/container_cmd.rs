@@ -84,6 +84,30 @@ pub struct NamesArgs {
     containers: Vec<String>,
 }
 
+/// `exec` options.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Container name or id
+    container: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+/// `restart` options.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    time: u64,
+    /// Container names or ids
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
 /// `__shim` options.
 #[derive(Debug, Args)]
 pub struct ShimArgs {
@@ -186,6 +210,29 @@ pub fn wait(a: NamesArgs, ctx: &Ctx) -> crate::Result<i32> {
 pub fn pause(a: NamesArgs, ctx: &Ctx, frozen: bool) -> crate::Result<i32> {
     for c in &a.containers {
         lifecycle::pause(&ctx.root, c, frozen)?;
+        println!("{c}");
+    }
+    Ok(0)
+}
+
+/// Runs `exec`.
+pub fn exec(a: ExecArgs, ctx: &Ctx) -> crate::Result<i32> {
+    crate::runtime::exec::exec(&ctx.root, &a.container, &a.command, &a.env)
+}
+
+/// Runs `start`.
+pub fn start(a: NamesArgs, ctx: &Ctx) -> crate::Result<i32> {
+    for c in &a.containers {
+        lifecycle::start(&ctx.root, c)?;
+        println!("{c}");
+    }
+    Ok(0)
+}
+
+/// Runs `restart`.
+pub fn restart(a: RestartArgs, ctx: &Ctx) -> crate::Result<i32> {
+    for c in &a.containers {
+        lifecycle::restart(&ctx.root, c, a.time)?;
         println!("{c}");
     }
     Ok(0)

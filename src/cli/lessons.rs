@@ -40,7 +40,9 @@ fn runner(ctx: &Ctx) -> crate::Result<Runner> {
     })?;
     let g = &ctx.global;
     let mut flags = Vec::new();
-    if let Some(t) = g.trace {
+    // A lesson is about the narration, so steps narrate unless told otherwise.
+    {
+        let t = g.trace.unwrap_or(TraceMode::Narrate);
         flags.push("--trace".to_string());
         flags.push(
             match t {

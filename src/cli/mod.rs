@@ -42,6 +42,14 @@ enum Command {
     Rm(container_cmd::RmArgs),
     /// Show a container's details as JSON (docker inspect's shape)
     Inspect(container_cmd::InspectArgs),
+    /// Create a container without starting it
+    Create(Box<run_cmd::RunArgs>),
+    /// Start created or stopped containers
+    Start(container_cmd::NamesArgs),
+    /// Stop and start containers again
+    Restart(container_cmd::RestartArgs),
+    /// Run a command in a running container
+    Exec(container_cmd::ExecArgs),
     /// Send a signal to running containers
     Kill(container_cmd::KillArgs),
     /// Wait for containers to exit; print their exit codes
@@ -129,6 +137,10 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Kill(a) => container_cmd::kill(a, ctx),
+        Command::Exec(a) => container_cmd::exec(a, ctx),
+        Command::Create(a) => run_cmd::create(*a, ctx),
+        Command::Start(a) => container_cmd::start(a, ctx),
+        Command::Restart(a) => container_cmd::restart(a, ctx),
         Command::Wait(a) => container_cmd::wait(a, ctx),
         Command::Pause(a) => container_cmd::pause(a, ctx, true),
         Command::Unpause(a) => container_cmd::pause(a, ctx, false),

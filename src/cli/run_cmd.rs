@@ -57,8 +57,18 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+/// Runs `glassbox create`: the same options as run, nothing started.
+pub fn create(mut a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
+    a.detach = false;
+    run_or_create(a, ctx, true)
+}
+
 /// Runs `glassbox run`.
 pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
+    run_or_create(a, ctx, false)
+}
+
+fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32> {
     let mut env = Vec::new();
     for e in a.env {
         if e.contains('=') {
@@ -119,6 +129,11 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
             pids: a.pids_limit,
         },
     };
+    if create_only {
+        let id = crate::runtime::lifecycle::create_only(&ctx.root, &rootfs, &image, &opts)?;
+        println!("{id}");
+        return Ok(0);
+    }
     if a.detach {
         let id = crate::runtime::lifecycle::run_detached(&ctx.root, &rootfs, &image, &opts)?;
         println!("{id}");

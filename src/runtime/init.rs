@@ -212,7 +212,7 @@ fn setup_and_exec(plan: &Plan) -> R {
             )
         },
     )?;
-    drop_capabilities(&plan.spec)?;
+    drop_caps(&plan.spec)?;
     act(
         trace::step(Kind::Security, "no_new_privs", "no_new_privs")
             .equivalent("setpriv --no-new-privs")
@@ -278,7 +278,7 @@ fn setup_and_exec(plan: &Plan) -> R {
 }
 
 /// Looks `cmd` up in the container's PATH (execve does not search).
-fn resolve(cmd: &str, path: &str) -> Result<PathBuf, (i32, String)> {
+pub(crate) fn resolve(cmd: &str, path: &str) -> Result<PathBuf, (i32, String)> {
     let check = |p: &Path| -> Result<PathBuf, (i32, String)> {
         let md = std::fs::metadata(p).map_err(|e| {
             (
@@ -633,7 +633,11 @@ fn cap_number(c: &oci_spec::runtime::Capability) -> Option<u32> {
     NAMES.iter().position(|n| *n == name).map(|i| i as u32)
 }
 
-fn drop_capabilities(spec: &Spec) -> R {
+pub(crate) fn drop_capabilities(spec: &Spec) -> Result<(), i32> {
+    drop_caps(spec).map_err(|Fail(c)| c)
+}
+
+fn drop_caps(spec: &Spec) -> R {
     let caps = spec
         .process()
         .as_ref()

@@ -43,6 +43,62 @@ pub fn run_detached(
     Ok(dir.id)
 }
 
+/// `create`: makes the container (config.json, state "created") without
+/// starting it; returns the id.
+pub fn create_only(
+    root: &Path,
+    rootfs: &Rootfs,
+    image: &ImageConfiguration,
+    opts: &RunOptions,
+) -> crate::Result<String> {
+    let _p = trace::phase("create");
+    let (dir, _) = super::create(root, rootfs, image, opts)?;
+    Ok(dir.id)
+}
+
+/// `start`: starts a created or exited container under a new shim. Its
+/// writable layer is kept, as with Docker.
+pub fn start(root: &Path, key: &str) -> crate::Result<String> {
+    let (dir, mut st) = state::find(root, key)?;
+    let now = st.observed();
+    if !matches!(now, Status::Created | Status::Exited) {
+        return Err(RuntimeError::IllegalMove {
+            name: st.name.clone(),
+            state: now.as_str(),
+            verb: "started",
+            hint: match now {
+                Status::Paused => format!("unpause it with `glassbox unpause {}`", st.name),
+                Status::Dead => format!("remove it with `glassbox rm -f {}`", st.name),
+                _ => format!(
+                    "it already runs; restart it with `glassbox restart {}`",
+                    st.name
+                ),
+            },
+        }
+        .into());
+    }
+    st.status = Status::Created;
+    st.error = None;
+    st.exit_code = None;
+    st.oom_killed = false;
+    st.save(&dir)?;
+    let cd = ContainerDir {
+        id: st.id.clone(),
+        path: dir,
+    };
+    start_shim(root, &cd)?;
+    Ok(st.name)
+}
+
+/// `restart -t SECS`: stop (when running), then start.
+pub fn restart(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
+    let (_, st) = state::find(root, key)?;
+    if st.observed() == Status::Running {
+        stop(root, key, timeout)?;
+    }
+    start(root, key)
+}
+
 fn start_shim(root: &Path, dir: &ContainerDir) -> crate::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().ctx(|| "finding the glassbox binary".into())?;

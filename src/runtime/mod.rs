@@ -9,6 +9,7 @@
 
 pub mod cgroup;
 mod error;
+pub mod exec;
 mod init;
 pub mod lifecycle;
 pub mod namespaces;

@@ -144,3 +144,96 @@ fn pause_freezes_the_container_and_unpause_resumes_it() {
     root.ok(&["kill", "ticker"]);
     assert_eq!(root.ok(&["wait", "ticker"]).trim(), "137");
 }
+
+#[test]
+fn exec_sees_the_same_files_and_pid_namespace() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["box"],
+    };
+    detached(&root, "box", "echo hi > /shared; exec sleep 100");
+    wait_for(|| {
+        root.run(&["exec", "box", "cat", "/shared"])
+            .status
+            .success()
+    });
+    let out = root.ok(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "cat /shared; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert_eq!(out, "hi\nsleep 100 ");
+    assert_eq!(
+        root.run(&["exec", "box", "no-such"]).status.code(),
+        Some(127)
+    );
+}
+
+#[test]
+fn nothing_is_left_behind_no_mounts_cgroups_or_processes() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["gone"],
+    };
+    root.ok(&["run", "--rm", "busybox", "true"]);
+    let id = detached(&root, "gone", "exec sleep 100");
+    root.ok(&["rm", "-f", "gone"]);
+    let r = root.path().to_str().unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(r), "a mount of {r} is left");
+    for c in ["memory", "pids", "cpu", "freezer"] {
+        assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/{c}/glassbox/{id}")).exists());
+    }
+    // No process (shim or container) mentions this root any more.
+    wait_for(|| {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .all(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| !String::from_utf8_lossy(&c).contains(r))
+                    .unwrap_or(true)
+            })
+    });
+}
+
+#[test]
+fn an_unknown_image_is_one_clear_line_and_creates_nothing() {
+    let root = busybox_root();
+    let out = root.run(&["run", "--rm", "no-such-image", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no-such-image"), "{err}");
+    assert!(!root.path().join("containers").exists());
+}
+
+#[test]
+fn create_then_start_keeps_the_writable_layer_across_restarts() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["c1"],
+    };
+    root.ok(&[
+        "create",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x >> /count; wc -l < /count",
+    ]);
+    assert_eq!(inspect(&root, "c1")["State"]["Status"], "created");
+    let out = root.run(&["unpause", "c1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is created"));
+    root.ok(&["start", "c1"]);
+    assert_eq!(root.ok(&["wait", "c1"]).trim(), "0");
+    root.ok(&["start", "c1"]);
+    assert_eq!(root.ok(&["wait", "c1"]).trim(), "0");
+    assert_eq!(root.ok(&["logs", "c1"]), "1\n2\n");
+}
