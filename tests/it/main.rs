@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod load_formats;
 mod run;
+mod step;
 mod store;
 mod support;
 mod trace;
