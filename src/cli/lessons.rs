@@ -72,7 +72,12 @@ fn runner(ctx: &Ctx) -> crate::Result<Runner> {
 }
 
 fn lesson_err(e: crate::lessons::LessonError) -> crate::Error {
-    crate::Error::Usage(e.to_string())
+    match e {
+        crate::lessons::LessonError::Quit { .. } => {
+            crate::Error::Aborted(crate::trace::Aborted(e.to_string()))
+        }
+        e => crate::Error::Usage(e.to_string()),
+    }
 }
 
 fn save(r: &Runner, p: &Progress) -> crate::Result<()> {

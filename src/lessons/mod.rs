@@ -42,6 +42,14 @@ pub enum LessonError {
         /// What went wrong.
         problem: String,
     },
+    /// The student quit at a step-through pause inside the step.
+    #[error("you quit step {step} of lesson {lesson} at a pause; nothing was left behind, and `glassbox lessons next` runs it again")]
+    Quit {
+        /// The lesson.
+        lesson: u32,
+        /// The step, from 1.
+        step: usize,
+    },
     /// The glassbox binary could not be run.
     #[error("cannot run glassbox for the lesson: {0}")]
     Spawn(std::io::Error),
@@ -192,6 +200,12 @@ impl Runner {
             run: step.run.clone(),
             problem,
         };
+        if ran.status == 130 && want != 130 {
+            return Err(LessonError::Quit {
+                lesson: lesson.number,
+                step: index + 1,
+            });
+        }
         if ran.status != want {
             return Err(fail(format!(
                 "ended with status {} instead of {want}",

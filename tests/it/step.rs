@@ -145,3 +145,31 @@ fn step_without_a_terminal_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--step") && err.contains("terminal"), "{err}");
 }
+
+#[test]
+fn lessons_next_with_step_pauses_inside_the_step_and_q_keeps_the_step_for_later() {
+    let root = Root::new();
+    // Step 1 of lesson 1 runs without pauses; step 2 is taken with --step.
+    root.ok(&["lessons", "start", "1"]);
+    let cmd = format!(
+        "{} --root {} --no-color --step lessons next; echo EXIT=$?; sleep 60",
+        bin().display(),
+        root.path().display()
+    );
+    let tmux = Tmux::start(root.path(), &cmd);
+    let s = tmux.wait_for("⏸  next:", 1);
+    assert!(s.contains("step 2/"), "{s}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("⏸  next:", 2);
+    tmux.keys(&["q", "Enter"]);
+    let s = tmux.wait_for("EXIT=", 1);
+    assert!(s.contains("EXIT=130"), "{s}");
+    assert!(s.contains("lessons next` runs it again"), "{s}");
+    let left: Vec<_> = std::fs::read_dir(root.path().join("containers"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    // The quit step is still the next one.
+    let out = root.ok(&["lessons", "next"]);
+    assert!(out.contains("step 2/"), "{out}");
+}
