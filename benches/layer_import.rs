@@ -223,7 +223,8 @@ fn main() {
     let runs = get("--runs", 3).max(1) as usize;
     let do_scan = args.iter().any(|a| a == "--scan");
 
-    let tmp = tempfile::tempdir().expect("temp dir");
+    // Under target/tmp, so a killed run leaves nothing in /tmp.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let root = tmp.path().join("tree");
     let (bytes, files) = build_tree(&root, mb * 1_000_000).expect("build the tree");
     let mut entries = Vec::new();
