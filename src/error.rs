@@ -11,6 +11,24 @@ pub enum Error {
     /// A command line that cannot be carried out as given.
     #[error("{0}")]
     Usage(String),
+    /// Making or running a container failed.
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    /// The store refused or could not do something.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// No image by that reference.
+    #[error(transparent)]
+    MissingImage(#[from] crate::store::MissingImage),
+    /// An image reference that breaks Docker's rules.
+    #[error(transparent)]
+    Reference(#[from] crate::image::reference::ReferenceError),
+    /// A file given to import or load that cannot be used.
+    #[error(transparent)]
+    Archive(#[from] crate::image::import::ArchiveError),
+    /// A build stopped at an instruction (a Dockerfile diagnostic).
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -8,10 +8,14 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod build;
 pub mod cli;
 pub mod error;
 pub mod explain;
 pub mod image;
+pub mod lessons;
+pub mod runtime;
+pub mod store;
 pub mod trace;
 
 pub use error::{Error, Result};

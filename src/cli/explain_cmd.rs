@@ -8,10 +8,17 @@ use clap::Args;
 pub struct ExplainArgs {
     /// kind.action, e.g. layer.apply (omit to list every one)
     pub key: Option<String>,
+    /// Print the book's "Every event, explained" chapter (Markdown)
+    #[arg(long, conflicts_with = "key")]
+    pub book: bool,
 }
 
 /// Prints one template (brief, then full), or the list of keys.
 pub fn run(a: ExplainArgs, _ctx: &Ctx) -> crate::Result<i32> {
+    if a.book {
+        print!("{}", crate::explain::book_chapter());
+        return Ok(0);
+    }
     match a.key {
         None => {
             for t in crate::explain::all() {

@@ -1,8 +1,15 @@
 //! The command line: clap definitions, one file per command family. No
 //! engine logic lives here: each command calls into the library.
 
+mod archive;
+mod build;
+mod container_cmd;
 mod explain_cmd;
+mod images;
+mod inspect;
+mod lessons;
 mod output;
+mod run_cmd;
 
 pub use output::{GlobalOpts, TraceMode};
 
@@ -23,6 +30,63 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Run a command in a new container
+    Run(Box<run_cmd::RunArgs>),
+    /// List containers
+    Ps(container_cmd::PsArgs),
+    /// Show a container's output
+    Logs(container_cmd::LogsArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL)
+    Stop(container_cmd::StopArgs),
+    /// Remove containers
+    Rm(container_cmd::RmArgs),
+    /// Show a container's details as JSON (docker inspect's shape)
+    Inspect(container_cmd::InspectArgs),
+    /// Create a container without starting it
+    Create(Box<run_cmd::RunArgs>),
+    /// Start created or stopped containers
+    Start(container_cmd::NamesArgs),
+    /// Stop and start containers again
+    Restart(container_cmd::RestartArgs),
+    /// Run a command in a running container
+    Exec(container_cmd::ExecArgs),
+    /// Send a signal to running containers
+    Kill(container_cmd::KillArgs),
+    /// Wait for containers to exit; print their exit codes
+    Wait(container_cmd::NamesArgs),
+    /// Freeze every process of containers
+    Pause(container_cmd::NamesArgs),
+    /// Thaw paused containers
+    Unpause(container_cmd::NamesArgs),
+    /// Supervise a detached container (internal)
+    #[command(name = "__shim", hide = true)]
+    Shim(container_cmd::ShimArgs),
+    /// Build the lessons' base image busybox:latest from the host's static busybox
+    Setup(images::SetupArgs),
+    /// List images: REPOSITORY TAG IMAGE ID CREATED SIZE
+    Images(images::ImagesArgs),
+    /// Give an image another name:tag
+    Tag(images::TagArgs),
+    /// Remove image tags; blobs no tag reaches are deleted
+    Rmi(images::RmiArgs),
+    /// Check the store: `store verify` (every blob's digest, every tag's blobs)
+    Store(images::StoreArgs),
+    /// Image subcommands: `image inspect REF...`
+    Image(inspect::ImageArgs),
+    /// The steps that made an image, newest first
+    History(inspect::HistoryArgs),
+    /// The layer stack, bottom to top: digest, diff_id, size, files, what each added
+    Layers(inspect::LayersArgs),
+    /// Make a one-layer image from a rootfs tarball (.tar, .tar.gz or - for stdin)
+    Import(archive::ImportArgs),
+    /// Write images to an OCI image archive
+    Save(archive::SaveArgs),
+    /// Load images from an OCI archive or a docker-archive
+    Load(archive::LoadArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Guided lessons with exercises that check themselves
+    Lessons(lessons::LessonsArgs),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -65,5 +129,33 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
+        Command::Run(a) => run_cmd::run(*a, ctx),
+        Command::Ps(a) => container_cmd::ps(a, ctx),
+        Command::Logs(a) => container_cmd::logs(a, ctx),
+        Command::Stop(a) => container_cmd::stop(a, ctx),
+        Command::Rm(a) => container_cmd::rm(a, ctx),
+        Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Shim(a) => container_cmd::shim(a, ctx),
+        Command::Kill(a) => container_cmd::kill(a, ctx),
+        Command::Exec(a) => container_cmd::exec(a, ctx),
+        Command::Create(a) => run_cmd::create(*a, ctx),
+        Command::Start(a) => container_cmd::start(a, ctx),
+        Command::Restart(a) => container_cmd::restart(a, ctx),
+        Command::Wait(a) => container_cmd::wait(a, ctx),
+        Command::Pause(a) => container_cmd::pause(a, ctx, true),
+        Command::Unpause(a) => container_cmd::pause(a, ctx, false),
+        Command::Setup(a) => images::setup(a, ctx),
+        Command::Images(a) => images::images(a, ctx),
+        Command::Tag(a) => images::tag(a, ctx),
+        Command::Rmi(a) => images::rmi(a, ctx),
+        Command::Store(a) => images::store(a, ctx),
+        Command::Image(a) => inspect::image(a, ctx),
+        Command::History(a) => inspect::history(a, ctx),
+        Command::Layers(a) => inspect::layers(a, ctx),
+        Command::Import(a) => archive::import(a, ctx),
+        Command::Save(a) => archive::save(a, ctx),
+        Command::Load(a) => archive::load(a, ctx),
+        Command::Lessons(a) => lessons::run(a, ctx),
+        Command::Build(a) => build::build(a, ctx),
     }
 }

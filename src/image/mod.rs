@@ -1,4 +1,11 @@
 //! Images: OCI manifests and configs, layers (packing, digesting, safe
 //! unpacking with whiteouts), and the base images built from fixtures.
 
+pub mod apply;
+pub mod archive;
+pub mod busybox;
 pub mod compress;
+pub mod import;
+pub mod inspect;
+pub mod pack;
+pub mod reference;

@@ -2,5 +2,21 @@
 //! module tests one concept through the library or the built binary, each
 //! test with its own temporary root.
 
+mod archive;
+mod archive_crash;
+mod book;
+mod build;
+mod describe;
+mod dockerfile;
+mod hostile;
+mod image;
+mod interop;
+mod isolation;
+mod lessons;
+mod lifecycle;
+mod limits;
+mod load_formats;
+mod run;
+mod store;
 mod support;
 mod trace;

@@ -1,0 +1,403 @@
+//! Diagnostics: an error or warning with its place in the Dockerfile, a
+//! snippet with a caret under the offending column, and a hint that says
+//! what to do. Rendering is plain text (no colour) so it is stable for
+//! snapshots; warning codes follow Docker's build checks.
+
+use parse_dockerfile::{Command, Dockerfile, Instruction};
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The build cannot go on.
+    Error,
+    /// The build goes on; Docker's build checks would flag this.
+    Warning,
+}
+
+/// One diagnostic about a Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// A short stable code (Docker's check name for warnings).
+    pub code: &'static str,
+    /// The Dockerfile's name as the user gave it.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong, lower-case.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// The text of the offending line.
+    pub source_line: String,
+}
+
+impl Diagnostic {
+    /// Renders the diagnostic as plain text: header, snippet, caret, hint.
+    pub fn render(&self) -> String {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let num = self.line.to_string();
+        let pad = " ".repeat(num.len());
+        let mut out = format!(
+            "{level}[{}]: {}\n{pad}--> {}:{}:{}\n{pad} |\n{num} | {}\n{pad} | {}^\n",
+            self.code,
+            self.message,
+            self.file,
+            self.line,
+            self.column,
+            self.source_line,
+            " ".repeat(self.column.saturating_sub(1)),
+        );
+        if let Some(hint) = &self.hint {
+            out.push_str(&format!("{pad} = hint: {hint}\n"));
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// Every instruction keyword Docker knows.
+pub const INSTRUCTIONS: &[&str] = &[
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+fn line_text(text: &str, line: usize) -> String {
+    text.lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// 1-based line and column of byte offset `pos` (column counts characters).
+pub fn location(text: &str, pos: usize) -> (usize, usize) {
+    let before = &text[..pos.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    (line, before[start..].chars().count() + 1)
+}
+
+fn warning_at(
+    file: &str,
+    text: &str,
+    pos: usize,
+    code: &'static str,
+    message: String,
+    hint: &str,
+) -> Diagnostic {
+    let (line, column) = location(text, pos);
+    Diagnostic {
+        severity: Severity::Warning,
+        code,
+        file: file.to_string(),
+        line,
+        column,
+        message,
+        hint: Some(hint.to_string()),
+        source_line: line_text(text, line),
+    }
+}
+
+/// Edit distance between two short words, counting an adjacent swap
+/// (`chwon` → `chown`) as one edit, the typo people make most.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The known instruction closest to `word`, if it is close enough to be a typo.
+pub fn did_you_mean(word: &str) -> Option<&'static str> {
+    let upper = word.to_ascii_uppercase();
+    INSTRUCTIONS
+        .iter()
+        .map(|k| (edit_distance(&upper, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// The name in `names` closest to `word`, if it is close enough to be a typo.
+pub fn did_you_mean_among<'n>(word: &str, names: &[&'n str]) -> Option<&'n str> {
+    let lower = word.to_lowercase();
+    names
+        .iter()
+        .map(|n| (edit_distance(&lower, n), *n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 3))
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Turns the parser's error into a teaching diagnostic.
+pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> Diagnostic {
+    let full = e.to_string();
+    let message = full.split(" at line ").next().unwrap_or(&full).to_string();
+    let (line, column) = (e.line().max(1), e.column().max(1));
+    let src = line_text(text, line);
+    let mut code = "Syntax";
+    let hint = if let Some(word) = message
+        .strip_prefix("unknown instruction '")
+        .and_then(|s| s.strip_suffix('\''))
+    {
+        code = "UnknownInstruction";
+        Some(match did_you_mean(word) {
+            Some(k) => format!("did you mean {k}?"),
+            None => format!("known instructions are {}", INSTRUCTIONS.join(", ")),
+        })
+    } else if message == "invalid JSON" && src.contains('\'') {
+        code = "JsonSingleQuotes";
+        Some("JSON needs double quotes: write [\"sh\", \"-c\"], not ['sh', '-c']".into())
+    } else if message == "expected at least one FROM instruction" || message == "expected FROM" {
+        code = "NoFrom";
+        Some("only ARG may come before the first FROM; start the stage with FROM busybox (or FROM scratch)".into())
+    } else if let Some(delim) = message
+        .strip_prefix("expected end of here-document (")
+        .and_then(|s| s.split(')').next())
+    {
+        code = "HeredocUnclosed";
+        Some(format!(
+            "end the here-document with a line that holds only {delim}"
+        ))
+    } else if message.contains("requires") {
+        code = "MissingArgument";
+        Some("see the instruction's form in the Dockerfile reference".into())
+    } else if message.starts_with("duplicate stage name") {
+        code = "DuplicateStageName";
+        Some("give each stage its own name after AS".into())
+    } else {
+        None
+    };
+    Diagnostic {
+        severity: Severity::Error,
+        code,
+        file: file.to_string(),
+        line,
+        column,
+        message,
+        hint,
+        source_line: line_text(text, line),
+    }
+}
+
+/// A shell-form command that was meant as JSON but used single quotes:
+/// Docker silently runs it as `/bin/sh -c "['sh', ...]"`, so say so.
+fn single_quoted_json(
+    file: &str,
+    text: &str,
+    cmd: &Command<'_>,
+    keyword: &str,
+) -> Option<Diagnostic> {
+    let Command::Shell(s) = cmd else { return None };
+    let v = s.value.trim();
+    if !(v.starts_with('[') && v.ends_with(']') && v.contains('\'')) {
+        return None;
+    }
+    Some(warning_at(
+        file,
+        text,
+        s.span.start,
+        "JsonSingleQuotes",
+        format!("{keyword} looks like JSON but uses single quotes, so it runs as a shell command"),
+        "JSON needs double quotes: write [\"sh\", \"-c\"], not ['sh', '-c']",
+    ))
+}
+
+/// Docker-style build checks over a parsed Dockerfile.
+pub fn check(file: &str, text: &str, df: &Dockerfile<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut args: Vec<(String, usize)> = Vec::new();
+    for ins in &df.instructions {
+        let (keyword, flags, known): (&str, &[parse_dockerfile::Flag<'_>], &[&str]) = match ins {
+            Instruction::Copy(c) => (
+                "COPY",
+                &c.options,
+                &["from", "chown", "chmod", "link", "parents", "exclude"],
+            ),
+            Instruction::Add(c) => (
+                "ADD",
+                &c.options,
+                &[
+                    "chown",
+                    "chmod",
+                    "checksum",
+                    "keep-git-dir",
+                    "link",
+                    "exclude",
+                ],
+            ),
+            Instruction::From(c) => ("FROM", &c.options, &["platform"]),
+            _ => ("", &[], &[]),
+        };
+        for flag in flags {
+            let name = flag.name.value.trim_start_matches('-');
+            if !known.contains(&name) {
+                let mut d = warning_at(
+                    file,
+                    text,
+                    flag.flag_span().start,
+                    "UnknownFlag",
+                    format!("unknown flag --{name} for {keyword}"),
+                    "",
+                );
+                d.severity = Severity::Error;
+                d.hint = Some(match did_you_mean_among(name, known) {
+                    Some(k) => format!("did you mean --{k}?"),
+                    None => format!("{keyword} accepts --{}", known.join(", --")),
+                });
+                out.push(d);
+            }
+        }
+        match ins {
+            Instruction::Cmd(c) => {
+                if let Some(d) = single_quoted_json(file, text, &c.arguments, "CMD") {
+                    out.push(d);
+                } else if let Command::Shell(s) = &c.arguments {
+                    out.push(warning_at(
+                        file,
+                        text,
+                        s.span.start,
+                        "JSONArgsRecommended",
+                        "CMD in shell form runs under /bin/sh -c, which does not pass signals on"
+                            .into(),
+                        "use the JSON (exec) form: CMD [\"executable\", \"arg\"]",
+                    ));
+                }
+            }
+            Instruction::Entrypoint(c) => {
+                if let Some(d) = single_quoted_json(file, text, &c.arguments, "ENTRYPOINT") {
+                    out.push(d);
+                } else if let Command::Shell(s) = &c.arguments {
+                    out.push(warning_at(
+                        file,
+                        text,
+                        s.span.start,
+                        "JSONArgsRecommended",
+                        "ENTRYPOINT in shell form runs under /bin/sh -c, which does not pass signals on".into(),
+                        "use the JSON (exec) form: ENTRYPOINT [\"executable\", \"arg\"]",
+                    ));
+                }
+            }
+            Instruction::Env(e) => {
+                let first = e.arguments.value.split_whitespace().next().unwrap_or("");
+                if !first.contains('=') {
+                    out.push(warning_at(
+                        file,
+                        text,
+                        e.arguments.span.start,
+                        "LegacyKeyValueFormat",
+                        "ENV key value (without '=') is the legacy form".into(),
+                        "write ENV key=value",
+                    ));
+                }
+            }
+            Instruction::From(f) => {
+                if let Some((_, name)) = &f.as_ {
+                    if name.value.chars().any(|c| c.is_ascii_uppercase()) {
+                        out.push(warning_at(
+                            file,
+                            text,
+                            name.span.start,
+                            "StageNameCasing",
+                            format!("stage name '{}' should be lower-case", name.value),
+                            "stage names are matched in lower case; write them that way",
+                        ));
+                    }
+                }
+            }
+            Instruction::Arg(a) => {
+                for part in a.arguments.value.split_whitespace() {
+                    let name = part.split('=').next().unwrap_or(part).to_string();
+                    args.push((name, a.arguments.span.start));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (name, pos) in args {
+        let used = [format!("${name}"), format!("${{{name}")]
+            .iter()
+            .any(|needle| text.contains(needle.as_str()));
+        if !used {
+            out.push(warning_at(
+                file,
+                text,
+                pos,
+                "UnusedArg",
+                format!("ARG {name} is declared but never used"),
+                "remove it, or refer to it as $NAME or ${NAME} where it matters",
+            ));
+        }
+    }
+    out.sort_by_key(|d| (d.line, d.column));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typo_suggests_the_nearest_instruction() {
+        assert_eq!(did_you_mean("RUNN"), Some("RUN"));
+        assert_eq!(did_you_mean("workdri"), Some("WORKDIR"));
+        assert_eq!(did_you_mean("XYZZYQQ"), None);
+        assert_eq!(
+            did_you_mean_among("chwon", &["chmod", "chown"]),
+            Some("chown")
+        );
+    }
+
+    #[test]
+    fn location_counts_lines_and_columns_from_one() {
+        assert_eq!(location("ab\ncd", 4), (2, 2));
+        assert_eq!(location("ab", 0), (1, 1));
+    }
+}

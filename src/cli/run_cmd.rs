@@ -1,0 +1,143 @@
+//! `glassbox run`: parse the options and hand them to the runtime.
+
+use super::Ctx;
+use crate::runtime::{Lower, ProcessOptions, Rootfs, RunOptions, RuntimeError};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Options of `glassbox run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background under a supervisor; print the id
+    #[arg(short, long)]
+    detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// A name for the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy the host's)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// UID[:GID] to run as
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Override the image's ENTRYPOINT
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    read_only: bool,
+    /// none (own namespace with lo only) or host
+    #[arg(long, default_value = "none")]
+    network: String,
+    /// Memory limit (e.g. 64m, 1g)
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Maximum number of processes (-1 or 0: unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Use DIR as an image layer instead of a stored image (repeatable, topmost first)
+    #[arg(long, hide = true, value_name = "DIR")]
+    rootfs_dir: Vec<PathBuf>,
+    /// The image to run
+    image: String,
+    /// The command and its arguments (replace the image's CMD)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// Runs `glassbox create`: the same options as run, nothing started.
+pub fn create(mut a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
+    a.detach = false;
+    run_or_create(a, ctx, true)
+}
+
+/// Runs `glassbox run`.
+pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
+    run_or_create(a, ctx, false)
+}
+
+fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32> {
+    let mut env = Vec::new();
+    for e in a.env {
+        if e.contains('=') {
+            env.push(e);
+        } else if let Ok(v) = std::env::var(&e) {
+            env.push(format!("{e}={v}"));
+        } else if e.is_empty() {
+            return Err(RuntimeError::BadEnv(e).into());
+        }
+    }
+    let host_network = match a.network.as_str() {
+        "none" | "default" | "bridge" => false,
+        "host" => true,
+        other => {
+            return Err(crate::Error::Usage(format!(
+                "network {other:?} is not known here; use --network none or --network host"
+            )))
+        }
+    };
+    let (rootfs, image) = if a.rootfs_dir.is_empty() {
+        let store = crate::store::Store::open(&ctx.root)?;
+        let img = store.resolve(&a.image)?;
+        (Rootfs::from_image(&store, &img)?, img.config)
+    } else {
+        let rootfs = Rootfs {
+            lowers: a
+                .rootfs_dir
+                .iter()
+                .map(|d| Lower {
+                    dir: d.clone(),
+                    digest: format!("dir:{}", d.display()),
+                })
+                .collect(),
+        };
+        (rootfs, oci_spec::image::ImageConfiguration::default())
+    };
+    let opts = RunOptions {
+        process: ProcessOptions {
+            command: a.command,
+            entrypoint: a.entrypoint,
+            env,
+            workdir: a.workdir,
+            user: a.user,
+            hostname: a.hostname,
+            read_only: a.read_only,
+            host_network,
+        },
+        remove: a.rm,
+        name: a.name,
+        image_ref: a.image,
+        limits: crate::runtime::cgroup::Limits {
+            memory: a
+                .memory
+                .as_deref()
+                .map(crate::runtime::cgroup::parse_memory)
+                .transpose()?,
+            cpus: a.cpus,
+            pids: a.pids_limit,
+        },
+    };
+    if create_only {
+        let id = crate::runtime::lifecycle::create_only(&ctx.root, &rootfs, &image, &opts)?;
+        println!("{id}");
+        return Ok(0);
+    }
+    if a.detach {
+        let id = crate::runtime::lifecycle::run_detached(&ctx.root, &rootfs, &image, &opts)?;
+        println!("{id}");
+        return Ok(0);
+    }
+    crate::runtime::run_foreground(&ctx.root, &rootfs, &image, &opts)
+}

@@ -1,0 +1,285 @@
+//! Lessons students run: a loader for the data in `lessons/`, a runner that
+//! executes each step as a real glassbox command (so the narration is the
+//! engine's own), checks that grade exercises against real state, and the
+//! student's progress, kept in the glassbox root.
+//!
+//! Steps and checks run the glassbox binary itself as a child process with
+//! the same root and trace flags: what the student sees in a lesson is
+//! exactly what they would see typing the command.
+
+pub mod model;
+mod progress;
+
+pub use model::{load_all, split_words, Check, Exercise, Lesson, LessonStep};
+pub use progress::{Progress, Status};
+
+use crate::trace::{self, Kind};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Errors of the lessons system.
+#[derive(Debug, thiserror::Error)]
+pub enum LessonError {
+    /// The lesson data could not be read.
+    #[error("{0}")]
+    Data(String),
+    /// No lesson has that number.
+    #[error("there is no lesson {0}; `glassbox lessons list` shows them")]
+    NoSuchLesson(u32),
+    /// `next` with no lesson started.
+    #[error("no lesson is in progress; start one with `glassbox lessons start N`")]
+    NothingStarted,
+    /// A step's command did not do what the lesson says it does.
+    #[error("step {step} of lesson {lesson} (`glassbox {run}`) {problem}")]
+    StepFailed {
+        /// The lesson.
+        lesson: u32,
+        /// The step, from 1.
+        step: usize,
+        /// Its command line.
+        run: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// The glassbox binary could not be run.
+    #[error("cannot run glassbox for the lesson: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// Where the lesson folders are: `GLASSBOX_LESSONS`, or the checkout's.
+pub fn lessons_dir() -> PathBuf {
+    std::env::var_os("GLASSBOX_LESSONS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons"))
+}
+
+/// How steps are run: which binary, which root, which global flags.
+pub struct Runner {
+    /// The glassbox binary.
+    pub exe: PathBuf,
+    /// The root every step uses.
+    pub root: PathBuf,
+    /// Global flags passed on to each step (`--trace narrate`, `--step` …).
+    pub flags: Vec<String>,
+    /// All lessons.
+    pub lessons: Vec<Lesson>,
+}
+
+/// What one command printed and how it ended.
+pub struct Ran {
+    /// Exit status (-1 when killed by a signal).
+    pub status: i32,
+    /// Its standard output.
+    pub stdout: String,
+}
+
+impl Runner {
+    /// Loads the lessons and prepares to run them on `root`.
+    pub fn new(exe: PathBuf, root: PathBuf, flags: Vec<String>) -> Result<Runner, LessonError> {
+        let lessons = load_all(&lessons_dir()).map_err(LessonError::Data)?;
+        Ok(Runner {
+            exe,
+            root,
+            flags,
+            lessons,
+        })
+    }
+
+    /// The lesson numbered `n`.
+    pub fn lesson(&self, n: u32) -> Result<&Lesson, LessonError> {
+        self.lessons
+            .iter()
+            .find(|l| l.number == n)
+            .ok_or(LessonError::NoSuchLesson(n))
+    }
+
+    /// The progress file's path.
+    pub fn progress_path(&self) -> PathBuf {
+        self.root.join("lessons").join("progress.json")
+    }
+
+    /// Runs one glassbox command line. With `narrate`, the child's stderr
+    /// (its narration) goes to ours and it gets our trace flags; otherwise
+    /// it runs quietly (checks, preparation).
+    pub fn run(&self, line: &str, narrate: bool) -> Result<Ran, LessonError> {
+        self.run_in(line, narrate, None)
+    }
+
+    /// Like [`Runner::run`], with the lesson's folder as the working
+    /// directory, so steps can name the lesson's fixture files.
+    pub fn run_in(
+        &self,
+        line: &str,
+        narrate: bool,
+        cwd: Option<&Path>,
+    ) -> Result<Ran, LessonError> {
+        let words = split_words(line).map_err(LessonError::Data)?;
+        let mut cmd = Command::new(&self.exe);
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        cmd.arg("--root").arg(&self.root);
+        if narrate {
+            cmd.args(&self.flags);
+            cmd.stderr(Stdio::inherit());
+        } else {
+            cmd.args(["--trace", "off"]);
+            cmd.stderr(Stdio::piped());
+        }
+        cmd.args(&words)
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::piped());
+        let out = cmd.output().map_err(LessonError::Spawn)?;
+        let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !narrate && !out.status.success() {
+            stdout.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(Ran {
+            status: out.status.code().unwrap_or(-1),
+            stdout,
+        })
+    }
+
+    /// Runs the lesson's preparation commands quietly.
+    pub fn prepare(&self, lesson: &Lesson) -> Result<(), LessonError> {
+        for line in &lesson.prepare {
+            let s = trace::step(Kind::Lesson, "prepare", line.clone())
+                .equivalent(format!("glassbox {line}"))
+                .announce()
+                .map_err(|e| LessonError::Data(e.to_string()))?;
+            let ran = self.run_in(line, false, Some(&lesson.dir))?;
+            if ran.status != 0 {
+                let err = format!("failed (exit {}): {}", ran.status, ran.stdout.trim());
+                s.failed(&err);
+                return Err(LessonError::StepFailed {
+                    lesson: lesson.number,
+                    step: 0,
+                    run: line.clone(),
+                    problem: err,
+                });
+            }
+            s.done();
+        }
+        Ok(())
+    }
+
+    /// Runs step `index` (from 0) of `lesson`, writing the lesson's words
+    /// and the command's output to `out`.
+    pub fn run_step(
+        &self,
+        lesson: &Lesson,
+        index: usize,
+        out: &mut dyn Write,
+    ) -> Result<(), LessonError> {
+        let step = &lesson.steps[index];
+        let _ = writeln!(
+            out,
+            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ glassbox {}",
+            lesson.number,
+            index + 1,
+            lesson.steps.len(),
+            step.say.trim(),
+            step.run
+        );
+        let _ = out.flush();
+        let ran = self.run_in(&step.run, true, Some(&lesson.dir))?;
+        let _ = write!(out, "{}", ran.stdout);
+        let want = step.status.unwrap_or(0);
+        let fail = |problem: String| LessonError::StepFailed {
+            lesson: lesson.number,
+            step: index + 1,
+            run: step.run.clone(),
+            problem,
+        };
+        if ran.status != want {
+            return Err(fail(format!(
+                "ended with status {} instead of {want}",
+                ran.status
+            )));
+        }
+        if let Some(e) = &step.expect {
+            if !ran.stdout.contains(e.as_str()) {
+                return Err(fail(format!("did not print `{e}`")));
+            }
+        }
+        if let Some(n) = &step.notice {
+            let _ = writeln!(out, "\n👀 Notice: {}", n.trim());
+        }
+        Ok(())
+    }
+
+    /// Grades one exercise: `Ok(None)` if every check passes, else the
+    /// first failing check.
+    pub fn grade<'a>(&self, ex: &'a Exercise) -> Result<Option<(&'a Check, String)>, LessonError> {
+        for c in &ex.checks {
+            let ran = self.run(&c.run, false)?;
+            if let Some(problem) = evaluate(c, &ran) {
+                return Ok(Some((c, problem)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Applies one check to a command's result; `Some(problem)` when it fails.
+pub fn evaluate(c: &Check, ran: &Ran) -> Option<String> {
+    let want = c.status.unwrap_or(0);
+    if ran.status != want {
+        return Some(format!(
+            "`glassbox {}` ended with status {} (expected {want})",
+            c.run, ran.status
+        ));
+    }
+    let value: serde_json::Value = match &c.pointer {
+        Some(p) => {
+            let doc: serde_json::Value = match serde_json::from_str(&ran.stdout) {
+                Ok(d) => d,
+                Err(_) => return Some(format!("`glassbox {}` did not print JSON", c.run)),
+            };
+            match doc.pointer(p) {
+                Some(v) => v.clone(),
+                None => return Some(format!("`glassbox {}` has nothing at {p}", c.run)),
+            }
+        }
+        None => serde_json::Value::String(ran.stdout.trim_end().to_string()),
+    };
+    if let Some(eq) = &c.equals {
+        let eq = serde_json::to_value(eq).unwrap_or_default();
+        if value != eq {
+            return Some(format!("found {value}, expected {eq}"));
+        }
+    }
+    if let Some(len) = c.length {
+        let have = match &value {
+            serde_json::Value::Array(a) => a.len(),
+            serde_json::Value::Object(o) => o.len(),
+            serde_json::Value::String(s) => s.chars().count(),
+            _ => 0,
+        };
+        if have != len {
+            return Some(format!("found {have} entries, expected {len}"));
+        }
+    }
+    if let Some(needle) = &c.contains {
+        let hay = match &value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if !hay.contains(needle.as_str()) {
+            return Some(format!("`{needle}` not found in {}", abbreviate(&hay)));
+        }
+    }
+    None
+}
+
+fn abbreviate(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else if s.is_empty() {
+        "empty output".into()
+    } else {
+        format!("`{s}`")
+    }
+}

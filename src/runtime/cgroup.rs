@@ -1,0 +1,585 @@
+//! Control groups: the container's resource limits, on either cgroup
+//! version. The layout is detected at run time from the mount table
+//! ([`Layout::detect`]): a cgroup2 filesystem at /sys/fs/cgroup means v2
+//! (one tree, `memory.max`, `cpu.max`, `pids.max`); otherwise each v1
+//! controller has its own hierarchy (`memory.limit_in_bytes`,
+//! `cpu.cfs_quota_us`, `pids.max`). Hybrid hosts whose cgroup2 mount holds
+//! no controllers are treated as v1.
+//!
+//! Every file write goes through [`CgroupFs`], the one boundary to the
+//! kernel here, and each is an event with the file, the value and what it
+//! means; tests swap in a recorder to check the v2 sequence on v1 hosts.
+
+use super::RuntimeError;
+use crate::trace::{self, Kind};
+use std::path::{Path, PathBuf};
+
+/// The boundary to the cgroup filesystems.
+pub trait CgroupFs {
+    /// `mkdir -p`.
+    fn mkdir(&mut self, p: &Path) -> std::io::Result<()>;
+    /// Writes `value` to a control file.
+    fn write(&mut self, p: &Path, value: &str) -> std::io::Result<()>;
+    /// Reads a control file.
+    fn read(&mut self, p: &Path) -> std::io::Result<String>;
+    /// `rmdir`.
+    fn rmdir(&mut self, p: &Path) -> std::io::Result<()>;
+}
+
+/// The real cgroup filesystems.
+pub struct HostFs;
+
+impl CgroupFs for HostFs {
+    fn mkdir(&mut self, p: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(p)
+    }
+    fn write(&mut self, p: &Path, value: &str) -> std::io::Result<()> {
+        std::fs::write(p, value)
+    }
+    fn read(&mut self, p: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(p)
+    }
+    fn rmdir(&mut self, p: &Path) -> std::io::Result<()> {
+        std::fs::remove_dir(p)
+    }
+}
+
+/// Which cgroup version this host gives containers, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One unified tree.
+    V2 {
+        /// Its mount point.
+        root: PathBuf,
+    },
+    /// One hierarchy per controller.
+    V1 {
+        /// (controller, mount point) for memory, cpu, pids, freezer.
+        controllers: Vec<(String, PathBuf)>,
+    },
+}
+
+/// The v1 controllers glassbox uses.
+pub const V1_CONTROLLERS: [&str; 4] = ["memory", "cpu", "pids", "freezer"];
+
+impl Layout {
+    /// Reads the mount table to find the layout.
+    pub fn detect() -> Result<Layout, RuntimeError> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        Layout::from_mountinfo(&info).ok_or(RuntimeError::NoCgroups)
+    }
+
+    /// Parses `/proc/self/mountinfo` text.
+    pub fn from_mountinfo(info: &str) -> Option<Layout> {
+        let mut v1 = Vec::new();
+        for line in info.lines() {
+            let (left, right) = line.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?;
+            let mut r = right.split(' ');
+            let fstype = r.next()?;
+            let _source = r.next();
+            let opts = r.next().unwrap_or("");
+            if fstype == "cgroup2" && point == "/sys/fs/cgroup" {
+                return Some(Layout::V2 {
+                    root: PathBuf::from(point),
+                });
+            }
+            if fstype == "cgroup" {
+                for c in V1_CONTROLLERS {
+                    if opts.split(',').any(|o| o == c) && !v1.iter().any(|(n, _)| n == c) {
+                        v1.push((c.to_string(), PathBuf::from(point)));
+                    }
+                }
+            }
+        }
+        (!v1.is_empty()).then_some(Layout::V1 { controllers: v1 })
+    }
+
+    /// "v1" or "v2".
+    pub fn version(&self) -> &'static str {
+        match self {
+            Layout::V1 { .. } => "v1",
+            Layout::V2 { .. } => "v2",
+        }
+    }
+}
+
+/// Resource limits from the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    /// `--memory`, in bytes.
+    pub memory: Option<u64>,
+    /// `--cpus`, in CPUs (1.5 = one and a half).
+    pub cpus: Option<f64>,
+    /// `--pids-limit`.
+    pub pids: Option<i64>,
+}
+
+/// The smallest memory limit Docker accepts (6 MiB).
+pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
+
+/// Parses `64m`, `1g`, `512k`, `1048576`.
+pub fn parse_memory(s: &str) -> Result<u64, RuntimeError> {
+    let bad = || RuntimeError::BadMemory(s.to_string());
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let bytes = n.checked_mul(mult).ok_or_else(bad)?;
+    if bytes < MIN_MEMORY {
+        return Err(RuntimeError::MemoryTooSmall(s.to_string()));
+    }
+    Ok(bytes)
+}
+
+/// One control-file write: file, value and what it means.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    /// The controller's directory for this container.
+    pub dir: PathBuf,
+    /// The file name.
+    pub file: &'static str,
+    /// What is written.
+    pub value: String,
+    /// What it means, for the student.
+    pub meaning: String,
+}
+
+/// A container's cgroup, one directory per hierarchy.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    /// The layout it lives in.
+    pub layout: Layout,
+    /// The relative path (`glassbox/<id>`).
+    pub name: String,
+}
+
+const PERIOD_US: u64 = 100_000;
+
+impl Cgroup {
+    /// The cgroup of container `id` in `layout`.
+    pub fn new(layout: Layout, id: &str) -> Cgroup {
+        Cgroup {
+            layout,
+            name: format!("glassbox/{id}"),
+        }
+    }
+
+    /// Every directory of this cgroup (one on v2, one per controller on v1).
+    pub fn dirs(&self) -> Vec<(String, PathBuf)> {
+        match &self.layout {
+            Layout::V2 { root } => vec![("unified".into(), root.join(&self.name))],
+            Layout::V1 { controllers } => controllers
+                .iter()
+                .map(|(c, p)| (c.clone(), p.join(&self.name)))
+                .collect(),
+        }
+    }
+
+    fn dir_of(&self, controller: &str) -> Option<PathBuf> {
+        match &self.layout {
+            Layout::V2 { root } => Some(root.join(&self.name)),
+            Layout::V1 { controllers } => controllers
+                .iter()
+                .find(|(c, _)| c == controller)
+                .map(|(_, p)| p.join(&self.name)),
+        }
+    }
+
+    /// The writes that carry out `limits`, in order.
+    pub fn limit_writes(&self, limits: &Limits) -> Vec<Write> {
+        let mut w = Vec::new();
+        let v2 = matches!(self.layout, Layout::V2 { .. });
+        let mut push = |controller: &str, file: &'static str, value: String, meaning: String| {
+            if let Some(dir) = self.dir_of(controller) {
+                w.push(Write {
+                    dir,
+                    file,
+                    value,
+                    meaning,
+                });
+            }
+        };
+        if let Some(m) = limits.memory {
+            let file = if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
+            push(
+                "memory",
+                file,
+                m.to_string(),
+                format!("the container's processes may use at most {m} bytes of memory; past that the kernel reclaims, then OOM-kills one of them"),
+            );
+            if v2 {
+                push(
+                    "memory",
+                    "memory.swap.max",
+                    "0".into(),
+                    "no swap, so the memory limit is a hard wall".into(),
+                );
+            }
+        }
+        if let Some(c) = limits.cpus {
+            let quota = (c * PERIOD_US as f64).round() as u64;
+            if v2 {
+                push(
+                    "cpu",
+                    "cpu.max",
+                    format!("{quota} {PERIOD_US}"),
+                    format!("at most {quota} µs of CPU time every {PERIOD_US} µs, i.e. {c} CPUs"),
+                );
+            } else {
+                push(
+                    "cpu",
+                    "cpu.cfs_period_us",
+                    PERIOD_US.to_string(),
+                    format!("the scheduler's accounting period is {PERIOD_US} µs"),
+                );
+                push(
+                    "cpu",
+                    "cpu.cfs_quota_us",
+                    quota.to_string(),
+                    format!("at most {quota} µs of CPU time per period, i.e. {c} CPUs"),
+                );
+            }
+        }
+        if let Some(p) = limits.pids {
+            let value = if p <= 0 {
+                "max".to_string()
+            } else {
+                p.to_string()
+            };
+            push(
+                "pids",
+                "pids.max",
+                value.clone(),
+                format!(
+                    "at most {value} processes and threads at once; fork fails with EAGAIN beyond"
+                ),
+            );
+        }
+        w
+    }
+
+    /// Creates the directories and applies the limits, one event each.
+    pub fn create(&self, fs: &mut dyn CgroupFs, limits: &Limits) -> crate::Result<()> {
+        if let Layout::V2 { root } = &self.layout {
+            // v2 hands controllers down the tree: enable them for children of
+            // the root and of glassbox/.
+            for dir in [root.clone(), root.join("glassbox")] {
+                fs.mkdir(&dir).map_err(|e| kerr(&dir, e))?;
+                write_step(
+                    fs,
+                    &dir,
+                    "cgroup.subtree_control",
+                    "+memory +cpu +pids",
+                    "let child cgroups use the memory, cpu and pids controllers",
+                )?;
+            }
+        }
+        for (controller, dir) in self.dirs() {
+            let s = trace::step(Kind::Cgroup, "create", format!("{controller} cgroup"))
+                .field("path", dir.display().to_string())
+                .field("version", self.layout.version())
+                .equivalent(format!("mkdir -p {}", dir.display()))
+                .syscall("mkdir(2)")
+                .announce()?;
+            s.finish_with(fs.mkdir(&dir).map_err(|e| kerr(&dir, e)))?;
+        }
+        for w in self.limit_writes(limits) {
+            write_step(fs, &w.dir, w.file, &w.value, &w.meaning)?;
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into every directory of the cgroup.
+    pub fn join(&self, fs: &mut dyn CgroupFs, pid: i32) -> crate::Result<()> {
+        let files: Vec<PathBuf> = self
+            .dirs()
+            .into_iter()
+            .map(|(_, d)| d.join("cgroup.procs"))
+            .collect();
+        let s = trace::step(Kind::Cgroup, "join", format!("pid {pid}"))
+            .field("pid", pid)
+            .field(
+                "files",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .equivalent(format!("echo {pid} > {}", files[0].display()))
+            .syscall("write(2)")
+            .announce()?;
+        let r = files
+            .iter()
+            .try_for_each(|f| fs.write(f, &pid.to_string()).map_err(|e| kerr(f, e)));
+        s.finish_with(r)?;
+        Ok(())
+    }
+
+    /// Freezes (`true`) or thaws every process of the cgroup: the v1
+    /// freezer's `freezer.state`, or v2's `cgroup.freeze`.
+    pub fn freeze(&self, fs: &mut dyn CgroupFs, frozen: bool) -> crate::Result<()> {
+        let (file, value, meaning) = match (&self.layout, frozen) {
+            (Layout::V2 { .. }, true) => (
+                "cgroup.freeze",
+                "1",
+                "stop every process of the cgroup where it stands",
+            ),
+            (Layout::V2 { .. }, false) => {
+                ("cgroup.freeze", "0", "let the frozen processes run again")
+            }
+            (Layout::V1 { .. }, true) => (
+                "freezer.state",
+                "FROZEN",
+                "stop every process of the cgroup where it stands",
+            ),
+            (Layout::V1 { .. }, false) => (
+                "freezer.state",
+                "THAWED",
+                "let the frozen processes run again",
+            ),
+        };
+        let Some(dir) = self.dir_of("freezer") else {
+            return Err(RuntimeError::NoCgroups.into());
+        };
+        write_step(fs, &dir, file, value, meaning)
+    }
+
+    /// Whether the kernel OOM-killed a process of this cgroup.
+    pub fn oom_killed(&self, fs: &mut dyn CgroupFs) -> bool {
+        let file = match &self.layout {
+            Layout::V2 { .. } => "memory.events",
+            Layout::V1 { .. } => "memory.oom_control",
+        };
+        let Some(dir) = self.dir_of("memory") else {
+            return false;
+        };
+        fs.read(&dir.join(file))
+            .map(|t| {
+                t.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    /// Removes the (empty) directories.
+    pub fn remove(&self, fs: &mut dyn CgroupFs) -> crate::Result<()> {
+        let dirs: Vec<String> = self
+            .dirs()
+            .iter()
+            .map(|(_, d)| d.display().to_string())
+            .collect();
+        let s = trace::step(Kind::Cgroup, "remove", format!("cgroup {}", self.name))
+            .field("paths", &dirs)
+            .equivalent(format!("rmdir {}", dirs.join(" ")))
+            .syscall("rmdir(2)")
+            .announce()?;
+        let mut r = Ok(());
+        for d in &dirs {
+            let p = Path::new(d);
+            // The processes are gone, but the kernel may need a moment to
+            // finish tearing them down: retry briefly on EBUSY.
+            let mut tries = 0;
+            loop {
+                match fs.rmdir(p) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(e) => {
+                        r = Err(kerr(p, e));
+                        break;
+                    }
+                }
+            }
+        }
+        s.finish_with(r)?;
+        Ok(())
+    }
+}
+
+fn kerr(p: &Path, e: std::io::Error) -> crate::Error {
+    crate::Error::Io {
+        context: format!("cgroup {}", p.display()),
+        source: e,
+    }
+}
+
+fn write_step(
+    fs: &mut dyn CgroupFs,
+    dir: &Path,
+    file: &str,
+    value: &str,
+    meaning: &str,
+) -> crate::Result<()> {
+    let path = dir.join(file);
+    let s = trace::step(Kind::Cgroup, "limit", file.to_string())
+        .field("file", path.display().to_string())
+        .field("value", value)
+        .field("meaning", meaning)
+        .equivalent(format!("echo '{value}' > {}", path.display()))
+        .syscall("write(2)")
+        .announce()?;
+    let r = fs.write(&path, value).map_err(|e| crate::Error::Io {
+        context: format!(
+            "writing {value:?} to {} (the kernel refused this limit)",
+            path.display()
+        ),
+        source: e,
+    });
+    s.finish_with(r)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records every call instead of touching the kernel.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<String>,
+    }
+
+    impl CgroupFs for Recorder {
+        fn mkdir(&mut self, p: &Path) -> std::io::Result<()> {
+            self.calls.push(format!("mkdir {}", p.display()));
+            Ok(())
+        }
+        fn write(&mut self, p: &Path, value: &str) -> std::io::Result<()> {
+            self.calls.push(format!("write {} {value}", p.display()));
+            Ok(())
+        }
+        fn read(&mut self, p: &Path) -> std::io::Result<String> {
+            self.calls.push(format!("read {}", p.display()));
+            Ok("oom 0\noom_kill 1\n".into())
+        }
+        fn rmdir(&mut self, p: &Path) -> std::io::Result<()> {
+            self.calls.push(format!("rmdir {}", p.display()));
+            Ok(())
+        }
+    }
+
+    const HYBRID: &str = "35 25 0:30 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+36 25 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+37 25 0:32 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+
+    #[test]
+    fn hybrid_host_is_v1_and_unified_host_is_v2() {
+        let l = Layout::from_mountinfo(HYBRID).unwrap();
+        assert_eq!(l.version(), "v1");
+        let v2 = "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            Layout::from_mountinfo(v2),
+            Some(Layout::V2 {
+                root: "/sys/fs/cgroup".into()
+            })
+        );
+    }
+
+    #[test]
+    fn v2_writes_enable_controllers_then_set_limits_join_and_remove() {
+        let _c = trace::capture();
+        let cg = Cgroup::new(Layout::V2 { root: "/cg".into() }, "abc");
+        let mut fs = Recorder::default();
+        let limits = Limits {
+            memory: Some(64 << 20),
+            cpus: Some(0.5),
+            pids: Some(20),
+        };
+        cg.create(&mut fs, &limits).unwrap();
+        cg.join(&mut fs, 42).unwrap();
+        assert!(cg.oom_killed(&mut fs));
+        cg.remove(&mut fs).unwrap();
+        assert_eq!(
+            fs.calls,
+            [
+                "mkdir /cg",
+                "write /cg/cgroup.subtree_control +memory +cpu +pids",
+                "mkdir /cg/glassbox",
+                "write /cg/glassbox/cgroup.subtree_control +memory +cpu +pids",
+                "mkdir /cg/glassbox/abc",
+                "write /cg/glassbox/abc/memory.max 67108864",
+                "write /cg/glassbox/abc/memory.swap.max 0",
+                "write /cg/glassbox/abc/cpu.max 50000 100000",
+                "write /cg/glassbox/abc/pids.max 20",
+                "write /cg/glassbox/abc/cgroup.procs 42",
+                "read /cg/glassbox/abc/memory.events",
+                "rmdir /cg/glassbox/abc",
+            ]
+        );
+    }
+
+    #[test]
+    fn pause_writes_cgroup_freeze_on_v2_and_freezer_state_on_v1() {
+        let _c = trace::capture();
+        let mut fs = Recorder::default();
+        Cgroup::new(Layout::V2 { root: "/cg".into() }, "abc")
+            .freeze(&mut fs, true)
+            .unwrap();
+        let v1 = Layout::V1 {
+            controllers: vec![("freezer".into(), "/f".into())],
+        };
+        Cgroup::new(v1, "abc").freeze(&mut fs, false).unwrap();
+        assert_eq!(
+            fs.calls,
+            [
+                "write /cg/glassbox/abc/cgroup.freeze 1",
+                "write /f/glassbox/abc/freezer.state THAWED"
+            ]
+        );
+    }
+
+    #[test]
+    fn v1_writes_go_to_each_controller() {
+        let _c = trace::capture();
+        let cg = Cgroup::new(Layout::from_mountinfo(HYBRID).unwrap(), "abc");
+        let mut fs = Recorder::default();
+        cg.create(
+            &mut fs,
+            &Limits {
+                memory: Some(64 << 20),
+                cpus: None,
+                pids: Some(5),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            fs.calls,
+            [
+                "mkdir /sys/fs/cgroup/memory/glassbox/abc",
+                "mkdir /sys/fs/cgroup/pids/glassbox/abc",
+                "write /sys/fs/cgroup/memory/glassbox/abc/memory.limit_in_bytes 67108864",
+                "write /sys/fs/cgroup/pids/glassbox/abc/pids.max 5",
+            ]
+        );
+    }
+
+    #[test]
+    fn memory_sizes_parse_like_docker() {
+        assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
+        assert!(matches!(
+            parse_memory("1k"),
+            Err(RuntimeError::MemoryTooSmall(_))
+        ));
+        assert!(matches!(
+            parse_memory("lots"),
+            Err(RuntimeError::BadMemory(_))
+        ));
+    }
+}

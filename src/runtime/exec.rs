@@ -1,0 +1,140 @@
+//! `exec`: a new process inside a running container. It joins the
+//! container's cgroup and namespaces (`setns(2)` on `/proc/PID/ns/*`),
+//! forks so the child lands in the PID namespace, takes the container's
+//! environment, working directory and reduced privileges from its
+//! config.json, and execs the command.
+
+use super::state::{self, Status};
+use super::RuntimeError;
+use crate::trace::{self, Kind};
+use std::ffi::CString;
+use std::os::fd::AsFd;
+
+/// Runs `cmd` in the container `key`; returns its exit code.
+pub fn exec(
+    root: &std::path::Path,
+    key: &str,
+    cmd: &[String],
+    env: &[String],
+) -> crate::Result<i32> {
+    let _p = trace::phase("exec");
+    let (dir, st) = state::find(root, key)?;
+    if st.observed() != Status::Running {
+        return Err(RuntimeError::IllegalMove {
+            name: st.name.clone(),
+            state: st.observed().as_str(),
+            verb: "exec'd into",
+            hint: format!("start it first with `glassbox start {}`", st.name),
+        }
+        .into());
+    }
+    let pid = st.pid.unwrap_or(0);
+    let spec = oci_spec::runtime::Spec::load(dir.join("config.json"))
+        .map_err(|e| RuntimeError::StartFailed(st.name.clone(), e.to_string()))?;
+    let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
+    cg.join(&mut super::cgroup::HostFs, std::process::id() as i32)?;
+    // Open every namespace file first: after joining the mount namespace,
+    // the host's /proc/PID is no longer where it was.
+    let mut files = Vec::new();
+    for n in super::namespaces::in_spec(&spec) {
+        let path = format!("/proc/{pid}/ns/{}", n.proc_name);
+        let f = std::fs::File::open(&path).map_err(|e| crate::Error::Io {
+            context: format!("opening {path}"),
+            source: e,
+        })?;
+        files.push((n, f));
+    }
+    for (n, f) in &files {
+        let s = trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
+            .field("pid", pid)
+            .field("flag", n.flag)
+            .equivalent(format!("nsenter --target {pid} {}", n.unshare))
+            .syscall(format!("setns(fd, {})", n.flag))
+            .announce()?;
+        let r = nix::sched::setns(f.as_fd(), n.clone).map_err(|e| RuntimeError::Kernel {
+            what: format!("joining the {} namespace", n.name),
+            errno: e,
+        });
+        s.finish_with(r)?;
+    }
+    let process = spec.process().clone().unwrap_or_default();
+    let mut envs = process.env().clone().unwrap_or_default();
+    for e in env {
+        let k = e.split('=').next().unwrap_or(e);
+        envs.retain(|x| x.split('=').next() != Some(k));
+        envs.push(e.clone());
+    }
+    let path_var = envs
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/bin:/bin")
+        .to_string();
+    // SAFETY: the CLI is single-threaded, so the child may run Rust code
+    // (allocation included) between fork and exec.
+    match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::Kernel {
+        what: "fork".into(),
+        errno: e,
+    })? {
+        nix::unistd::ForkResult::Child => {
+            let code = (|| -> i32 {
+                if nix::unistd::chdir(process.cwd()).is_err() {
+                    return 125;
+                }
+                let program = match super::init::resolve(&cmd[0], &path_var) {
+                    Ok(p) => p,
+                    Err((c, why)) => {
+                        eprintln!("glassbox: {why}");
+                        return c;
+                    }
+                };
+                if let Err(c) = super::init::drop_capabilities(&spec) {
+                    return c;
+                }
+                // SAFETY: prctl with integer arguments.
+                unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+                let u = process.user();
+                let _ = nix::unistd::setgroups(&[]);
+                let _ = nix::unistd::setgid(nix::unistd::Gid::from_raw(u.gid()));
+                let _ = nix::unistd::setuid(nix::unistd::Uid::from_raw(u.uid()));
+                let a: Vec<CString> = cmd
+                    .iter()
+                    .map(|x| CString::new(x.as_str()).unwrap_or_default())
+                    .collect();
+                let e: Vec<CString> = envs
+                    .iter()
+                    .map(|x| CString::new(x.as_str()).unwrap_or_default())
+                    .collect();
+                let p = CString::new(program.as_os_str().as_encoded_bytes()).unwrap_or_default();
+                let err = nix::unistd::execve(&p, &a, &e).unwrap_err();
+                eprintln!("glassbox: cannot execute {}: {err}", program.display());
+                if err == nix::errno::Errno::ENOENT {
+                    127
+                } else {
+                    126
+                }
+            })();
+            std::process::exit(code);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            trace::fact(Kind::Process, "exec", cmd[0].clone())
+                .field("args", cmd)
+                .field("pid", child.as_raw())
+                .info();
+            loop {
+                match nix::sys::wait::waitpid(child, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => return Ok(c),
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        return Err(RuntimeError::Kernel {
+                            what: "waiting for the exec'd process".into(),
+                            errno: e,
+                        }
+                        .into())
+                    }
+                }
+            }
+        }
+    }
+}

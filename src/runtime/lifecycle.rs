@@ -1,0 +1,577 @@
+//! The lifecycle commands on recorded containers: start detached under a
+//! shim, stop, remove, read logs, list and inspect. Each move checks the
+//! state first; an illegal move names the state and the command that would
+//! work.
+
+use super::state::{self, State, Status};
+use super::{ContainerDir, Rootfs, RunOptions, RuntimeError};
+use crate::error::IoContext;
+use crate::trace::{self, Kind};
+use oci_spec::image::ImageConfiguration;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Writes the outcome of a run into `st`.
+pub fn record_exit(st: &mut State, result: &crate::Result<(i32, bool)>) {
+    st.status = Status::Exited;
+    st.pid = None;
+    st.finished_at = Some(state::now());
+    match result {
+        Ok((code, oom)) => {
+            st.exit_code = Some(*code);
+            st.oom_killed = *oom;
+        }
+        Err(e) => {
+            st.exit_code = Some(125);
+            st.error = Some(e.to_string());
+        }
+    }
+}
+
+/// `run -d`: creates the container, starts its shim, waits until the shim
+/// reports the start, returns the id.
+pub fn run_detached(
+    root: &Path,
+    rootfs: &Rootfs,
+    image: &ImageConfiguration,
+    opts: &RunOptions,
+) -> crate::Result<String> {
+    let _p = trace::phase("run");
+    let (dir, _) = super::create(root, rootfs, image, opts)?;
+    start_shim(root, &dir)?;
+    Ok(dir.id)
+}
+
+/// `create`: makes the container (config.json, state "created") without
+/// starting it; returns the id.
+pub fn create_only(
+    root: &Path,
+    rootfs: &Rootfs,
+    image: &ImageConfiguration,
+    opts: &RunOptions,
+) -> crate::Result<String> {
+    let _p = trace::phase("create");
+    let (dir, _) = super::create(root, rootfs, image, opts)?;
+    Ok(dir.id)
+}
+
+/// `start`: starts a created or exited container under a new shim. Its
+/// writable layer is kept, as with Docker.
+pub fn start(root: &Path, key: &str) -> crate::Result<String> {
+    let (dir, mut st) = state::find(root, key)?;
+    let now = st.observed();
+    if !matches!(now, Status::Created | Status::Exited) {
+        return Err(RuntimeError::IllegalMove {
+            name: st.name.clone(),
+            state: now.as_str(),
+            verb: "started",
+            hint: match now {
+                Status::Paused => format!("unpause it with `glassbox unpause {}`", st.name),
+                Status::Dead => format!("remove it with `glassbox rm -f {}`", st.name),
+                _ => format!(
+                    "it already runs; restart it with `glassbox restart {}`",
+                    st.name
+                ),
+            },
+        }
+        .into());
+    }
+    st.status = Status::Created;
+    st.error = None;
+    st.exit_code = None;
+    st.oom_killed = false;
+    st.save(&dir)?;
+    let cd = ContainerDir {
+        id: st.id.clone(),
+        path: dir,
+    };
+    start_shim(root, &cd)?;
+    Ok(st.name)
+}
+
+/// `restart -t SECS`: stop (when running), then start.
+pub fn restart(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
+    let (_, st) = state::find(root, key)?;
+    if st.observed() == Status::Running {
+        stop(root, key, timeout)?;
+    }
+    start(root, key)
+}
+
+fn start_shim(root: &Path, dir: &ContainerDir) -> crate::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().ctx(|| "finding the glassbox binary".into())?;
+    let errlog =
+        std::fs::File::create(dir.path.join("shim.err")).ctx(|| "creating shim.err".into())?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("--root")
+        .arg(root)
+        .args(["--trace", "off", "__shim", &dir.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(errlog);
+    // SAFETY: setsid is async-signal-safe and touches no memory; it puts
+    // the shim in its own session so the terminal's signals and the CLI's
+    // exit do not reach it.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let s = trace::step(
+        Kind::Process,
+        "shim",
+        format!("container {}", &dir.id[..12]),
+    )
+    .field(
+        "command",
+        format!(
+            "{} --root {} __shim {}",
+            exe.display(),
+            root.display(),
+            dir.id
+        ),
+    )
+    .equivalent(format!("setsid glassbox __shim {} &", &dir.id[..12]))
+    .syscall("fork(2), setsid(2), execve(2)")
+    .announce()?;
+    let child = cmd.spawn().ctx(|| "starting the shim".into());
+    let mut s = s;
+    if let Ok(c) = &child {
+        s.field("pid", c.id());
+    }
+    s.finish_with(child)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = State::load(&dir.path);
+        match st {
+            Ok(st) if st.status != Status::Created => {
+                if let Some(e) = st.error {
+                    return Err(RuntimeError::StartFailed(st.name, e).into());
+                }
+                return Ok(());
+            }
+            // --rm containers that ended at once are gone already.
+            Err(_) if !dir.path.exists() => return Ok(()),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            let why = std::fs::read_to_string(dir.path.join("shim.err")).unwrap_or_default();
+            return Err(RuntimeError::StartFailed(
+                dir.id[..12].to_string(),
+                format!("the shim did not report a start within 10s {}", why.trim()),
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn wait_exited(dir: &Path, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match State::load(dir) {
+            Ok(st) if st.status == Status::Exited => return true,
+            Err(_) => return true,
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    false
+}
+
+fn signal(st: &State, sig: nix::sys::signal::Signal) -> crate::Result<()> {
+    let Some(pid) = st.pid else { return Ok(()) };
+    let s = trace::step(Kind::Process, "kill", format!("container {}", st.name))
+        .field("pid", pid)
+        .field("signal", sig.as_str())
+        .equivalent(format!(
+            "kill -{} {pid}",
+            sig.as_str().trim_start_matches("SIG")
+        ))
+        .syscall("kill(2)")
+        .announce()?;
+    let r = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    s.finish_with(r.map_err(|e| RuntimeError::Kernel {
+        what: format!("signalling pid {pid}"),
+        errno: e,
+    }))?;
+    Ok(())
+}
+
+/// `stop -t SECS`: SIGTERM, then SIGKILL after the timeout.
+pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
+    let (dir, st) = state::find(root, key)?;
+    match st.observed() {
+        Status::Running => {}
+        s => {
+            return Err(RuntimeError::IllegalMove {
+                name: st.name.clone(),
+                state: s.as_str(),
+                verb: "stopped",
+                hint: match s {
+                    Status::Paused => {
+                        format!("unpause it first with `glassbox unpause {}`", st.name)
+                    }
+                    _ => format!(
+                        "it is not running; remove it with `glassbox rm {}`",
+                        st.name
+                    ),
+                },
+            }
+            .into())
+        }
+    }
+    signal(&st, nix::sys::signal::Signal::SIGTERM)?;
+    if !wait_exited(&dir, Duration::from_secs(timeout)) {
+        signal(&st, nix::sys::signal::Signal::SIGKILL)?;
+        wait_exited(&dir, Duration::from_secs(10));
+    }
+    Ok(st.name)
+}
+
+/// `rm [-f]`.
+pub fn remove(root: &Path, key: &str, force: bool) -> crate::Result<String> {
+    let (dir, st) = state::find(root, key)?;
+    let observed = st.observed();
+    if matches!(
+        observed,
+        Status::Running | Status::Paused | Status::Restarting
+    ) {
+        if !force {
+            return Err(RuntimeError::IllegalMove {
+                name: st.name.clone(),
+                state: observed.as_str(),
+                verb: "removed",
+                hint: format!(
+                    "stop it first with `glassbox stop {0}`, or use `glassbox rm -f {0}`",
+                    st.name
+                ),
+            }
+            .into());
+        }
+        if observed == Status::Paused {
+            // A frozen process cannot act on SIGKILL until it is thawed.
+            let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
+            cg.freeze(&mut super::cgroup::HostFs, false)?;
+        }
+        signal(&st, nix::sys::signal::Signal::SIGKILL)?;
+        wait_exited(&dir, Duration::from_secs(10));
+    }
+    if observed == Status::Dead {
+        // Nobody supervises it: end what is left, by its recorded PID.
+        if st.pid.is_some() {
+            let _ = signal(&st, nix::sys::signal::Signal::SIGKILL);
+        }
+        // Its cgroup was the shim's to remove; do it now that it is empty.
+        if let Ok(layout) = super::cgroup::Layout::detect() {
+            let _ = super::cgroup::Cgroup::new(layout, &st.id).remove(&mut super::cgroup::HostFs);
+        }
+    }
+    let cd = ContainerDir {
+        id: st.id.clone(),
+        path: dir,
+    };
+    if cd.path.exists() {
+        super::remove_dir(&cd);
+    }
+    Ok(st.name)
+}
+
+/// `kill -s SIG`: sends a signal to the container's init.
+pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
+    let (_, st) = state::find(root, key)?;
+    let name = if sig.starts_with("SIG") {
+        sig.to_string()
+    } else {
+        format!("SIG{sig}")
+    };
+    let sig: nix::sys::signal::Signal = name.parse().map_err(|_| {
+        crate::Error::Usage(format!(
+            "unknown signal {name:?}; use a name such as TERM, KILL or HUP"
+        ))
+    })?;
+    if st.observed() != Status::Running {
+        return Err(RuntimeError::IllegalMove {
+            name: st.name.clone(),
+            state: st.observed().as_str(),
+            verb: "signalled",
+            hint: format!(
+                "only running containers take signals; start it with `glassbox start {}`",
+                st.name
+            ),
+        }
+        .into());
+    }
+    signal(&st, sig)?;
+    Ok(st.name)
+}
+
+/// `wait`: blocks until the container exits; returns its exit code.
+pub fn wait(root: &Path, key: &str) -> crate::Result<i32> {
+    let (dir, st) = state::find(root, key)?;
+    loop {
+        match State::load(&dir) {
+            Ok(st) if st.status == Status::Exited => return Ok(st.exit_code.unwrap_or(0)),
+            Ok(st) if st.observed() == Status::Dead => {
+                return Err(RuntimeError::IllegalMove {
+                    name: st.name.clone(),
+                    state: "dead",
+                    verb: "waited for",
+                    hint: format!(
+                        "its supervisor is gone; remove it with `glassbox rm -f {}`",
+                        st.name
+                    ),
+                }
+                .into())
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            // --rm containers vanish when they end.
+            Err(_) => return Ok(st.exit_code.unwrap_or(0)),
+        }
+    }
+}
+
+/// `pause` (`frozen = true`) and `unpause`.
+pub fn pause(root: &Path, key: &str, frozen: bool) -> crate::Result<String> {
+    let (dir, mut st) = state::find(root, key)?;
+    let (need, verb, hint) = if frozen {
+        (
+            Status::Running,
+            "paused",
+            "only a running container can be paused; see `glassbox ps -a`".to_string(),
+        )
+    } else {
+        (
+            Status::Paused,
+            "unpaused",
+            format!(
+                "it is not paused; pause it with `glassbox pause {}`",
+                st.name
+            ),
+        )
+    };
+    let now = st.observed();
+    if now != need {
+        return Err(RuntimeError::IllegalMove {
+            name: st.name.clone(),
+            state: now.as_str(),
+            verb,
+            hint,
+        }
+        .into());
+    }
+    let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
+    cg.freeze(&mut super::cgroup::HostFs, frozen)?;
+    st.status = if frozen {
+        Status::Paused
+    } else {
+        Status::Running
+    };
+    st.save(&dir)?;
+    Ok(st.name)
+}
+
+/// One log entry.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LogLine {
+    /// The text, with its newline.
+    pub log: String,
+    /// "stdout" or "stderr".
+    pub stream: String,
+    /// When it was written.
+    pub time: String,
+}
+
+/// `logs [--tail N] [-f]`: writes the container's output to `out`/`err`.
+pub fn logs(
+    root: &Path,
+    key: &str,
+    tail: Option<usize>,
+    follow: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> crate::Result<()> {
+    let (dir, _) = state::find(root, key)?;
+    let path = super::shim::log_path(&dir);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(_) => return Ok(()),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut lines = Vec::new();
+    let mut buf = String::new();
+    while reader.read_line(&mut buf).unwrap_or(0) > 0 {
+        if buf.ends_with('\n') {
+            lines.push(std::mem::take(&mut buf));
+        }
+    }
+    let skip = tail.map(|n| lines.len().saturating_sub(n)).unwrap_or(0);
+    let mut emit = |l: &str| {
+        if let Ok(e) = serde_json::from_str::<LogLine>(l) {
+            let w: &mut dyn Write = if e.stream == "stderr" { err } else { out };
+            let _ = w.write_all(e.log.as_bytes());
+            let _ = w.flush();
+        }
+    };
+    for l in &lines[skip..] {
+        emit(l);
+    }
+    if follow {
+        loop {
+            let n = reader.read_line(&mut buf).unwrap_or(0);
+            if n > 0 && buf.ends_with('\n') {
+                emit(&std::mem::take(&mut buf));
+                continue;
+            }
+            let running = State::load(&dir)
+                .map(|s| {
+                    matches!(
+                        s.observed(),
+                        Status::Running | Status::Paused | Status::Restarting
+                    )
+                })
+                .unwrap_or(false);
+            if !running && n == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
+/// The command line of a container, from its config.json.
+fn command_of(dir: &Path) -> Vec<String> {
+    oci_spec::runtime::Spec::load(dir.join("config.json"))
+        .ok()
+        .and_then(|s| s.process().as_ref().and_then(|p| p.args().clone()))
+        .unwrap_or_default()
+}
+
+/// One row of `ps`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PsRow {
+    /// Short id.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Image.
+    pub image: String,
+    /// Command.
+    pub command: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Status text ("Up since …", "Exited (0) …", "Dead (supervisor gone)").
+    pub status: String,
+    /// State name.
+    pub state: String,
+    /// Ports (none until networking lands).
+    pub ports: String,
+    /// Name.
+    pub names: String,
+}
+
+/// `ps [-a]`.
+pub fn ps(root: &Path, all: bool) -> Vec<PsRow> {
+    state::all(root)
+        .into_iter()
+        .filter_map(|(dir, st)| {
+            let s = st.observed();
+            if !all && !matches!(s, Status::Running | Status::Paused | Status::Restarting) {
+                return None;
+            }
+            let status = match s {
+                Status::Running => {
+                    format!("Up since {}", st.started_at.clone().unwrap_or_default())
+                }
+                Status::Paused => "Up (Paused)".to_string(),
+                Status::Exited => format!(
+                    "Exited ({}) at {}",
+                    st.exit_code.unwrap_or(0),
+                    st.finished_at.clone().unwrap_or_default()
+                ),
+                Status::Created => "Created".to_string(),
+                Status::Restarting => "Restarting".to_string(),
+                Status::Dead => {
+                    "Dead (its supervisor is gone; no exit code was recorded)".to_string()
+                }
+            };
+            Some(PsRow {
+                id: st.id[..12].to_string(),
+                image: st.image.clone(),
+                command: command_of(&dir).join(" "),
+                created_at: st.created.clone(),
+                status,
+                state: s.as_str().to_string(),
+                ports: String::new(),
+                names: st.name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// `inspect`: a JSON object shaped like `docker inspect`'s.
+pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
+    let (dir, st) = state::find(root, key)?;
+    let spec = oci_spec::runtime::Spec::load(dir.join("config.json")).ok();
+    let process = spec.as_ref().and_then(|s| s.process().clone());
+    let args = process
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    let s = st.observed();
+    Ok(serde_json::json!({
+        "Id": st.id,
+        "Created": st.created,
+        "Path": args.first().cloned().unwrap_or_default(),
+        "Args": args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": s.as_str(),
+            "Running": s == Status::Running,
+            "Paused": s == Status::Paused,
+            "Restarting": s == Status::Restarting,
+            "OOMKilled": st.oom_killed,
+            "Dead": s == Status::Dead,
+            "Pid": st.pid.unwrap_or(0),
+            "ExitCode": st.exit_code.unwrap_or(0),
+            "Error": st.error.clone().unwrap_or_default(),
+            "StartedAt": st.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        },
+        "Image": st.image,
+        "Name": format!("/{}", st.name),
+        "HostConfig": {
+            "Memory": st.limits.memory.unwrap_or(0),
+            "NanoCpus": st.limits.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            "PidsLimit": st.limits.pids,
+            "AutoRemove": st.auto_remove,
+            "ReadonlyRootfs": spec.as_ref().and_then(|s| s.root().as_ref().and_then(|r| r.readonly())).unwrap_or(false),
+        },
+        "Config": {
+            "Hostname": spec.as_ref().and_then(|s| s.hostname().clone()).unwrap_or_default(),
+            "User": process.as_ref().map(|p| format!("{}:{}", p.user().uid(), p.user().gid())).unwrap_or_default(),
+            "Env": process.as_ref().and_then(|p| p.env().clone()).unwrap_or_default(),
+            "Cmd": args,
+            "Image": st.image,
+            "WorkingDir": process.as_ref().map(|p| p.cwd().display().to_string()).unwrap_or_default(),
+        },
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "LowerDir": st.lowers.iter().map(|(d, _)| d.display().to_string()).collect::<Vec<_>>().join(":"),
+                "UpperDir": dir.join("upper").display().to_string(),
+                "WorkDir": dir.join("work").display().to_string(),
+                "MergedDir": dir.join("rootfs").display().to_string(),
+            }
+        },
+        "Mounts": [],
+        "LogPath": super::shim::log_path(&dir).display().to_string(),
+    }))
+}
+
+/// The shim's entry point (`glassbox __shim ID`).
+pub fn shim(root: &Path, id: &str) -> crate::Result<i32> {
+    super::shim::run(root, id)
+}

@@ -1,0 +1,421 @@
+//! Running containers for real: an OCI runtime spec made from the image and
+//! the options ([`spec`]), a `clone` into new namespaces, an init process
+//! that builds the root filesystem and drops privileges ([`init`]), and the
+//! parent that relays the init's events and collects the exit code.
+//!
+//! The runtime takes a [`Rootfs`] — the image's unpacked layers in overlay
+//! order with their digests — so it does not depend on how images are
+//! stored.
+
+pub mod cgroup;
+mod error;
+pub mod exec;
+mod init;
+pub mod lifecycle;
+pub mod namespaces;
+mod shim;
+pub mod spec;
+pub mod state;
+
+pub use error::RuntimeError;
+pub use spec::ProcessOptions;
+
+use crate::error::IoContext;
+use crate::trace::{self, Kind};
+use error::KernelContext;
+use oci_spec::image::ImageConfiguration;
+use std::path::{Path, PathBuf};
+
+/// One lower layer of a container's root filesystem.
+#[derive(Debug, Clone)]
+pub struct Lower {
+    /// The unpacked layer directory.
+    pub dir: PathBuf,
+    /// The layer's digest (or another label saying where it came from).
+    pub digest: String,
+}
+
+/// The read-only layers of a root filesystem, topmost first (overlay's
+/// `lowerdir=` order).
+#[derive(Debug, Clone)]
+pub struct Rootfs {
+    /// Topmost first.
+    pub lowers: Vec<Lower>,
+}
+
+impl Rootfs {
+    /// The unpacked layers of a stored image (unpacking any missing ones),
+    /// topmost first, each with its layer digest.
+    pub fn from_image(
+        store: &crate::store::Store,
+        image: &crate::store::Image,
+    ) -> crate::Result<Rootfs> {
+        let dirs = store.lowerdirs(image)?;
+        Ok(Rootfs {
+            lowers: dirs
+                .into_iter()
+                .zip(image.layers.iter())
+                .rev()
+                .map(|(dir, l)| Lower {
+                    dir,
+                    digest: l.digest.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Options of `run` beyond the process itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The process options (command, env, user, ...).
+    pub process: ProcessOptions,
+    /// `--rm`: remove the container's directory when it exits.
+    pub remove: bool,
+    /// `--name`.
+    pub name: Option<String>,
+    /// The image reference as the user typed it.
+    pub image_ref: String,
+    /// `--memory`, `--cpus`, `--pids-limit`.
+    pub limits: cgroup::Limits,
+}
+
+/// A container's directory under `root/containers/<id>/`.
+pub struct ContainerDir {
+    /// The full id (64 hex).
+    pub id: String,
+    /// `root/containers/<id>`.
+    pub path: PathBuf,
+}
+
+impl ContainerDir {
+    /// The bundle's config.json.
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.json")
+    }
+    /// The writable upper layer.
+    pub fn upper(&self) -> PathBuf {
+        self.path.join("upper")
+    }
+    /// overlayfs's work dir.
+    pub fn work(&self) -> PathBuf {
+        self.path.join("work")
+    }
+    /// Where the merged root filesystem is mounted (inside the container's
+    /// mount namespace only).
+    pub fn merged(&self) -> PathBuf {
+        self.path.join("rootfs")
+    }
+}
+
+fn new_id() -> crate::Result<String> {
+    let mut b = [0u8; 32];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .ctx(|| "reading /dev/urandom for a container id".into())?;
+    Ok(hex::encode(b))
+}
+
+/// Creates the container directory and writes its `config.json`.
+pub fn create(
+    root: &Path,
+    rootfs: &Rootfs,
+    image: &ImageConfiguration,
+    opts: &RunOptions,
+) -> crate::Result<(ContainerDir, oci_spec::runtime::Spec)> {
+    for l in &rootfs.lowers {
+        if !l.dir.is_dir() {
+            return Err(RuntimeError::MissingLayer(l.dir.display().to_string()).into());
+        }
+    }
+    let id = new_id()?;
+    let name = opts.name.clone().unwrap_or_else(|| id[..12].to_string());
+    if let Some((_, other)) = state::all(root).into_iter().find(|(_, s)| s.name == name) {
+        return Err(RuntimeError::NameInUse(name, other.id[..12].to_string()).into());
+    }
+    let dir = ContainerDir {
+        path: root.join("containers").join(&id),
+        id,
+    };
+    let spec = spec::generate(image, &opts.process, dir.merged(), &dir.id[..12])?;
+    let s = trace::step(
+        Kind::Process,
+        "spec",
+        format!("container {}", &dir.id[..12]),
+    )
+    .field("id", &dir.id)
+    .field("path", dir.config().display().to_string())
+    .field("args", spec.process().as_ref().map(|p| p.args().clone()))
+    .field("image", &opts.image_ref)
+    .equivalent(format!("runc spec --bundle {}", dir.path.display()))
+    .announce()?;
+    let r = (|| -> crate::Result<()> {
+        for d in [dir.upper(), dir.work(), dir.merged()] {
+            std::fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
+        }
+        let json = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other);
+        let tmp = dir.path.join("config.json.tmp");
+        std::fs::write(&tmp, json.ctx(|| "serialising config.json".into())?)
+            .ctx(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.config()).ctx(|| format!("renaming {}", tmp.display()))?;
+        let lowers: Vec<String> = rootfs
+            .lowers
+            .iter()
+            .map(|l| l.dir.display().to_string())
+            .collect();
+        std::fs::write(dir.path.join("lowers"), lowers.join("\n"))
+            .ctx(|| "writing the lowerdir list".into())?;
+        state::State {
+            id: dir.id.clone(),
+            name: name.clone(),
+            image: opts.image_ref.clone(),
+            created: state::now(),
+            status: state::Status::Created,
+            pid: None,
+            shim_pid: None,
+            exit_code: None,
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            error: None,
+            auto_remove: opts.remove,
+            limits: opts.limits.into(),
+            lowers: rootfs
+                .lowers
+                .iter()
+                .map(|l| (l.dir.clone(), l.digest.clone()))
+                .collect(),
+        }
+        .save(&dir.path)?;
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(&dir.path);
+    }
+    s.finish_with(r)?;
+    Ok((dir, spec))
+}
+
+/// Runs a container in the foreground: creates it, starts its init in new
+/// namespaces, relays its events, waits, and returns its exit code (127
+/// when the command is not found, 126 when it cannot be executed).
+pub fn run_foreground(
+    root: &Path,
+    rootfs: &Rootfs,
+    image: &ImageConfiguration,
+    opts: &RunOptions,
+) -> crate::Result<i32> {
+    let _p = trace::phase("run");
+    let (dir, spec) = create(root, rootfs, image, opts)?;
+    let mut st = state::State::load(&dir.path)?;
+    let mut on_start = |pid: i32| {
+        st.status = state::Status::Running;
+        st.pid = Some(pid);
+        st.shim_pid = Some(std::process::id() as i32);
+        st.started_at = Some(state::now());
+        let _ = st.save(&dir.path);
+    };
+    let result = start_and_wait(&dir, &spec, rootfs, &opts.limits, None, &mut on_start);
+    let mut st = state::State::load(&dir.path)?;
+    lifecycle::record_exit(&mut st, &result);
+    if opts.remove {
+        remove_dir(&dir);
+    } else {
+        st.save(&dir.path)?;
+    }
+    result.map(|(code, _)| code)
+}
+
+pub(crate) fn remove_dir(dir: &ContainerDir) {
+    let _ = trace::step(
+        Kind::Store,
+        "remove",
+        format!("container {}", &dir.id[..12]),
+    )
+    .field("path", dir.path.display().to_string())
+    .equivalent(format!("rm -rf {}", dir.path.display()))
+    .announce()
+    .map(|s| s.finish_with(std::fs::remove_dir_all(&dir.path)));
+}
+
+pub(crate) fn start_and_wait(
+    dir: &ContainerDir,
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Rootfs,
+    limits: &cgroup::Limits,
+    io: Option<(i32, i32)>,
+    on_start: &mut dyn FnMut(i32),
+) -> crate::Result<(i32, bool)> {
+    // The cgroup namespace is made by the init itself, after the parent has
+    // moved it into its cgroup, so that the container sees that cgroup as /.
+    let all = namespaces::in_spec(spec);
+    let names: Vec<_> = all.iter().filter(|n| n.name != "cgroup").copied().collect();
+    let flags = names
+        .iter()
+        .fold(nix::sched::CloneFlags::empty(), |a, n| a | n.clone);
+    let new_cgroup_ns = all.iter().any(|n| n.name == "cgroup");
+    let layout = cgroup::Layout::detect()?;
+    let cg = cgroup::Cgroup::new(layout, &dir.id);
+    let mut fs = cgroup::HostFs;
+    {
+        let _p = trace::phase("cgroup");
+        if let Err(e) = cg.create(&mut fs, limits) {
+            let _ = cg.remove(&mut fs);
+            return Err(e);
+        }
+    }
+    let r = clone_and_wait(
+        dir,
+        spec,
+        rootfs,
+        &cg,
+        &names,
+        flags,
+        new_cgroup_ns,
+        io,
+        on_start,
+    );
+    let r = r.map(|(code, pid, sig)| {
+        let oom = cg.oom_killed(&mut fs);
+        let mut f = trace::fact(
+            Kind::Process,
+            "exit",
+            format!("container {}", &dir.id[..12]),
+        )
+        .field("code", code)
+        .field("pid", pid)
+        .field("oom_killed", oom);
+        if let Some(sig) = sig {
+            f = f.field("signal", sig);
+        }
+        f.info();
+        (code, oom)
+    });
+    let removed = cg.remove(&mut fs);
+    let r = r?;
+    removed?;
+    Ok(r)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn clone_and_wait(
+    dir: &ContainerDir,
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Rootfs,
+    cg: &cgroup::Cgroup,
+    names: &[namespaces::NamespaceInfo],
+    flags: nix::sched::CloneFlags,
+    new_cgroup_ns: bool,
+    io: Option<(i32, i32)>,
+    on_start: &mut dyn FnMut(i32),
+) -> crate::Result<(i32, i32, Option<&'static str>)> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let (ev_r, ev_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).kctx(|| "making the event pipe".into())?;
+    let (ans_r, ans_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .kctx(|| "making the answer pipe".into())?;
+    let (sync_r, sync_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).kctx(|| "making the start pipe".into())?;
+    let mut sync_r = Some(sync_r);
+    let step = trace::step(Kind::Process, "clone", "container init")
+        .field("flags", names.iter().map(|n| n.flag).collect::<Vec<_>>())
+        .equivalent(format!(
+            "unshare {} --fork",
+            names
+                .iter()
+                .map(|n| n.unshare)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+        .syscall(format!(
+            "clone({}|SIGCHLD)",
+            names.iter().map(|n| n.flag).collect::<Vec<_>>().join("|")
+        ))
+        .announce()?;
+    let plan = init::Plan::new(dir, spec, rootfs, new_cgroup_ns, io);
+    let mut ev_w = Some(ev_w);
+    let mut ans_r = Some(ans_r);
+    let mut stack = vec![0u8; 1 << 20];
+    let cb = Box::new(|| -> isize {
+        let w = trace::relay::RelayWriter::new(
+            std::fs::File::from(ev_w.take().expect("event pipe")),
+            Some(std::fs::File::from(ans_r.take().expect("answer pipe"))),
+        );
+        trace::set_relay(w);
+        init::run(
+            &plan,
+            std::fs::File::from(sync_r.take().expect("start pipe")),
+        ) as isize
+    });
+    // SAFETY: the process is single-threaded here (the CLI starts no
+    // threads), so the child may allocate; the stack outlives the clone call
+    // because the child never returns into this frame (it execs or exits).
+    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) };
+    let pid = match pid {
+        Ok(p) => p,
+        Err(e) => {
+            let err = RuntimeError::Kernel {
+                what: "clone into new namespaces".into(),
+                errno: e,
+            };
+            step.failed(&err);
+            return Err(err.into());
+        }
+    };
+    let mut step = step;
+    step.field("pid", pid.as_raw());
+    step.done();
+    // Close our copies of the child's pipe ends so the pump ends at exec.
+    drop(ev_w.take());
+    drop(ans_r.take());
+    drop(sync_r.take());
+    let joined = {
+        let _p = trace::phase("cgroup");
+        cg.join(&mut cgroup::HostFs, pid.as_raw())
+    };
+    if let Err(e) = joined {
+        // The init is still waiting for the start byte: end it, by its PID.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e);
+    }
+    {
+        use std::io::Write;
+        let _ = std::fs::File::from(sync_w).write_all(b"s");
+    }
+    on_start(pid.as_raw());
+    for n in names {
+        let inode = std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        trace::fact(Kind::Namespace, "create", format!("{} namespace", n.name))
+            .field("flag", n.flag)
+            .field("unshare", n.unshare)
+            .field("ns", inode)
+            .field("pid", pid.as_raw())
+            .equivalent(format!("lsns -p {pid}"))
+            .info();
+    }
+    let mut reader =
+        trace::relay::RelayReader::new(std::fs::File::from(ev_r), Some(std::fs::File::from(ans_w)));
+    let pumped = reader.pump();
+    drop(reader);
+    let status = loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r.kctx(|| format!("waiting for container init {pid}"))?,
+        }
+    };
+    let code = match status {
+        WaitStatus::Exited(_, c) => c,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 1,
+    };
+    let sig = match status {
+        WaitStatus::Signaled(_, sig, _) => Some(sig.as_str()),
+        _ => None,
+    };
+    pumped?;
+    Ok((code, pid.as_raw(), sig))
+}

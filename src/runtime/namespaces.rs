@@ -1,0 +1,99 @@
+//! The namespaces a container gets, with the names a student meets them by:
+//! the `clone` flag, the `unshare` option and the `/proc/PID/ns` entry.
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+/// One kind of namespace and its names.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceInfo {
+    /// Human name ("pid", "mount").
+    pub name: &'static str,
+    /// The `CLONE_NEW*` flag name.
+    pub flag: &'static str,
+    /// The `unshare(1)` option.
+    pub unshare: &'static str,
+    /// The entry under `/proc/PID/ns/`.
+    pub proc_name: &'static str,
+    /// The flag itself.
+    pub clone: CloneFlags,
+}
+
+/// Every namespace glassbox can make, keyed by the spec's type.
+pub fn info(t: LinuxNamespaceType) -> Option<NamespaceInfo> {
+    let i = |name, flag, unshare, proc_name, clone| NamespaceInfo {
+        name,
+        flag,
+        unshare,
+        proc_name,
+        clone,
+    };
+    Some(match t {
+        LinuxNamespaceType::Pid => i(
+            "pid",
+            "CLONE_NEWPID",
+            "--pid",
+            "pid",
+            CloneFlags::CLONE_NEWPID,
+        ),
+        LinuxNamespaceType::Mount => i(
+            "mount",
+            "CLONE_NEWNS",
+            "--mount",
+            "mnt",
+            CloneFlags::CLONE_NEWNS,
+        ),
+        LinuxNamespaceType::Uts => i(
+            "uts",
+            "CLONE_NEWUTS",
+            "--uts",
+            "uts",
+            CloneFlags::CLONE_NEWUTS,
+        ),
+        LinuxNamespaceType::Ipc => i(
+            "ipc",
+            "CLONE_NEWIPC",
+            "--ipc",
+            "ipc",
+            CloneFlags::CLONE_NEWIPC,
+        ),
+        LinuxNamespaceType::Network => i(
+            "net",
+            "CLONE_NEWNET",
+            "--net",
+            "net",
+            CloneFlags::CLONE_NEWNET,
+        ),
+        LinuxNamespaceType::Cgroup => i(
+            "cgroup",
+            "CLONE_NEWCGROUP",
+            "--cgroup",
+            "cgroup",
+            CloneFlags::CLONE_NEWCGROUP,
+        ),
+        LinuxNamespaceType::User => i(
+            "user",
+            "CLONE_NEWUSER",
+            "--user",
+            "user",
+            CloneFlags::CLONE_NEWUSER,
+        ),
+        _ => return None,
+    })
+}
+
+/// The namespaces the spec asks for, in its order.
+pub fn in_spec(spec: &Spec) -> Vec<NamespaceInfo> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .map(|ns| ns.iter().filter_map(|n| info(n.typ())).collect())
+        .unwrap_or_default()
+}
+
+/// The `clone` flags for the spec's namespaces.
+pub fn clone_flags(spec: &Spec) -> CloneFlags {
+    in_spec(spec)
+        .iter()
+        .fold(CloneFlags::empty(), |acc, n| acc | n.clone)
+}

@@ -1,0 +1,118 @@
+//! The supervisor of a detached container: `glassbox __shim ID`, a re-exec
+//! of glassbox in its own session that outlives the command that started
+//! it. It starts the container with its stdout and stderr on pipes, writes
+//! them to the log as JSON lines (`{"log","stream","time"}` like docker's
+//! json-file driver), records the start and the exit in `state.json`, and
+//! removes `--rm` containers when they end.
+
+use super::state::{self, State};
+use super::{ContainerDir, Lower, Rootfs};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The log file of a container directory.
+pub fn log_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("log.json")
+}
+
+fn pump(
+    r: OwnedFd,
+    stream: &'static str,
+    log: Arc<Mutex<std::fs::File>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(std::fs::File::from(r));
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = serde_json::json!({
+                "log": String::from_utf8_lossy(&buf),
+                "stream": stream,
+                "time": state::now(),
+            });
+            let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(f, "{line}");
+        }
+    })
+}
+
+/// Runs the shim for container `id`; returns its exit status.
+pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
+    let path = state::containers_dir(root).join(id);
+    let dir = ContainerDir {
+        id: id.to_string(),
+        path,
+    };
+    let mut st = State::load(&dir.path)?;
+    let spec = oci_spec::runtime::Spec::load(dir.config())
+        .map_err(|e| super::RuntimeError::StartFailed(id[..12].to_string(), e.to_string()))?;
+    let rootfs = Rootfs {
+        lowers: st
+            .lowers
+            .iter()
+            .map(|(d, g)| Lower {
+                dir: d.clone(),
+                digest: g.clone(),
+            })
+            .collect(),
+    };
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(std::io::Error::from)
+        .map_err(|e| crate::Error::Io {
+            context: "making the log pipe".into(),
+            source: e,
+        })?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(std::io::Error::from)
+        .map_err(|e| crate::Error::Io {
+            context: "making the log pipe".into(),
+            source: e,
+        })?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(&dir.path))
+        .map_err(|e| crate::Error::Io {
+            context: "opening the log".into(),
+            source: e,
+        })?;
+    let log = Arc::new(Mutex::new(log));
+    let io = Some((out_w.as_raw_fd(), err_w.as_raw_fd()));
+    let mut writers = Some((out_w, err_w));
+    let mut readers = Some((out_r, err_r));
+    let mut threads = Vec::new();
+    let limits: super::cgroup::Limits = st.limits.into();
+    let mut on_start = |pid: i32| {
+        // The init has its own copies now; ours would keep the pumps from
+        // ever seeing the end of the stream.
+        drop(writers.take());
+        if let Some((o, e)) = readers.take() {
+            threads.push(pump(o, "stdout", log.clone()));
+            threads.push(pump(e, "stderr", log.clone()));
+        }
+        st.status = state::Status::Running;
+        st.pid = Some(pid);
+        st.shim_pid = Some(std::process::id() as i32);
+        st.started_at = Some(state::now());
+        let _ = st.save(&dir.path);
+    };
+    let result = super::start_and_wait(&dir, &spec, &rootfs, &limits, io, &mut on_start);
+    drop(writers.take());
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut st = State::load(&dir.path)?;
+    super::lifecycle::record_exit(&mut st, &result);
+    if st.auto_remove {
+        super::remove_dir(&dir);
+    } else {
+        st.save(&dir.path)?;
+    }
+    Ok(result.map(|(c, _)| c).unwrap_or(125))
+}

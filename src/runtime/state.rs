@@ -1,0 +1,182 @@
+//! A container's recorded state (`state.json`): what the shim and the
+//! commands agree on. Writes are write-temp-then-rename, so a reader never
+//! sees half a file.
+
+use super::cgroup::Limits;
+use crate::error::IoContext;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The lifecycle states, as `docker inspect` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Made, never started.
+    Created,
+    /// The process runs.
+    Running,
+    /// Frozen.
+    Paused,
+    /// Being restarted by its policy.
+    Restarting,
+    /// The process ended.
+    Exited,
+    /// Its supervisor died without recording an exit.
+    Dead,
+}
+
+impl Status {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// Everything recorded about one container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Full id.
+    pub id: String,
+    /// Name (unique in the root).
+    pub name: String,
+    /// Image reference as typed.
+    pub image: String,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// Current status.
+    pub status: Status,
+    /// Host PID of the container's init while it runs.
+    pub pid: Option<i32>,
+    /// PID of the supervising shim.
+    pub shim_pid: Option<i32>,
+    /// Exit code once exited.
+    pub exit_code: Option<i32>,
+    /// Whether the kernel OOM-killed it.
+    pub oom_killed: bool,
+    /// Start time (RFC 3339).
+    pub started_at: Option<String>,
+    /// End time (RFC 3339).
+    pub finished_at: Option<String>,
+    /// An error that stopped it from starting.
+    pub error: Option<String>,
+    /// Remove when it exits (--rm).
+    pub auto_remove: bool,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: LimitsRecord,
+    /// The lowerdirs (topmost first) with their digests.
+    pub lowers: Vec<(PathBuf, String)>,
+}
+
+/// [`Limits`] in a serialisable form.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct LimitsRecord {
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// CPUs.
+    pub cpus: Option<f64>,
+    /// Max pids.
+    pub pids: Option<i64>,
+}
+
+impl From<Limits> for LimitsRecord {
+    fn from(l: Limits) -> Self {
+        LimitsRecord {
+            memory: l.memory,
+            cpus: l.cpus,
+            pids: l.pids,
+        }
+    }
+}
+
+impl From<LimitsRecord> for Limits {
+    fn from(l: LimitsRecord) -> Self {
+        Limits {
+            memory: l.memory,
+            cpus: l.cpus,
+            pids: l.pids,
+        }
+    }
+}
+
+/// Now, RFC 3339 with nanoseconds, UTC.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// `root/containers`.
+pub fn containers_dir(root: &Path) -> PathBuf {
+    root.join("containers")
+}
+
+impl State {
+    /// Reads `dir/state.json`.
+    pub fn load(dir: &Path) -> crate::Result<State> {
+        let p = dir.join("state.json");
+        let text = std::fs::read(&p).ctx(|| format!("reading {}", p.display()))?;
+        serde_json::from_slice(&text)
+            .map_err(std::io::Error::other)
+            .ctx(|| format!("parsing {}", p.display()))
+    }
+
+    /// Writes `dir/state.json` atomically.
+    pub fn save(&self, dir: &Path) -> crate::Result<()> {
+        let p = dir.join("state.json");
+        let tmp = dir.join(format!("state.json.{}", std::process::id()));
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other);
+        std::fs::write(&tmp, json.ctx(|| "serialising state".into())?)
+            .ctx(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &p).ctx(|| format!("renaming {}", tmp.display()))
+    }
+
+    /// The status as it really is: "running" with a dead shim is `Dead`.
+    pub fn observed(&self) -> Status {
+        match self.status {
+            Status::Running | Status::Paused | Status::Restarting => {
+                let alive = self.shim_pid.is_some_and(|p| {
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+                });
+                if alive {
+                    self.status
+                } else {
+                    Status::Dead
+                }
+            }
+            s => s,
+        }
+    }
+}
+
+/// Every container's directory and state, oldest first.
+pub fn all(root: &Path) -> Vec<(PathBuf, State)> {
+    let mut v: Vec<(PathBuf, State)> = std::fs::read_dir(containers_dir(root))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| State::load(&e.path()).ok().map(|s| (e.path(), s)))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_by(|a, b| a.1.created.cmp(&b.1.created));
+    v
+}
+
+/// Finds a container by name, full id or unique id prefix.
+pub fn find(root: &Path, key: &str) -> Result<(PathBuf, State), super::RuntimeError> {
+    let all = all(root);
+    if let Some(x) = all.iter().find(|(_, s)| s.name == key || s.id == key) {
+        return Ok(x.clone());
+    }
+    let matches: Vec<_> = all.iter().filter(|(_, s)| s.id.starts_with(key)).collect();
+    match matches.as_slice() {
+        [one] if !key.is_empty() => Ok((*one).clone()),
+        [] | [_] => Err(super::RuntimeError::NoSuchContainer(key.to_string())),
+        _ => Err(super::RuntimeError::AmbiguousContainer(key.to_string())),
+    }
+}

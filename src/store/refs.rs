@@ -1,0 +1,104 @@
+//! Tags: entries of `index.json` carrying an
+//! `org.opencontainers.image.ref.name` annotation (`name:tag`), changed
+//! only under the store lock and written temp-then-rename.
+
+use super::{Store, StoreError};
+use crate::image::reference::Reference;
+use crate::trace::{self, Kind};
+use crate::Result;
+use oci_spec::image::{Descriptor, Digest, ImageIndex, MediaType};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// The annotation that names a tag in an OCI layout's index.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The tag annotation of an index entry, if any.
+pub fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations().as_ref()?.get(REF_NAME).map(String::as_str)
+}
+
+impl Store {
+    fn write_index(&self, index: &ImageIndex) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
+        self.write_atomic("index.json", &bytes)
+    }
+
+    /// Points tag `name_tag` (`name:tag`) at the manifest `digest`
+    /// (`size` bytes), replacing what it pointed at before.
+    pub fn set_tag(&self, name_tag: &str, digest: &str, size: u64) -> Result<()> {
+        let mut s = trace::step(Kind::Store, "tag", name_tag.to_string())
+            .field("tag", name_tag)
+            .field("manifest", digest)
+            .announce()?;
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        let mut manifests: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|d| ref_name(d) != Some(name_tag))
+            .cloned()
+            .collect();
+        let dg = Digest::from_str(digest).map_err(|_| StoreError::BadDigest(digest.into()))?;
+        let mut desc = Descriptor::new(MediaType::ImageManifest, size, dg);
+        desc.set_annotations(Some(HashMap::from([(
+            REF_NAME.to_string(),
+            name_tag.to_string(),
+        )])));
+        manifests.push(desc);
+        manifests.sort_by(|a, b| ref_name(a).cmp(&ref_name(b)));
+        index.set_manifests(manifests);
+        let r = self.write_index(&index);
+        s.field("tags", index.manifests().len());
+        s.finish_with(r)
+    }
+
+    /// Removes tag `name_tag`; returns the manifest digest it pointed at.
+    pub fn remove_tag(&self, name_tag: &str) -> Result<Option<String>> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        let mut removed = None;
+        let manifests: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|d| {
+                if ref_name(d) == Some(name_tag) {
+                    removed = Some(d.digest().to_string());
+                    false
+                } else {
+                    true
+                }
+            })
+            .cloned()
+            .collect();
+        if removed.is_some() {
+            index.set_manifests(manifests);
+            self.write_index(&index)?;
+        }
+        Ok(removed)
+    }
+
+    /// All tags, as `(name:tag, manifest digest)`, sorted by tag.
+    pub fn tags(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .index()?
+            .manifests()
+            .iter()
+            .filter_map(|d| Some((ref_name(d)?.to_string(), d.digest().to_string())))
+            .collect())
+    }
+
+    /// The manifest digest a reference names: its digest if given, else
+    /// the tag's entry in the index. `None` when the store lacks it.
+    pub fn manifest_digest(&self, r: &Reference) -> Result<Option<String>> {
+        if let Some(d) = &r.digest {
+            return Ok(self.blob_path(d)?.exists().then(|| d.clone()));
+        }
+        let want = r.name_tag();
+        Ok(self
+            .tags()?
+            .into_iter()
+            .find(|(t, _)| Some(t) == want.as_ref())
+            .map(|(_, d)| d))
+    }
+}

@@ -1,0 +1,70 @@
+//! Unpacked layers for overlay lowerdirs: `layers/<chain-id-hex>/`, each
+//! holding one layer's files with whiteouts in overlay form. Unpacked into
+//! `tmp/` first and renamed into place, so a half-unpacked layer never
+//! appears under `layers/`.
+
+use super::{Image, Store};
+use crate::error::IoContext;
+use crate::image::apply::{apply_tar, ApplyMode};
+use crate::trace::{self, Kind};
+use crate::Result;
+use std::path::PathBuf;
+
+impl Store {
+    /// `layers/`.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// The lowerdirs of `image`, unpacking any that are missing, in
+    /// **bottom → top** order (index 0 is the base layer). Note overlayfs's
+    /// `lowerdir=` option lists them top first: reverse before joining.
+    pub fn lowerdirs(&self, image: &Image) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::with_capacity(image.layers.len());
+        for l in &image.layers {
+            let dir = self.layers_dir().join(super::digest_hex(&l.chain_id)?);
+            if !dir.is_dir() {
+                let mut s = trace::step(Kind::Layer, "apply", format!("layer {}", l.digest))
+                    .field("digest", &l.digest)
+                    .field("chain_id", &l.chain_id)
+                    .field("path", dir.display().to_string())
+                    .equivalent(format!(
+                        "mkdir -p {0} && tar -xzf blobs/sha256/{1} -C {0}",
+                        dir.display(),
+                        &l.digest[7..]
+                    ))
+                    .announce()?;
+                let r = (|| {
+                    std::fs::create_dir_all(self.layers_dir())
+                        .ctx(|| format!("creating {}", self.layers_dir().display()))?;
+                    let tmp = tempfile::tempdir_in(self.tmp_dir())
+                        .ctx(|| "creating a temp dir".into())?;
+                    let blob = std::fs::File::open(self.blob_path(&l.digest)?)
+                        .ctx(|| format!("opening layer blob {}", l.digest))?;
+                    let stats = apply_tar(
+                        flate2::read::GzDecoder::new(blob),
+                        tmp.path(),
+                        ApplyMode::Overlay,
+                    )?;
+                    std::fs::rename(tmp.keep(), &dir)
+                        .ctx(|| format!("renaming into {}", dir.display()))?;
+                    Ok::<_, crate::Error>(stats)
+                })();
+                match r {
+                    Ok(st) => {
+                        s.field("files", st.written)
+                            .field("whiteouts", st.whiteouts)
+                            .field("refused", st.refused);
+                        s.done();
+                    }
+                    Err(e) => {
+                        s.failed(&e);
+                        return Err(e);
+                    }
+                }
+            }
+            out.push(dir);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,60 @@
+//! `store verify`: an fsck for the root. Every blob's bytes must hash to
+//! its name, every tag's manifest, config and layers must exist, and every
+//! unpacked layer dir must match its blob (see `verify_layers`).
+
+use super::Store;
+use crate::error::IoContext;
+use crate::Result;
+use sha2::{Digest as _, Sha256};
+
+impl Store {
+    /// Returns the list of problems found (empty when the store is sound).
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for e in std::fs::read_dir(self.blobs_dir()).ctx(|| "reading blobs".into())? {
+            let p = e.ctx(|| "reading blobs".into())?.path();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut f = std::fs::File::open(&p).ctx(|| format!("opening {}", p.display()))?;
+            let mut h = Sha256::new();
+            std::io::copy(&mut f, &mut h).ctx(|| format!("reading {}", p.display()))?;
+            let actual = hex::encode(h.finalize());
+            if actual != name {
+                problems.push(format!(
+                    "blob sha256:{name} is corrupt: its bytes hash to sha256:{actual}"
+                ));
+            }
+        }
+        let mut checked = std::collections::HashSet::new();
+        for (tag, m) in self.tags()? {
+            match self.image_from_manifest(&m) {
+                Err(e) => problems.push(format!("tag {tag}: {e}")),
+                Ok(img) => {
+                    for l in &img.layers {
+                        if !self.blob_path(&l.digest)?.exists() {
+                            problems.push(format!("tag {tag}: layer blob {} is missing", l.digest));
+                        }
+                    }
+                    for l in &img.layers {
+                        let dir = self.layers_dir().join(super::digest_hex(&l.chain_id)?);
+                        if dir.is_dir() && checked.insert(l.chain_id.clone()) {
+                            match super::verify_layers::check_layer_dir(self, l, &dir) {
+                                Ok(p) => problems.extend(p),
+                                Err(e) => problems.push(format!(
+                                    "layer {}: its unpacked dir cannot be checked: {e}",
+                                    l.digest
+                                )),
+                            }
+                        }
+                    }
+                    if img.layers.len() != img.manifest.layers().len() {
+                        problems.push(format!("tag {tag}: the config's diff_ids and the manifest's layers differ in number"));
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+}

@@ -1,0 +1,348 @@
+//! `glassbox build` end to end, on real stores: the fixture apps, byte
+//! reproducibility across roots, the explained cache, COPY flags in the
+//! layer's tar headers, ADD extraction, CMD/ENTRYPOINT in the config, and
+//! the promise that a failed build moves no tag.
+
+use crate::support::{assert_explained, Root};
+use std::path::Path;
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/apps/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temp context directory with `files` (path, content) and a Dockerfile.
+fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("Dockerfile"), dockerfile).unwrap();
+    for (p, c) in files {
+        let path = d.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, c).unwrap();
+    }
+    d
+}
+
+fn image_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .expect("a built image id")
+        .to_string()
+}
+
+fn config(root: &Root, id: &str) -> serde_json::Value {
+    let hex = id.strip_prefix("sha256:").unwrap();
+    serde_json::from_slice(&std::fs::read(root.path().join("blobs/sha256").join(hex)).unwrap())
+        .unwrap()
+}
+
+fn top_layer_entries(root: &Root, reference: &str) -> Vec<(String, u64, u64, u32, u64)> {
+    let store = glassbox::store::Store::open(root.path()).unwrap();
+    let img = store.resolve(reference).unwrap();
+    let top = img.layers.last().unwrap();
+    let blob = std::fs::File::open(store.blob_path(&top.digest).unwrap()).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    ar.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                e.path().unwrap().display().to_string(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                h.mode().unwrap(),
+                h.mtime().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn events_of<'a>(events: &'a [serde_json::Value], action: &str) -> Vec<&'a serde_json::Value> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "build" && e["action"] == action)
+        .collect()
+}
+
+#[test]
+fn static_site_builds_and_a_rebuild_is_all_cache_hits() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let (out, events) = r.traced(&["build", "-t", "site:1", &fixture("static-site")]);
+    assert_explained(&events);
+    let id = image_id(&out);
+    let cfg = config(&r, &id);
+    assert_eq!(cfg["config"]["Cmd"][0], "httpd");
+    assert!(cfg["config"]["ExposedPorts"]["80/tcp"].is_object());
+    assert_eq!(cfg["created"], "1970-01-01T00:00:00Z");
+    let layer = events_of(&events, "layer");
+    assert_eq!(layer.len(), 1, "only COPY makes a layer");
+    assert!(layer[0]["fields"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "www/index.html"));
+    assert_eq!(
+        events_of(&events, "metadata").len(),
+        2,
+        "EXPOSE and CMD say why no layer"
+    );
+    let (out2, events2) = r.traced(&["build", "-t", "site:1", &fixture("static-site")]);
+    assert_eq!(image_id(&out2), id);
+    let cache = events_of(&events2, "cache");
+    assert!(!cache.is_empty());
+    assert!(cache.iter().all(|e| e["fields"]["result"] == "hit"));
+    assert!(
+        !events2
+            .iter()
+            .any(|e| e["kind"] == "layer" && e["action"] == "create"),
+        "a cached rebuild packs nothing"
+    );
+}
+
+#[test]
+fn same_inputs_give_the_same_image_id_in_two_roots() {
+    let (a, b) = (Root::new(), Root::new());
+    a.ok(&["setup"]);
+    b.ok(&["setup"]);
+    let ia = image_id(&a.ok(&["build", "-t", "site:1", &fixture("static-site")]));
+    let ib = image_id(&b.ok(&["build", "--no-cache", &fixture("static-site")]));
+    assert_eq!(ia, ib);
+}
+
+#[test]
+fn changing_one_source_file_makes_that_copy_miss_and_says_why() {
+    let r = Root::new();
+    let ctx = context(
+        "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nCMD [\"/x\"]\n",
+        &[("a.txt", "a"), ("b.txt", "b")],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let first = image_id(&r.ok(&["build", "-t", "ab:1", dir]));
+    std::fs::write(ctx.path().join("b.txt"), "B").unwrap();
+    let (out, events) = r.traced(&["build", "-t", "ab:1", dir]);
+    assert_ne!(image_id(&out), first);
+    let cache = events_of(&events, "cache");
+    assert_eq!(
+        cache[0]["fields"]["result"], "hit",
+        "COPY a.txt is unchanged"
+    );
+    assert_eq!(cache[1]["fields"]["result"], "miss");
+    assert_eq!(
+        cache[1]["fields"]["reason"],
+        "COPY b.txt /b.txt: content of b.txt changed since the cached layer"
+    );
+}
+
+#[test]
+fn copy_chown_and_chmod_land_in_the_tar_headers() {
+    let r = Root::new();
+    let ctx = context(
+        "FROM scratch\nCOPY --chown=1000:1001 --chmod=640 a.txt /app/a.txt\nCOPY b.txt /b.txt\n",
+        &[("a.txt", "a"), ("b.txt", "b")],
+    );
+    r.ok(&["build", "-t", "own:1", ctx.path().to_str().unwrap()]);
+    let store = glassbox::store::Store::open(r.path()).unwrap();
+    let img = store.resolve("own:1").unwrap();
+    let blob = std::fs::File::open(store.blob_path(&img.layers[0].digest).unwrap()).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    let entries: Vec<_> = ar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                e.path().unwrap().display().to_string(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                h.mode().unwrap(),
+                h.mtime().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        entries.contains(&("app/a.txt".into(), 1000, 1001, 0o640, 0)),
+        "{entries:?}"
+    );
+    let b = top_layer_entries(&r, "own:1");
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        (b[0].1, b[0].2, b[0].4),
+        (0, 0, 0),
+        "no --chown: owners 0:0, mtime SOURCE_DATE_EPOCH"
+    );
+}
+
+#[test]
+fn add_extracts_a_local_tar_gz() {
+    let r = Root::new();
+    let ctx = context("FROM scratch\nADD bundle.tar.gz /opt/\n", &[]);
+    {
+        let f = std::fs::File::create(ctx.path().join("bundle.tar.gz")).unwrap();
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            f,
+            flate2::Compression::default(),
+        ));
+        let mut h = tar::Header::new_ustar();
+        h.set_size(5);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "hello/world.txt", &b"hello"[..])
+            .unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    r.ok(&["build", "-t", "add:1", ctx.path().to_str().unwrap()]);
+    let names: Vec<String> = top_layer_entries(&r, "add:1")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert!(
+        names.contains(&"opt/hello/world.txt".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".tar.gz")));
+}
+
+#[test]
+fn cmd_and_entrypoint_combine_as_docker_documents() {
+    let r = Root::new();
+    let ctx = context(
+        "FROM scratch AS base\nCMD [\"base-cmd\"]\n\
+         FROM base AS reset\nENTRYPOINT [\"/bin/app\"]\n\
+         FROM base AS both\nENTRYPOINT [\"/bin/app\"]\nCMD [\"--help\"]\n\
+         FROM scratch AS shell\nENTRYPOINT exec app\nCMD run\n",
+        &[],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let cfg = |target: &str| {
+        let out = r.ok(&["build", "--target", target, dir]);
+        config(&r, &image_id(&out))["config"].clone()
+    };
+    let reset = cfg("reset");
+    assert_eq!(reset["Entrypoint"], serde_json::json!(["/bin/app"]));
+    assert!(
+        reset.get("Cmd").is_none(),
+        "ENTRYPOINT clears an inherited CMD: {reset}"
+    );
+    let both = cfg("both");
+    assert_eq!(both["Cmd"], serde_json::json!(["--help"]));
+    let shell = cfg("shell");
+    assert_eq!(
+        shell["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-c", "exec app"])
+    );
+    assert_eq!(shell["Cmd"], serde_json::json!(["/bin/sh", "-c", "run"]));
+    assert_eq!(cfg("base")["Cmd"], serde_json::json!(["base-cmd"]));
+}
+
+#[test]
+fn copy_from_an_earlier_stage_reads_through_an_overlay_view() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox AS build\nWORKDIR /src\nCOPY page.txt .\n\
+         FROM busybox\nCOPY --from=build /src/page.txt /www/index.html\n",
+        &[("page.txt", "hi")],
+    );
+    let (_, events) = r.traced(&["build", "-t", "ms:1", ctx.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let views = events_of(&events, "view");
+    assert!(views.iter().any(|e| e["stage"] == "done"), "{views:?}");
+    let names: Vec<String> = top_layer_entries(&r, "ms:1")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(names, ["www", "www/index.html"]);
+}
+
+#[test]
+fn a_failed_build_moves_no_tag_and_points_at_the_instruction() {
+    let r = Root::new();
+    let good = context("FROM scratch\nCOPY a.txt /a\n", &[("a.txt", "a")]);
+    let id = image_id(&r.ok(&["build", "-t", "app:1", good.path().to_str().unwrap()]));
+    let bad = context(
+        "FROM scratch\nCOPY a.txt /a\nCOPY missing.txt /m\n",
+        &[("a.txt", "A")],
+    );
+    let out = r.run(&["build", "-t", "app:1", bad.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Dockerfile:3:6"), "{err}");
+    assert!(err.contains("not found in the build context"), "{err}");
+    let store = glassbox::store::Store::open(r.path()).unwrap();
+    assert_eq!(store.resolve("app:1").unwrap().id, id);
+    let out = r.run(&["build", "-t", "other:1", bad.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(store.resolve("other:1").is_err());
+}
+
+#[test]
+fn a_missing_base_image_says_to_run_setup() {
+    let r = Root::new();
+    let ctx = context("FROM busybox\nCMD [\"sh\"]\n", &[]);
+    let out = r.run(&["build", ctx.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Dockerfile:1:6"), "{err}");
+    assert!(err.contains("glassbox setup"), "{err}");
+}
+
+#[test]
+fn build_trace_of_the_static_site_is_stable() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let (_, events) = r.traced(&["build", "-t", "site:1", &fixture("static-site")]);
+    let lines: Vec<String> = events
+        .iter()
+        .filter(|e| e["phase"][0] == "build")
+        .map(|e| {
+            let mut f = e["fields"].clone();
+            for k in ["source", "duration_us"] {
+                f.as_object_mut().map(|m| m.remove(k));
+            }
+            format!(
+                "{} {}.{} {} {}",
+                e["stage"].as_str().unwrap_or(""),
+                e["kind"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["subject"].as_str().unwrap(),
+                f
+            )
+        })
+        .collect();
+    let text = lines.join("\n");
+    let text = redact(&text, r.path());
+    insta::assert_snapshot!("static_site_build_trace", text);
+}
+
+fn redact(text: &str, root: &Path) -> String {
+    let mut out = text.replace(&root.display().to_string(), "[ROOT]");
+    // Digests (and chain-id paths) depend on the host's busybox binary;
+    // keep their places, drop the hex.
+    let mut s = String::new();
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find(|c: char| c.is_ascii_hexdigit()) {
+        let run = rest[i..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len() - i);
+        s.push_str(&rest[..i]);
+        if run >= 64 {
+            s.push_str("[hex]");
+        } else {
+            s.push_str(&rest[i..i + run]);
+        }
+        rest = &rest[i + run..];
+    }
+    s.push_str(rest);
+    out = s;
+    let mut s = String::new();
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("/tmp/.tmp") {
+        s.push_str(&rest[..i]);
+        s.push_str("/tmp/[tmp]");
+        rest = rest[i + 9..].trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    }
+    s.push_str(rest);
+    s
+}
