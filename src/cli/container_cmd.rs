@@ -49,7 +49,7 @@ pub struct RmArgs {
     /// Kill a running container first
     #[arg(short, long)]
     force: bool,
-    /// Remove anonymous volumes too (none exist yet)
+    /// Remove the container's anonymous volumes too
     #[arg(short, long)]
     volumes: bool,
     /// Container names or ids
@@ -166,9 +166,8 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> crate::Result<i32> {
 
 /// Runs `rm`.
 pub fn rm(a: RmArgs, ctx: &Ctx) -> crate::Result<i32> {
-    let _ = a.volumes;
     for c in &a.containers {
-        lifecycle::remove(&ctx.root, c, a.force)?;
+        lifecycle::remove(&ctx.root, c, a.force, a.volumes)?;
         println!("{c}");
     }
     Ok(0)

@@ -10,6 +10,7 @@ mod inspect;
 mod lessons;
 mod output;
 mod run_cmd;
+mod volume_cmd;
 
 pub use output::{GlobalOpts, TraceMode};
 
@@ -87,6 +88,9 @@ enum Command {
     Build(build::BuildArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
+    /// Manage volumes: create, ls, inspect, rm, prune
+    #[command(subcommand)]
+    Volume(volume_cmd::VolumeCommand),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -157,5 +161,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Load(a) => archive::load(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
         Command::Build(a) => build::build(a, ctx),
+        Command::Volume(c) => volume_cmd::run(c, ctx),
     }
 }

@@ -32,6 +32,9 @@ pub struct RunArgs {
     /// Override the image's ENTRYPOINT
     #[arg(long)]
     entrypoint: Option<String>,
+    /// Mount a volume: NAME:/path, /host/path:/path or /path, optionally :ro
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
+    volume: Vec<String>,
     /// Mount the root filesystem read-only
     #[arg(long)]
     read_only: bool,
@@ -79,6 +82,11 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             return Err(RuntimeError::BadEnv(e).into());
         }
     }
+    let volumes = a
+        .volume
+        .iter()
+        .map(|v| crate::volume::parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
     let host_network = match a.network.as_str() {
         "none" | "default" | "bridge" => false,
         "host" => true,
@@ -128,6 +136,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             cpus: a.cpus,
             pids: a.pids_limit,
         },
+        volumes,
     };
     if create_only {
         let id = crate::runtime::lifecycle::create_only(&ctx.root, &rootfs, &image, &opts)?;

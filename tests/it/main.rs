@@ -18,3 +18,4 @@ mod run;
 mod store;
 mod support;
 mod trace;
+mod volumes;
