@@ -55,6 +55,8 @@ enum Command {
     Kill(container_cmd::KillArgs),
     /// Wait for containers to exit; print their exit codes
     Wait(container_cmd::NamesArgs),
+    /// The processes of a running container, with their host PIDs
+    Top(container_cmd::TopArgs),
     /// Freeze every process of containers
     Pause(container_cmd::NamesArgs),
     /// Thaw paused containers
@@ -146,6 +148,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Start(a) => container_cmd::start(a, ctx),
         Command::Restart(a) => container_cmd::restart(a, ctx),
         Command::Wait(a) => container_cmd::wait(a, ctx),
+        Command::Top(a) => container_cmd::top(a, ctx),
         Command::Pause(a) => container_cmd::pause(a, ctx, true),
         Command::Unpause(a) => container_cmd::pause(a, ctx, false),
         Command::Setup(a) => images::setup(a, ctx),

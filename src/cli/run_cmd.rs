@@ -20,10 +20,13 @@ pub struct RunArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to copy the host's)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
     /// Working directory inside the container
     #[arg(short = 'w', long)]
     workdir: Option<String>,
-    /// UID[:GID] to run as
+    /// USER[:GROUP] to run as (names from the image's /etc/passwd and /etc/group)
     #[arg(short = 'u', long)]
     user: Option<String>,
     /// Container host name
@@ -73,6 +76,16 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
 
 fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32> {
     let mut env = Vec::new();
+    // Docker reads --env-file first; -e then overrides it.
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| crate::Error::Io {
+            context: format!("reading env file {}", f.display()),
+            source: e,
+        })?;
+        env.extend(crate::runtime::spec::parse_env_file(&text, |k| {
+            std::env::var(k).ok()
+        })?);
+    }
     for e in a.env {
         if e.contains('=') {
             env.push(e);

@@ -212,11 +212,26 @@ fn setup_and_exec(plan: &Plan) -> R {
             return Err(Fail(code));
         }
     };
+    // Docker creates a working directory the image does not have.
+    let missing = !process.cwd().exists();
     act(
         trace::step(Kind::Process, "chdir", process.cwd().display().to_string())
             .field("cwd", process.cwd().display().to_string())
-            .syscall("chdir(2)"),
+            .field("created", missing)
+            .syscall(if missing {
+                "mkdir(2), chdir(2)"
+            } else {
+                "chdir(2)"
+            }),
         || {
+            if missing {
+                std::fs::create_dir_all(process.cwd()).map_err(|e| {
+                    format!(
+                        "creating the working directory {}: {e}",
+                        process.cwd().display()
+                    )
+                })?;
+            }
             errs(
                 nix::unistd::chdir(process.cwd()),
                 "changing to the working directory",

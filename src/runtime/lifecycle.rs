@@ -437,6 +437,13 @@ pub fn logs(
                 })
                 .unwrap_or(false);
             if !running && n == 0 {
+                // The shim writes every line before it records the exit:
+                // what is left in the file now is the end of the log.
+                while reader.read_line(&mut buf).unwrap_or(0) > 0 {
+                    if buf.ends_with('\n') {
+                        emit(&std::mem::take(&mut buf));
+                    }
+                }
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -16,6 +16,8 @@ pub mod namespaces;
 mod shim;
 pub mod spec;
 pub mod state;
+pub mod top;
+mod user;
 pub mod volumes;
 
 pub use error::RuntimeError;
@@ -141,9 +143,21 @@ pub fn create(
         path: root.join("containers").join(&id),
         id,
     };
+    // Names in -u (or the image's USER) are the image's, not the host's.
+    let mut process = opts.process.clone();
+    let wanted = process.user.clone().or_else(|| {
+        image
+            .config()
+            .as_ref()
+            .and_then(|c| c.user().clone())
+            .filter(|u| !u.is_empty())
+    });
+    if let Some(u) = wanted {
+        process.user = Some(user::resolve(&u, &rootfs.lowers)?);
+    }
     let mounts = volumes::prepare(root, image, &opts.volumes)?;
     let spec = volumes::spec_mounts(&mounts).and_then(|extra| {
-        let mut spec = spec::generate(image, &opts.process, dir.merged(), &dir.id[..12])?;
+        let mut spec = spec::generate(image, &process, dir.merged(), &dir.id[..12])?;
         let mut all = spec.mounts().clone().unwrap_or_default();
         all.extend(extra);
         spec.set_mounts(Some(all));

@@ -15,6 +15,7 @@ mod lessons;
 mod lifecycle;
 mod limits;
 mod run;
+mod runopts;
 mod store;
 mod support;
 mod trace;
