@@ -29,6 +29,9 @@ pub enum Error {
     /// A build stopped at an instruction (a Dockerfile diagnostic).
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    /// A volume or `-v` argument that cannot be used.
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -17,5 +17,6 @@ pub mod lessons;
 pub mod runtime;
 pub mod store;
 pub mod trace;
+pub mod volume;
 
 pub use error::{Error, Result};

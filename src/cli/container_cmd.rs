@@ -49,7 +49,7 @@ pub struct RmArgs {
     /// Kill a running container first
     #[arg(short, long)]
     force: bool,
-    /// Remove anonymous volumes too (none exist yet)
+    /// Remove the container's anonymous volumes too
     #[arg(short, long)]
     volumes: bool,
     /// Container names or ids
@@ -142,6 +142,23 @@ pub fn ps(a: PsArgs, ctx: &Ctx) -> crate::Result<i32> {
     Ok(0)
 }
 
+/// `top CONTAINER`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Container name or id
+    container: String,
+}
+
+/// Runs `top`: UID PID PPID CMD of every process in the container's cgroup.
+pub fn top(a: TopArgs, ctx: &Ctx) -> crate::Result<i32> {
+    let rows = crate::runtime::top::top(&ctx.root, &a.container)?;
+    println!("{:<8}{:<10}{:<10}CMD", "UID", "PID", "PPID");
+    for r in rows {
+        println!("{:<8}{:<10}{:<10}{}", r.uid, r.pid, r.ppid, r.cmd);
+    }
+    Ok(0)
+}
+
 /// Runs `logs`.
 pub fn logs(a: LogsArgs, ctx: &Ctx) -> crate::Result<i32> {
     lifecycle::logs(
@@ -166,9 +183,8 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> crate::Result<i32> {
 
 /// Runs `rm`.
 pub fn rm(a: RmArgs, ctx: &Ctx) -> crate::Result<i32> {
-    let _ = a.volumes;
     for c in &a.containers {
-        lifecycle::remove(&ctx.root, c, a.force)?;
+        lifecycle::remove(&ctx.root, c, a.force, a.volumes)?;
         println!("{c}");
     }
     Ok(0)

@@ -10,6 +10,7 @@ mod inspect;
 mod lessons;
 mod output;
 mod run_cmd;
+mod volume_cmd;
 
 pub use output::{GlobalOpts, TraceMode};
 
@@ -54,6 +55,8 @@ enum Command {
     Kill(container_cmd::KillArgs),
     /// Wait for containers to exit; print their exit codes
     Wait(container_cmd::NamesArgs),
+    /// The processes of a running container, with their host PIDs
+    Top(container_cmd::TopArgs),
     /// Freeze every process of containers
     Pause(container_cmd::NamesArgs),
     /// Thaw paused containers
@@ -87,6 +90,9 @@ enum Command {
     Build(build::BuildArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
+    /// Manage volumes: create, ls, inspect, rm, prune
+    #[command(subcommand)]
+    Volume(volume_cmd::VolumeCommand),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -142,6 +148,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Start(a) => container_cmd::start(a, ctx),
         Command::Restart(a) => container_cmd::restart(a, ctx),
         Command::Wait(a) => container_cmd::wait(a, ctx),
+        Command::Top(a) => container_cmd::top(a, ctx),
         Command::Pause(a) => container_cmd::pause(a, ctx, true),
         Command::Unpause(a) => container_cmd::pause(a, ctx, false),
         Command::Setup(a) => images::setup(a, ctx),
@@ -157,5 +164,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Load(a) => archive::load(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
         Command::Build(a) => build::build(a, ctx),
+        Command::Volume(c) => volume_cmd::run(c, ctx),
     }
 }

@@ -20,10 +20,13 @@ pub struct RunArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to copy the host's)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
     /// Working directory inside the container
     #[arg(short = 'w', long)]
     workdir: Option<String>,
-    /// UID[:GID] to run as
+    /// USER[:GROUP] to run as (names from the image's /etc/passwd and /etc/group)
     #[arg(short = 'u', long)]
     user: Option<String>,
     /// Container host name
@@ -32,6 +35,9 @@ pub struct RunArgs {
     /// Override the image's ENTRYPOINT
     #[arg(long)]
     entrypoint: Option<String>,
+    /// Mount a volume: NAME:/path, /host/path:/path or /path, optionally :ro
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
+    volume: Vec<String>,
     /// Mount the root filesystem read-only
     #[arg(long)]
     read_only: bool,
@@ -70,6 +76,16 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> crate::Result<i32> {
 
 fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32> {
     let mut env = Vec::new();
+    // Docker reads --env-file first; -e then overrides it.
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| crate::Error::Io {
+            context: format!("reading env file {}", f.display()),
+            source: e,
+        })?;
+        env.extend(crate::runtime::spec::parse_env_file(&text, |k| {
+            std::env::var(k).ok()
+        })?);
+    }
     for e in a.env {
         if e.contains('=') {
             env.push(e);
@@ -79,6 +95,11 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             return Err(RuntimeError::BadEnv(e).into());
         }
     }
+    let volumes = a
+        .volume
+        .iter()
+        .map(|v| crate::volume::parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
     let host_network = match a.network.as_str() {
         "none" | "default" | "bridge" => false,
         "host" => true,
@@ -128,6 +149,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             cpus: a.cpus,
             pids: a.pids_limit,
         },
+        volumes,
     };
     if create_only {
         let id = crate::runtime::lifecycle::create_only(&ctx.root, &rootfs, &image, &opts)?;

@@ -299,6 +299,16 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The PIDs in the cgroup (`cgroup.procs` of its first directory: on
+    /// v1 every hierarchy holds the same processes).
+    pub fn procs(&self) -> Vec<i32> {
+        self.dirs()
+            .first()
+            .and_then(|(_, d)| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
     /// Moves `pid` into every directory of the cgroup.
     pub fn join(&self, fs: &mut dyn CgroupFs, pid: i32) -> crate::Result<()> {
         let files: Vec<PathBuf> = self

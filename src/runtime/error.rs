@@ -12,8 +12,11 @@ pub enum RuntimeError {
     #[error("working directory {0:?} is relative; give an absolute path such as /app")]
     RelativeWorkdir(String),
     /// `-u` that is not `UID[:GID]`.
-    #[error("user {0:?} is not UID[:GID]; give numbers such as -u 1000:1000")]
+    #[error("user {0:?} is not USER[:GROUP]; give names or numbers such as -u 1000:1000")]
     BadUser(String),
+    /// `-u NAME` that the image's /etc/passwd (or /etc/group) does not list.
+    #[error("unable to find user {0:?}: no matching entry in the image's /etc/{1}; give a name the image knows or numbers such as -u 1000:1000")]
+    UnknownUser(String, &'static str),
     /// `-e` without `=` and not set on the host.
     #[error("environment entry {0:?} is not KEY=VALUE; write -e KEY=VALUE")]
     BadEnv(String),

@@ -23,6 +23,7 @@ pub struct Plan {
     work: PathBuf,
     lowers: Vec<(String, String)>,
     spec: Spec,
+    volumes_dir: PathBuf,
     new_cgroup_ns: bool,
     io: Option<(i32, i32)>,
 }
@@ -46,6 +47,12 @@ impl Plan {
                 .map(|l| (l.dir.display().to_string(), l.digest.clone()))
                 .collect(),
             spec: spec.clone(),
+            volumes_dir: dir
+                .path
+                .parent()
+                .and_then(Path::parent)
+                .map(crate::volume::volumes_dir)
+                .unwrap_or_default(),
             new_cgroup_ns,
             io,
         }
@@ -133,6 +140,10 @@ fn setup_and_exec(plan: &Plan) -> R {
     {
         let _p = trace::phase("mounts");
         for m in plan.spec.mounts().as_deref().unwrap_or(&[]) {
+            if m.typ().as_deref() == Some("bind") {
+                mount_volume(plan, &root, m)?;
+                continue;
+            }
             mount_one(&root, m)?;
             if m.destination() == Path::new("/dev") {
                 make_devices(&root)?;
@@ -201,11 +212,26 @@ fn setup_and_exec(plan: &Plan) -> R {
             return Err(Fail(code));
         }
     };
+    // Docker creates a working directory the image does not have.
+    let missing = !process.cwd().exists();
     act(
         trace::step(Kind::Process, "chdir", process.cwd().display().to_string())
             .field("cwd", process.cwd().display().to_string())
-            .syscall("chdir(2)"),
+            .field("created", missing)
+            .syscall(if missing {
+                "mkdir(2), chdir(2)"
+            } else {
+                "chdir(2)"
+            }),
         || {
+            if missing {
+                std::fs::create_dir_all(process.cwd()).map_err(|e| {
+                    format!(
+                        "creating the working directory {}: {e}",
+                        process.cwd().display()
+                    )
+                })?;
+            }
             errs(
                 nix::unistd::chdir(process.cwd()),
                 "changing to the working directory",
@@ -401,6 +427,122 @@ fn mount_one(root: &Path, m: &oci_spec::runtime::Mount) -> R {
             )
         },
     )
+}
+
+/// A volume or bind mount: fill a new, empty volume with what the image
+/// has at that path (as Docker does), bind it, and remount it read-only for
+/// `:ro` (a bind mount takes the flags of its source until remounted).
+fn mount_volume(plan: &Plan, root: &Path, m: &oci_spec::runtime::Mount) -> R {
+    let dest = m.destination();
+    let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
+    let source = m.source().clone().unwrap_or_default();
+    let opts = m.options().clone().unwrap_or_default();
+    let ro = opts.iter().any(|o| o == "ro");
+    let is_volume = source.starts_with(&plan.volumes_dir);
+    // The image decides what is at `dest`: a symlink there must not lead
+    // the copy or the mount out of the container's root.
+    if let Ok(real) = target.canonicalize() {
+        if !real.starts_with(root) {
+            trace::fact(Kind::Volume, "mount", dest.display().to_string())
+                .field(
+                    "error",
+                    "the mount point is a symlink leaving the container's root",
+                )
+                .info();
+            eprintln!(
+                "glassbox: volume mount point {} leads outside the container's root",
+                dest.display()
+            );
+            return Err(Fail(125));
+        }
+    }
+    if is_volume && target.is_dir() && dir_is_empty(&source) && !dir_is_empty(&target) {
+        act(
+            trace::step(Kind::Volume, "copy", dest.display().to_string())
+                .field("from", dest.display().to_string())
+                .field("volume", source.display().to_string())
+                .equivalent(format!("cp -a {}/. {}", target.display(), source.display())),
+            || {
+                crate::volume::copy_tree(&target, &source)
+                    .map(|_| ())
+                    .map_err(|e| format!("copying {} into the volume: {e}", dest.display()))
+            },
+        )?;
+    }
+    let kind = if is_volume { "volume" } else { "bind" };
+    let mut equivalent = format!(
+        "mount --rbind --make-rprivate {} {}",
+        source.display(),
+        dest.display()
+    );
+    if ro {
+        equivalent.push_str(&format!(" && mount -o remount,bind,ro {}", dest.display()));
+    }
+    act(
+        trace::step(Kind::Volume, "mount", dest.display().to_string())
+            .field("type", kind)
+            .field("source", source.display().to_string())
+            .field("target", dest.display().to_string())
+            .field("read_only", ro)
+            .equivalent(equivalent)
+            .syscall(if ro {
+                "mount(src, dst, NULL, MS_BIND|MS_REC); mount(NULL, dst, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY)"
+            } else {
+                "mount(src, dst, NULL, MS_BIND|MS_REC)"
+            }),
+        || {
+            let md = std::fs::metadata(&source)
+                .map_err(|e| format!("bind source {}: {e}", source.display()))?;
+            if md.is_dir() {
+                std::fs::create_dir_all(&target)
+                    .map_err(|e| format!("creating {}: {e}", target.display()))?;
+            } else if !target.exists() {
+                if let Some(p) = target.parent() {
+                    std::fs::create_dir_all(p)
+                        .map_err(|e| format!("creating {}: {e}", p.display()))?;
+                }
+                std::fs::File::create(&target)
+                    .map_err(|e| format!("creating {}: {e}", target.display()))?;
+            }
+            errs(
+                mount(
+                    Some(&source),
+                    &target,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                ),
+                &format!("binding {} on {}", source.display(), dest.display()),
+            )?;
+            errs(
+                mount(
+                    None::<&str>,
+                    &target,
+                    None::<&str>,
+                    MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+                    None::<&str>,
+                ),
+                &format!("making {} private", dest.display()),
+            )?;
+            if ro {
+                errs(
+                    mount(
+                        None::<&str>,
+                        &target,
+                        None::<&str>,
+                        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                        None::<&str>,
+                    ),
+                    &format!("remounting {} read-only", dest.display()),
+                )?;
+            }
+            Ok(())
+        },
+    )
+}
+
+fn dir_is_empty(p: &Path) -> bool {
+    std::fs::read_dir(p).map_or(true, |mut d| d.next().is_none())
 }
 
 fn make_devices(root: &Path) -> R {

@@ -231,8 +231,8 @@ pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
     Ok(st.name)
 }
 
-/// `rm [-f]`.
-pub fn remove(root: &Path, key: &str, force: bool) -> crate::Result<String> {
+/// `rm [-f] [-v]`: with `volumes`, the container's anonymous volumes go too.
+pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Result<String> {
     let (dir, st) = state::find(root, key)?;
     let observed = st.observed();
     if matches!(
@@ -275,6 +275,9 @@ pub fn remove(root: &Path, key: &str, force: bool) -> crate::Result<String> {
     };
     if cd.path.exists() {
         super::remove_dir(&cd);
+    }
+    if volumes {
+        super::volumes::remove_anonymous(root, &st);
     }
     Ok(st.name)
 }
@@ -434,6 +437,13 @@ pub fn logs(
                 })
                 .unwrap_or(false);
             if !running && n == 0 {
+                // The shim writes every line before it records the exit:
+                // what is left in the file now is the end of the log.
+                while reader.read_line(&mut buf).unwrap_or(0) > 0 {
+                    if buf.ends_with('\n') {
+                        emit(&std::mem::take(&mut buf));
+                    }
+                }
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -566,7 +576,16 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
                 "MergedDir": dir.join("rootfs").display().to_string(),
             }
         },
-        "Mounts": [],
+        "Mounts": st.mounts.iter().map(|m| serde_json::json!({
+            "Type": m.kind,
+            "Name": m.name,
+            "Source": m.source.display().to_string(),
+            "Destination": m.destination,
+            "Driver": if m.kind == "volume" { "local" } else { "" },
+            "Mode": if m.rw { "" } else { "ro" },
+            "RW": m.rw,
+            "Propagation": if m.kind == "bind" { "rprivate" } else { "" },
+        })).collect::<Vec<_>>(),
         "LogPath": super::shim::log_path(&dir).display().to_string(),
     }))
 }

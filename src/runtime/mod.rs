@@ -16,6 +16,9 @@ pub mod namespaces;
 mod shim;
 pub mod spec;
 pub mod state;
+pub mod top;
+mod user;
+pub mod volumes;
 
 pub use error::RuntimeError;
 pub use spec::ProcessOptions;
@@ -78,6 +81,8 @@ pub struct RunOptions {
     pub image_ref: String,
     /// `--memory`, `--cpus`, `--pids-limit`.
     pub limits: cgroup::Limits,
+    /// `-v` requests (named volumes, bind mounts, anonymous volumes).
+    pub volumes: Vec<crate::volume::Request>,
 }
 
 /// A container's directory under `root/containers/<id>/`.
@@ -108,7 +113,7 @@ impl ContainerDir {
     }
 }
 
-fn new_id() -> crate::Result<String> {
+pub(crate) fn new_id() -> crate::Result<String> {
     let mut b = [0u8; 32];
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
@@ -138,7 +143,33 @@ pub fn create(
         path: root.join("containers").join(&id),
         id,
     };
-    let spec = spec::generate(image, &opts.process, dir.merged(), &dir.id[..12])?;
+    // Names in -u (or the image's USER) are the image's, not the host's.
+    let mut process = opts.process.clone();
+    let wanted = process.user.clone().or_else(|| {
+        image
+            .config()
+            .as_ref()
+            .and_then(|c| c.user().clone())
+            .filter(|u| !u.is_empty())
+    });
+    if let Some(u) = wanted {
+        process.user = Some(user::resolve(&u, &rootfs.lowers)?);
+    }
+    let mounts = volumes::prepare(root, image, &opts.volumes)?;
+    let spec = volumes::spec_mounts(&mounts).and_then(|extra| {
+        let mut spec = spec::generate(image, &process, dir.merged(), &dir.id[..12])?;
+        let mut all = spec.mounts().clone().unwrap_or_default();
+        all.extend(extra);
+        spec.set_mounts(Some(all));
+        Ok(spec)
+    });
+    let spec = match spec {
+        Ok(s) => s,
+        Err(e) => {
+            volumes::undo(root, &mounts);
+            return Err(e);
+        }
+    };
     let s = trace::step(
         Kind::Process,
         "spec",
@@ -149,7 +180,14 @@ pub fn create(
     .field("args", spec.process().as_ref().map(|p| p.args().clone()))
     .field("image", &opts.image_ref)
     .equivalent(format!("runc spec --bundle {}", dir.path.display()))
-    .announce()?;
+    .announce();
+    let s = match s {
+        Ok(s) => s,
+        Err(e) => {
+            volumes::undo(root, &mounts);
+            return Err(e.into());
+        }
+    };
     let r = (|| -> crate::Result<()> {
         for d in [dir.upper(), dir.work(), dir.merged()] {
             std::fs::create_dir_all(&d).ctx(|| format!("creating {}", d.display()))?;
@@ -186,12 +224,14 @@ pub fn create(
                 .iter()
                 .map(|l| (l.dir.clone(), l.digest.clone()))
                 .collect(),
+            mounts: mounts.clone(),
         }
         .save(&dir.path)?;
         Ok(())
     })();
     if r.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
+        volumes::undo(root, &mounts);
     }
     s.finish_with(r)?;
     Ok((dir, spec))
@@ -221,6 +261,7 @@ pub fn run_foreground(
     lifecycle::record_exit(&mut st, &result);
     if opts.remove {
         remove_dir(&dir);
+        volumes::remove_anonymous(root, &st);
     } else {
         st.save(&dir.path)?;
     }

@@ -111,6 +111,7 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
     super::lifecycle::record_exit(&mut st, &result);
     if st.auto_remove {
         super::remove_dir(&dir);
+        super::volumes::remove_anonymous(root, &st);
     } else {
         st.save(&dir.path)?;
     }

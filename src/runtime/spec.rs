@@ -123,7 +123,39 @@ pub fn combine_env(
     env
 }
 
-/// Parses `UID[:GID]` (numbers only for now).
+/// Reads an `--env-file` as Docker does: one `KEY=VALUE` per line, blank
+/// lines and `#` comments skipped, a bare `KEY` taken from `host` (and
+/// left out when the host does not have it). Values are kept verbatim,
+/// quotes included.
+pub fn parse_env_file(
+    text: &str,
+    host: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, RuntimeError> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        match l.split_once('=') {
+            Some(("", _)) => return Err(RuntimeError::BadEnv(line.to_string())),
+            Some(_) => out.push(l.to_string()),
+            None => {
+                let key = l.trim_end();
+                if key.contains(char::is_whitespace) {
+                    return Err(RuntimeError::BadEnv(line.to_string()));
+                }
+                if let Some(v) = host(key) {
+                    out.push(format!("{key}={v}"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses numeric `UID[:GID]` (names are resolved against the image
+/// before the spec is made; see `runtime::create`).
 pub fn parse_user(user: &str) -> Result<(u32, u32), RuntimeError> {
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -342,6 +374,17 @@ mod tests {
         assert!(!env.contains(&"A=1".to_string()));
         assert!(env.contains(&"PATH=/bin".to_string()));
         assert_eq!(env.iter().filter(|e| e.starts_with("PATH=")).count(), 1);
+    }
+
+    #[test]
+    fn env_file_reads_like_docker() {
+        let text = "# comment\n\nA=1\n  B=two words\nHOSTVAR\nMISSING\nQ=\"quoted\"\n";
+        let host = |k: &str| (k == "HOSTVAR").then(|| "from-host".to_string());
+        assert_eq!(
+            parse_env_file(text, host).unwrap(),
+            vec!["A=1", "B=two words", "HOSTVAR=from-host", "Q=\"quoted\""]
+        );
+        assert!(parse_env_file("=x\n", |_| None).is_err());
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct State {
     pub limits: LimitsRecord,
     /// The lowerdirs (topmost first) with their digests.
     pub lowers: Vec<(PathBuf, String)>,
+    /// Volumes and bind mounts.
+    #[serde(default)]
+    pub mounts: Vec<crate::volume::MountRecord>,
 }
 
 /// [`Limits`] in a serialisable form.

@@ -1,0 +1,117 @@
+//! `glassbox volume create|ls|inspect|rm|prune`.
+
+use super::Ctx;
+use crate::runtime::volumes;
+use crate::volume;
+use clap::{Args, Subcommand};
+
+/// The volume subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume (a random name when none is given)
+    Create(CreateArgs),
+    /// List volumes: DRIVER VOLUME NAME
+    Ls(LsArgs),
+    /// Show volumes as JSON (docker volume inspect's shape)
+    Inspect(NamesArgs),
+    /// Remove volumes no container uses
+    Rm(NamesArgs),
+    /// Remove every volume no container uses
+    Prune(PruneArgs),
+}
+
+/// `volume create [NAME]`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The volume's name
+    name: Option<String>,
+}
+
+/// `volume ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only print names
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Volume names.
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    /// Volume names
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+/// `volume prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask (glassbox never asks; accepted for Docker compatibility)
+    #[arg(short, long)]
+    force: bool,
+    /// Named volumes too (glassbox prunes every unused volume either way)
+    #[arg(short, long)]
+    all: bool,
+}
+
+/// Runs one volume subcommand.
+pub fn run(c: VolumeCommand, ctx: &Ctx) -> crate::Result<i32> {
+    match c {
+        VolumeCommand::Create(a) => {
+            let name = match a.name {
+                Some(n) => n,
+                None => volumes::new_name()?,
+            };
+            volume::create(&ctx.root, &name, false)?;
+            println!("{name}");
+        }
+        VolumeCommand::Ls(a) => {
+            let all = volume::list(&ctx.root);
+            if !a.quiet {
+                println!("{:<10}VOLUME NAME", "DRIVER");
+            }
+            for v in all {
+                if a.quiet {
+                    println!("{}", v.name);
+                } else {
+                    println!("{:<10}{}", "local", v.name);
+                }
+            }
+        }
+        VolumeCommand::Inspect(a) => {
+            let mut out = Vec::new();
+            for n in &a.names {
+                let v = volume::get(&ctx.root, n)?;
+                out.push(serde_json::json!({
+                    "CreatedAt": v.meta.created,
+                    "Driver": "local",
+                    "Labels": serde_json::Value::Null,
+                    "Mountpoint": v.mountpoint.display().to_string(),
+                    "Name": v.name,
+                    "Options": serde_json::Value::Null,
+                    "Scope": "local",
+                    "UsedBy": volumes::users(&ctx.root, n),
+                }));
+            }
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        VolumeCommand::Rm(a) => {
+            for n in &a.names {
+                volumes::remove(&ctx.root, n)?;
+                println!("{n}");
+            }
+        }
+        VolumeCommand::Prune(a) => {
+            let _ = (a.force, a.all);
+            let removed = volumes::prune(&ctx.root)?;
+            if !removed.is_empty() {
+                println!("Deleted Volumes:");
+                for n in &removed {
+                    println!("{n}");
+                }
+            }
+            println!("Total reclaimed volumes: {}", removed.len());
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,182 @@
+//! Options of run and the commands around a running container: `logs -f`
+//! that follows, `top` that lists host PIDs from the cgroup, `--env-file`,
+//! `-u NAME` resolved in the image, and a missing `-w` created like Docker.
+
+use crate::run::{busybox_root, run_args};
+use crate::support::Root;
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+/// Force-removes the named containers when the test ends, pass or fail.
+struct Cleanup<'a> {
+    root: &'a Root,
+    names: Vec<&'static str>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = self.root.run(&["rm", "-f", n]);
+        }
+    }
+}
+
+/// Kills a child this test started, by its PID, if it still runs.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn status(root: &Root, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&root.ok(&["inspect", name])).unwrap();
+    v[0]["State"]["Status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn logs_follow_prints_new_lines_and_ends_when_the_container_exits() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["talker"],
+    };
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; sleep 1; echo two; sleep 1; echo three",
+    ]);
+    let child = root
+        .cmd(&["logs", "-f", "talker"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = ChildGuard(child);
+    let mut lines = std::io::BufReader::new(guard.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "one");
+    // The container still runs: what comes next is followed, not replayed.
+    assert_eq!(status(&root, "talker"), "running");
+    assert_eq!(lines.next().unwrap().unwrap(), "two");
+    assert_eq!(lines.next().unwrap().unwrap(), "three");
+    assert!(lines.next().is_none(), "logs -f ends with the container");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = guard.0.try_wait().unwrap() {
+            assert!(s.success());
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs -f did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status(&root, "talker"), "exited");
+}
+
+#[test]
+fn top_lists_the_cgroup_processes_with_host_pids() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["busy"],
+    };
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 100 & sleep 200; echo done",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&root.ok(&["inspect", "busy"])).unwrap();
+    let init = v[0]["State"]["Pid"].as_i64().unwrap();
+    let mut out = String::new();
+    for _ in 0..200 {
+        out = root.ok(&["top", "busy"]);
+        if out.contains("sleep 100") && out.contains("sleep 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "sh and two sleeps:\n{out}");
+    let pids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        pids.contains(&init),
+        "the init's host PID {init} is listed:\n{out}"
+    );
+    assert!(
+        pids.iter().all(|p| *p > 1),
+        "host PIDs, not the namespace's"
+    );
+    root.ok(&["stop", "-t", "0", "busy"]);
+    assert!(!root.run(&["top", "busy"]).status.success());
+}
+
+#[test]
+fn env_file_is_read_and_dash_e_overrides_it() {
+    let root = busybox_root();
+    let f = root.path().join("app.env");
+    std::fs::write(&f, "# settings\nA=from-file\nB=from-file\n\n").unwrap();
+    let out = root.ok(&run_args(
+        &[
+            "--rm",
+            "--env-file",
+            f.to_str().unwrap(),
+            "-e",
+            "B=from-flag",
+        ],
+        &["sh", "-c", "echo $A $B"],
+    ));
+    assert_eq!(out, "from-file from-flag\n");
+}
+
+#[test]
+fn user_name_is_resolved_in_the_image() {
+    let root = busybox_root();
+    let out = root.ok(&run_args(
+        &["--rm", "-u", "www-data"],
+        &["sh", "-c", "echo $(id -u):$(id -g)"],
+    ));
+    assert_eq!(out, "33:33\n");
+    let out = root.ok(&run_args(&["--rm", "-u", "daemon:nogroup"], &["id", "-g"]));
+    assert_eq!(out, "65534\n");
+    let out = root.run(&run_args(&["--rm", "-u", "alice"], &["true"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unable to find user \"alice\""),
+        "stderr: {err}"
+    );
+    assert!(
+        !root.path().join("containers").exists()
+            || root
+                .path()
+                .join("containers")
+                .read_dir()
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn missing_workdir_is_created() {
+    let root = busybox_root();
+    let (out, events) = root.traced(&run_args(&["--rm", "-w", "/srv/app"], &["pwd"]));
+    assert_eq!(out, "/srv/app\n");
+    let chdir = events.iter().find(|e| e["action"] == "chdir").unwrap();
+    assert_eq!(chdir["fields"]["created"], true);
+}
