@@ -15,6 +15,7 @@ pub mod dockerfile;
 pub mod exec;
 pub mod ignore;
 pub mod plan;
+pub mod run;
 pub mod scope;
 pub mod upper;
 pub mod view;
