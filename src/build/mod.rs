@@ -14,6 +14,7 @@ pub mod copy;
 pub mod dockerfile;
 pub mod exec;
 pub mod ignore;
+mod instructions;
 pub mod plan;
 pub mod run;
 pub mod scope;

@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+use super::exec::{command_list, flag_name, Builder, Stage};
+use super::plan::CacheInputs;
 use crate::error::IoContext;
 use crate::runtime::{self, Lower, Rootfs, RunOptions};
 use crate::store::Store;
@@ -114,4 +116,112 @@ pub fn run(
         .info();
     finished.code = code;
     Ok(finished)
+}
+
+impl Builder<'_> {
+    pub(super) fn run(
+        &mut self,
+        stage_index: usize,
+        n: usize,
+        r: &parse_dockerfile::RunInstruction<'_>,
+        pos: usize,
+        stage: &mut Stage,
+    ) -> Result<String> {
+        if let Some(f) = r.options.first() {
+            return Err(self.err(
+                f.name.span.start,
+                "UnsupportedFlag",
+                format!("RUN --{} is not supported by glassbox", flag_name(f)),
+                Some("remove the flag; RUN runs with the default mounts and network".into()),
+            ));
+        }
+        let args = match r.here_docs.first() {
+            Some(h) => {
+                let mut l = stage.shell.clone();
+                l.push(h.value.to_string());
+                l
+            }
+            None => command_list(&r.arguments, &stage.shell),
+        };
+        // Build args are in the command's environment (and so in its key)
+        // unless an ENV of the same name wins.
+        let env_names: std::collections::BTreeSet<String> =
+            stage.config.env().into_iter().map(|(k, _)| k).collect();
+        let extra: Vec<String> = self
+            .scope
+            .vars()
+            .into_iter()
+            .filter(|(k, _)| !env_names.contains(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut text = format!("RUN {}", serde_json::to_string(&args).expect("json"));
+        if !extra.is_empty() {
+            text.push_str(&format!(" (with {})", extra.join(" ")));
+        }
+        let inputs = CacheInputs {
+            parent: stage.key.clone(),
+            instruction: text.clone(),
+            ..Default::default()
+        };
+        let slot = self.slot(stage_index, n);
+        stage.key = inputs.key();
+        let (layer, cached) = match self.lookup(&inputs, &slot) {
+            Some(Some(l)) => (l, true),
+            _ => {
+                if stage.layers.is_empty() {
+                    return Err(self.err(
+                        pos,
+                        "RunOnScratch",
+                        "RUN on an empty stage (FROM scratch) has no program to run".into(),
+                        Some("start FROM busybox, or COPY a static binary in first".into()),
+                    ));
+                }
+                let lower = self.lowerdirs(stage)?;
+                let layers: Vec<(PathBuf, String)> = lower
+                    .into_iter()
+                    .zip(stage.layers.iter().map(|l| l.digest.clone()))
+                    .collect();
+                let job = super::run::RunJob {
+                    args: args.clone(),
+                    env: extra,
+                    workdir: stage.workdir.clone(),
+                    user: stage.config.get_str("User").filter(|u| !u.is_empty()),
+                };
+                let done = super::run::run(self.store, &layers, &stage.config.finish(), &job)?;
+                if done.code != 0 {
+                    let tail = done.tail.join("\n  | ");
+                    return Err(self.err(
+                        pos,
+                        "RunFailed",
+                        format!("RUN exited with status {}", done.code),
+                        Some(if tail.is_empty() {
+                            "the command printed nothing; run it by hand with `glassbox run` on the stage's base to see why".into()
+                        } else {
+                            format!("its last output:\n  | {tail}")
+                        }),
+                    ));
+                }
+                let upper = done.upper();
+                let changes = super::upper::convert_upper(&upper)?;
+                let mut paths = changes.changed.clone();
+                paths.extend(changes.removed.iter().map(|p| format!("{p} (deleted)")));
+                let mut l = self.pack(&upper, paths, true)?;
+                l.files =
+                    (changes.changed.len() + changes.removed.len() + changes.opaque.len()) as u64;
+                trace::fact(Kind::Build, "diff", format!("changes of {text}"))
+                    .field("changed", changes.changed.len())
+                    .field("removed", &changes.removed)
+                    .field("opaque", &changes.opaque)
+                    .info();
+                drop(done);
+                self.cache.record(&inputs, Some(l.clone()), &slot)?;
+                (l, false)
+            }
+        };
+        self.add_layer(stage, &text, &layer, cached);
+        Ok(format!(
+            "ran in a container; {} changes in a layer {}",
+            layer.files, layer.digest
+        ))
+    }
 }
