@@ -440,3 +440,108 @@ fn a_changed_build_arg_makes_run_miss() {
     let out = r.ok(&["run", "--rm", "arg:2", "cat", "/v"]);
     assert_eq!(out.trim(), "2");
 }
+
+#[test]
+fn metadata_instructions_fill_the_config_and_workdir_makes_a_layer_only_when_missing() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nARG WHO=world\nENV GREETING=\"hello ${WHO}\" MODE=dev\n\
+         LABEL org.example.b=2 org.example.a=1\nUSER 1000:1000\nWORKDIR /tmp\nWORKDIR /app\n\
+         WORKDIR sub\nVOLUME /data\nEXPOSE 8080/udp 80\nSTOPSIGNAL SIGINT\n\
+         SHELL [\"/bin/sh\", \"-ec\"]\nHEALTHCHECK --interval=5s --retries=2 CMD wget -q localhost\n\
+         ONBUILD COPY . /src\nCMD echo $GREETING\n",
+        &[],
+    );
+    let (out, events) = r.traced(&[
+        "build",
+        "--build-arg",
+        "WHO=class",
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert_explained(&events);
+    let cfg = config(&r, &image_id(&out));
+    let c = &cfg["config"];
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"GREETING=hello class"), "{env:?}");
+    assert!(env.contains(&"MODE=dev"));
+    assert_eq!(
+        c["Labels"],
+        serde_json::json!({"org.example.a": "1", "org.example.b": "2"})
+    );
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["WorkingDir"], "/app/sub");
+    assert!(c["Volumes"]["/data"].is_object());
+    assert!(c["ExposedPorts"]["8080/udp"].is_object() && c["ExposedPorts"]["80/tcp"].is_object());
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "wget -q localhost"])
+    );
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(c["OnBuild"], serde_json::json!(["COPY . /src"]));
+    assert_eq!(
+        c["Cmd"],
+        serde_json::json!(["/bin/sh", "-ec", "echo $GREETING"])
+    );
+    // WORKDIR /tmp exists in busybox; /app and /app/sub do not.
+    let layers = events_of(&events, "layer");
+    let made: Vec<&str> = layers
+        .iter()
+        .map(|e| e["fields"]["instruction"].as_str().unwrap())
+        .collect();
+    assert_eq!(made, ["WORKDIR /app", "WORKDIR /app/sub"]);
+    let history = cfg["history"].as_array().unwrap();
+    let empty = history.iter().filter(|h| h["empty_layer"] == true).count();
+    assert_eq!(
+        history.len() - empty,
+        cfg["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        "one non-empty history entry per layer"
+    );
+}
+
+#[test]
+fn a_dockerfile_on_stdin_builds_without_a_context() {
+    let r = Root::new();
+    let mut child = r
+        .cmd(&["build", "-t", "stdin:1", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM scratch\nLABEL from=stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = image_id(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(config(&r, &id)["config"]["Labels"]["from"], "stdin");
+}
+
+#[test]
+fn copy_of_an_ignored_file_points_at_the_dockerignore_line() {
+    let r = Root::new();
+    let ctx = context(
+        "FROM scratch\nCOPY secret.env /\n",
+        &[("secret.env", "x"), (".dockerignore", "# secrets\n*.env\n")],
+    );
+    let out = r.run(&["build", ctx.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Dockerfile:2:6"), "{err}");
+    assert!(err.contains("excluded by .dockerignore line 2"), "{err}");
+}
