@@ -11,5 +11,5 @@ if ! command -v mdbook >/dev/null; then
 fi
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets --quiet
+cargo test --quiet
 mdbook build book

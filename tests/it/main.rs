@@ -3,6 +3,7 @@
 //! test with its own temporary root.
 
 mod archive;
+mod archive_crash;
 mod book;
 mod build;
 mod describe;
@@ -14,6 +15,7 @@ mod isolation;
 mod lessons;
 mod lifecycle;
 mod limits;
+mod load_formats;
 mod run;
 mod store;
 mod support;
