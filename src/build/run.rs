@@ -85,6 +85,7 @@ pub fn run(
         name: None,
         image_ref: "build step".into(),
         limits: Default::default(),
+        volumes: Vec::new(),
     };
     let (dir, spec) = runtime::create(store.root(), &rootfs, &image, &opts)?;
     let log = tempfile::NamedTempFile::new_in(store.tmp_dir())
