@@ -59,6 +59,8 @@ pub struct BuildOutput {
     pub image: Image,
     /// Build-check warnings.
     pub warnings: Vec<Diagnostic>,
+    /// `--build-arg` names no ARG declared (Docker warns about these too).
+    pub unused_build_args: Vec<String>,
 }
 
 /// One layer of a stage in progress.
@@ -164,6 +166,26 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
         let stage = b.run_stage(i, st)?;
         b.done.insert(i, stage);
     }
+    let unused_build_args: Vec<String> = opts
+        .build_args
+        .keys()
+        .filter(|k| !b.scope.consumed.contains(*k))
+        .cloned()
+        .collect();
+    for k in &unused_build_args {
+        trace::fact(Kind::Build, "check", format!("UnusedBuildArg {k}"))
+            .field("code", "UnusedBuildArg")
+            .field("line", 0)
+            .field(
+                "message",
+                format!("--build-arg {k} was not consumed: no ARG {k} in the stages built"),
+            )
+            .field(
+                "hint",
+                format!("declare `ARG {k}` in the stage that uses it, or drop the flag"),
+            )
+            .info();
+    }
     let fin = b.done.remove(&last).expect("the target stage was built");
     let image = b.commit(&fin, tag.as_ref())?;
     trace::fact(Kind::Build, "done", format!("image {}", image.id))
@@ -177,7 +199,11 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
                 .unwrap_or_default(),
         )
         .info();
-    Ok(BuildOutput { image, warnings })
+    Ok(BuildOutput {
+        image,
+        warnings,
+        unused_build_args,
+    })
 }
 
 fn keyword_pos(ins: &Instruction<'_>) -> usize {

@@ -439,6 +439,10 @@ fn a_changed_build_arg_makes_run_miss() {
     );
     let out = r.ok(&["run", "--rm", "arg:2", "cat", "/v"]);
     assert_eq!(out.trim(), "2");
+    let out = r.run(&["build", "--build-arg", "NOPE=1", dir]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("build-args NOPE were not consumed"), "{err}");
 }
 
 #[test]
