@@ -26,6 +26,8 @@ struct Tool {
     name: &'static str,
     cmd: Vec<String>,
     times: Vec<Duration>,
+    /// User + system CPU time of the command and what it waited for.
+    cpu: Vec<Duration>,
     error: Option<String>,
 }
 
@@ -35,6 +37,7 @@ impl Tool {
             name,
             cmd,
             times: Vec::new(),
+            cpu: Vec::new(),
             error: None,
         }
     }
@@ -44,11 +47,16 @@ impl Tool {
         if self.error.is_some() {
             return;
         }
+        let c = children_cpu();
         let t = Instant::now();
         let out = run(&self.cmd);
         let d = t.elapsed();
+        let c = children_cpu().saturating_sub(c);
         match out {
-            Ok(o) if o.status.success() => self.times.push(d),
+            Ok(o) if o.status.success() => {
+                self.times.push(d);
+                self.cpu.push(c);
+            }
             Ok(o) => {
                 self.error = Some(format!(
                     "exit {:?}: {}",
@@ -61,10 +69,25 @@ impl Tool {
     }
 
     fn median(&self) -> Option<Duration> {
-        let mut t = self.times.clone();
-        t.sort();
-        (!t.is_empty()).then(|| t[t.len() / 2])
+        median(&self.times)
     }
+}
+
+fn median(v: &[Duration]) -> Option<Duration> {
+    let mut t = v.to_vec();
+    t.sort();
+    (!t.is_empty()).then(|| t[t.len() / 2])
+}
+
+/// User + system CPU time of every waited-for child so far.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage only writes the rusage struct we pass, which is
+    // plain data and zero-initialised.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_CHILDREN with a valid pointer to an rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn run(cmd: &[String]) -> io::Result<Output> {
@@ -203,6 +226,13 @@ impl Drop for Scratch {
     }
 }
 
+/// The hard limit of one row of /proc/self/limits ("Max open files").
+fn hard_limit(row: &str) -> Option<u64> {
+    let text = fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with(row))?;
+    line[row.len()..].split_whitespace().nth(1)?.parse().ok()
+}
+
 fn have(bin: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {bin}")])
@@ -235,16 +265,22 @@ fn prepare_bundle(bundle: &Path, rootfs_src: &Path) {
     fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
 }
 
-/// Summary of a Chrome trace file: (wall span of the trace, phases by
-/// duration, steps by duration), in microseconds.
+/// Durations in microseconds by name.
 type Spans = Vec<(String, u64)>;
 
+/// Summary of a Chrome trace file: the wall span it covers, its phases
+/// (B/E pairs, summed by name) and its steps (X events, summed by
+/// `kind.action`, so ids and paths do not split them), in microseconds.
 fn summarise_timeline(path: &Path) -> (u64, Spans, Spans) {
     let doc: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
     let evs = doc["traceEvents"].as_array().cloned().unwrap_or_default();
     let mut open: Vec<(String, u64, u64)> = Vec::new();
-    let mut phases = Vec::new();
-    let mut steps = Vec::new();
+    let mut phases: Spans = Vec::new();
+    let mut steps: Spans = Vec::new();
+    let add = |v: &mut Spans, k: String, d: u64| match v.iter_mut().find(|(n, _)| *n == k) {
+        Some(e) => e.1 += d,
+        None => v.push((k, d)),
+    };
     let (mut lo, mut hi) = (u64::MAX, 0u64);
     for e in &evs {
         let ts = e["ts"].as_u64().unwrap_or(0);
@@ -257,21 +293,75 @@ fn summarise_timeline(path: &Path) -> (u64, Spans, Spans) {
                 hi = hi.max(ts);
                 if let Some(i) = open.iter().rposition(|(n, t, _)| *n == name && *t == tid) {
                     let (n, _, b) = open.remove(i);
-                    phases.push((n, ts - b));
+                    add(&mut phases, n, ts - b);
                 }
             }
             Some("X") => {
                 let d = e["dur"].as_u64().unwrap_or(0);
                 hi = hi.max(ts + d);
                 let cat = e["cat"].as_str().unwrap_or("");
-                steps.push((format!("{cat}.{name}"), d));
+                let action = name.split(' ').next().unwrap_or("");
+                add(&mut steps, format!("{cat}.{action}"), d);
             }
             _ => hi = hi.max(ts),
         }
     }
-    phases.sort_by_key(|p| std::cmp::Reverse(p.1));
-    steps.sort_by_key(|p| std::cmp::Reverse(p.1));
+    // Gaps: stretches of the traced span that no step covers (waiting for
+    // the child, untraced work), labelled by the steps on either side.
+    let mut iv: Vec<(u64, u64, String)> = evs
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| {
+            let ts = e["ts"].as_u64().unwrap_or(0);
+            let name = e["name"].as_str().unwrap_or("");
+            let label = format!(
+                "{}.{}",
+                e["cat"].as_str().unwrap_or(""),
+                name.split(' ').next().unwrap_or("")
+            );
+            (ts, ts + e["dur"].as_u64().unwrap_or(0), label)
+        })
+        .collect();
+    iv.sort_by_key(|e| e.0);
+    let (mut until, mut prev) = (lo, "start".to_string());
+    for (b, e, label) in iv {
+        if b > until {
+            add(&mut steps, format!("(gap) {prev} -> {label}"), b - until);
+        }
+        if e > until {
+            until = e;
+            prev = label;
+        }
+    }
+    if hi > until {
+        add(&mut steps, format!("(gap) {prev} -> end"), hi - until);
+    }
     (hi.saturating_sub(lo), phases, steps)
+}
+
+/// Median per name over several runs' spans, longest first.
+fn median_spans(runs: &[Spans]) -> Spans {
+    let mut names: Vec<String> = Vec::new();
+    for r in runs {
+        for (n, _) in r {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+    }
+    let mut out: Spans = names
+        .into_iter()
+        .map(|n| {
+            let mut v: Vec<u64> = runs
+                .iter()
+                .map(|r| r.iter().find(|(k, _)| *k == n).map(|e| e.1).unwrap_or(0))
+                .collect();
+            v.sort();
+            (n, v[v.len() / 2])
+        })
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.1));
+    out
 }
 
 /// The supervisor's memory: (VmRSS, RssAnon, RssFile, Pss) in KiB.
@@ -330,11 +420,10 @@ fn main() {
     let glassbox = value("--glassbox").unwrap_or_else(|| env!("CARGO_BIN_EXE_glassbox").into());
     let load_before = loadavg();
 
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    fs::create_dir_all(&base).unwrap();
+    // A short path in /tmp: podman refuses a runroot longer than 50 bytes.
     let dir = tempfile::Builder::new()
         .prefix("runbench-")
-        .tempdir_in(&base)
+        .tempdir()
         .unwrap()
         .keep();
     let mut scratch = Scratch {
@@ -401,6 +490,7 @@ fn main() {
         eprintln!("runc is not installed (scripts/bench-deps.sh): runc and crun skipped");
     }
 
+    let mut podman_note = None;
     // podman with its own storage under the scratch dir, image copied in by skopeo.
     if have("podman") && !flag("--no-podman") {
         let pr = dir.join("podman");
@@ -431,18 +521,40 @@ fn main() {
             &dest,
         ]));
         scratch.podman = Some(podman.clone());
-        let mut cmd = podman.clone();
-        cmd.extend(strs(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "localhost/busybox:latest",
-            "true",
-        ]));
-        let mut t = Tool::new("podman run --rm", cmd);
+        let podman_run = |ulimits: &[String]| {
+            let mut cmd = podman.clone();
+            cmd.extend(strs(&["run", "--rm", "--network", "none"]));
+            cmd.extend(ulimits.iter().cloned());
+            cmd.extend(strs(&["localhost/busybox:latest", "true"]));
+            cmd
+        };
+        // podman asks for RLIMIT_NOFILE 1048576 by default, above this host's
+        // hard limit, and the bounding set lacks CAP_SYS_RESOURCE: record
+        // that failure, then time it with limits the host can grant
+        // (NOFILE: our hard limit; NPROC: podman lowers its own and conmon's
+        // hard limit to 32768, so no more than that).
+        let nofile = hard_limit("Max open files").unwrap_or(1024);
+        let nproc = hard_limit("Max processes").unwrap_or(1024).min(32768);
+        let mut t = Tool::new(
+            "podman run --rm",
+            podman_run(&[
+                "--ulimit".into(),
+                format!("nofile={nofile}:{nofile}"),
+                "--ulimit".into(),
+                format!("nproc={nproc}:{nproc}"),
+            ]),
+        );
         match copy {
-            Ok(o) if o.status.success() => {}
+            Ok(o) if o.status.success() => {
+                if let Ok(o) = run(&podman_run(&[])) {
+                    if !o.status.success() {
+                        podman_note = Some(format!(
+                            "podman run without --ulimit: {}",
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ));
+                    }
+                }
+            }
             Ok(o) => t.error = Some(format!("skopeo: {}", String::from_utf8_lossy(&o.stderr))),
             Err(e) => t.error = Some(format!("skopeo: {e}")),
         }
@@ -456,9 +568,22 @@ fn main() {
     ));
 
     // Warm up each tool once, then interleave the timed runs so every tool
-    // sees the same background load.
+    // sees the same background load, in a fresh shuffled order each round
+    // (fixed seed): what ran just before matters (the first cgroup attach
+    // after a quiet spell waits for an RCU grace period, see RUN.md), so no
+    // tool may always follow the same one.
+    let n = tools.len();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..=runs {
-        for (i, t) in tools.iter_mut().enumerate() {
+        let mut order: Vec<usize> = (0..n).collect();
+        for k in (1..n).rev() {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            order.swap(k, (seed >> 33) as usize % (k + 1));
+        }
+        for i in order {
+            let t = &mut tools[i];
             let _guard = if Some(i) == crun {
                 match HugetlbV1::mount() {
                     Ok(g) => Some(g),
@@ -478,12 +603,26 @@ fn main() {
         }
     }
 
-    // One run with the timeline.
+    // Timeline runs (several, so one slow sample does not tell the story).
     let tl = dir.join("timeline.json");
-    let c = gb(&["--trace", "off", "--timeline", &tl.to_string_lossy()]);
-    let t0 = Instant::now();
-    let ok = run(&c).map(|o| o.status.success()).unwrap_or(false);
-    let tl_wall = t0.elapsed();
+    let tl_runs = 7;
+    let (mut walls, mut spans, mut phase_runs, mut step_runs) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..tl_runs {
+        let _ = fs::remove_file(&tl);
+        let c = gb(&["--trace", "off", "--timeline", &tl.to_string_lossy()]);
+        let t0 = Instant::now();
+        let ok = run(&c).map(|o| o.status.success()).unwrap_or(false);
+        let wall = t0.elapsed();
+        if ok && tl.exists() {
+            let (span, phases, steps) = summarise_timeline(&tl);
+            walls.push(wall);
+            spans.push(span);
+            phase_runs.push(phases);
+            step_runs.push(steps);
+        }
+    }
+    walls.sort();
+    spans.sort();
 
     let mem = shim_memory(&glassbox, &root);
     let load_after = loadavg();
@@ -496,8 +635,8 @@ fn main() {
     );
     println!();
     println!(
-        "{:<24} {:>9} {:>9} {:>9} {:>8}",
-        "command", "median ms", "min ms", "max ms", "vs crun"
+        "{:<24} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "command", "median ms", "min ms", "max ms", "vs crun", "CPU ms med"
     );
     for t in &tools {
         match (&t.error, t.median()) {
@@ -508,12 +647,13 @@ fn main() {
                     .map(|c| format!("{:.2}x", m.as_secs_f64() / c.as_secs_f64()))
                     .unwrap_or_else(|| "-".into());
                 println!(
-                    "{:<24} {:>9.1} {:>9.1} {:>9.1} {:>8}",
+                    "{:<24} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>10.1}",
                     t.name,
                     ms(m),
                     ms(min),
                     ms(max),
-                    rel
+                    rel,
+                    ms(median(&t.cpu).unwrap_or_default())
                 );
             }
             (err, _) => println!(
@@ -523,10 +663,15 @@ fn main() {
             ),
         }
     }
+    if let Some(n) = &podman_note {
+        println!("(podman: {n})");
+    }
     if let (Some(off), Some(json)) = (tools[0].median(), tools[1].median()) {
+        let cpu = |t: &Tool| median(&t.cpu).unwrap_or_default().as_secs_f64();
         println!(
-            "\njson trace to a file adds {:+.1}% (goal: at most +10%)",
-            (json.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0
+            "\njson trace to a file adds {:+.1}% wall, {:+.1}% CPU (goal: at most +10%)",
+            (json.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0,
+            (cpu(&tools[1]) / cpu(&tools[0]) - 1.0) * 100.0
         );
     }
     if let Some(c) = crun_median {
@@ -538,27 +683,25 @@ fn main() {
         }
     }
 
-    println!(
-        "\ntimeline of one run ({:.1} ms wall from outside):",
-        ms(tl_wall)
-    );
-    if ok && tl.exists() {
-        let (span, phases, steps) = summarise_timeline(&tl);
+    if walls.is_empty() {
+        println!("\ntimeline: every --timeline run failed");
+    } else {
+        let wall = ms(walls[walls.len() / 2]);
+        let span = spans[spans.len() / 2] as f64 / 1000.0;
         println!(
-            "  traced span {:.1} ms; outside it (exec, loading, exit) {:.1} ms",
-            span as f64 / 1000.0,
-            ms(tl_wall) - span as f64 / 1000.0
+            "\ntimeline, median of {} runs with --timeline: {wall:.1} ms wall from outside, \
+             {span:.1} ms traced, {:.1} ms outside the trace (exec, loading, exit)",
+            walls.len(),
+            wall - span
         );
         println!("  phases:");
-        for (n, d) in phases.iter().take(10) {
+        for (n, d) in median_spans(&phase_runs).iter().take(8) {
             println!("    {:>7.2} ms  {n}", *d as f64 / 1000.0);
         }
-        println!("  steps (top 12):");
-        for (n, d) in steps.iter().take(12) {
+        println!("  steps by kind.action, and (gaps) no step covers (top 16):");
+        for (n, d) in median_spans(&step_runs).iter().take(16) {
             println!("    {:>7.2} ms  {n}", *d as f64 / 1000.0);
         }
-    } else {
-        println!("  the timeline run failed");
     }
 
     match mem {
