@@ -201,6 +201,8 @@ impl Drop for HugetlbV1 {
 struct Scratch {
     dir: PathBuf,
     podman: Option<Vec<String>>,
+    /// Directories outside `dir` that the peers create: removed if empty.
+    empty_dirs: Vec<PathBuf>,
 }
 
 impl Drop for Scratch {
@@ -223,6 +225,9 @@ impl Drop for Scratch {
             }
         }
         let _ = fs::remove_dir_all(&self.dir);
+        for d in &self.empty_dirs {
+            let _ = fs::remove_dir(d);
+        }
     }
 }
 
@@ -429,6 +434,7 @@ fn main() {
     let mut scratch = Scratch {
         dir: dir.clone(),
         podman: None,
+        empty_dirs: Vec::new(),
     };
     let root = dir.join("root");
     let root_s = root.to_string_lossy().into_owned();
@@ -507,6 +513,8 @@ fn main() {
             "cgroupfs",
             "--events-backend",
             "none",
+            "--tmpdir",
+            &pr.join("tmp").to_string_lossy(),
         ]);
         let dest = format!(
             "containers-storage:[overlay@{}+{}]localhost/busybox:latest",
@@ -521,6 +529,11 @@ fn main() {
             &dest,
         ]));
         scratch.podman = Some(podman.clone());
+        // podman tells crun to keep its state in /run/crun, whatever our
+        // --root: remove that directory afterwards if we made it.
+        if !Path::new("/run/crun").exists() {
+            scratch.empty_dirs.push(PathBuf::from("/run/crun"));
+        }
         let podman_run = |ulimits: &[String]| {
             let mut cmd = podman.clone();
             cmd.extend(strs(&["run", "--rm", "--network", "none"]));
