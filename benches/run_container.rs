@@ -120,10 +120,21 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The load average and the CPU and I/O pressure (PSI "some avg10").
 fn loadavg() -> String {
-    fs::read_to_string("/proc/loadavg")
+    let load = fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let psi = |r: &str| {
+        fs::read_to_string(format!("/proc/pressure/{r}"))
+            .ok()
+            .and_then(|s| {
+                s.split_whitespace()
+                    .find_map(|w| w.strip_prefix("avg10=").map(str::to_string))
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    format!("{load} (cpu PSI {}%, io PSI {}%)", psi("cpu"), psi("io"))
 }
 
 fn is_mounted(p: &Path) -> bool {
