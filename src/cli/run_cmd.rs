@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// Mount a volume: NAME:/path, /host/path:/path or /path, optionally :ro
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     volume: Vec<String>,
+    /// Restart policy of a detached container: no, on-failure[:N], always, unless-stopped
+    #[arg(long, default_value = "no", value_name = "POLICY")]
+    restart: String,
     /// Mount the root filesystem read-only
     #[arg(long)]
     read_only: bool,
@@ -150,6 +153,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             pids: a.pids_limit,
         },
         volumes,
+        restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,
     };
     if create_only {
         let id = crate::runtime::lifecycle::create_only(&ctx.root, &rootfs, &image, &opts)?;

@@ -13,6 +13,7 @@ pub mod exec;
 mod init;
 pub mod lifecycle;
 pub mod namespaces;
+pub mod restart;
 mod shim;
 pub mod spec;
 pub mod state;
@@ -81,6 +82,8 @@ pub struct RunOptions {
     pub image_ref: String,
     /// `--memory`, `--cpus`, `--pids-limit`.
     pub limits: cgroup::Limits,
+    /// `--restart`.
+    pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
     pub volumes: Vec<crate::volume::Request>,
 }
@@ -133,6 +136,9 @@ pub fn create(
         if !l.dir.is_dir() {
             return Err(RuntimeError::MissingLayer(l.dir.display().to_string()).into());
         }
+    }
+    if opts.remove && opts.restart != restart::RestartPolicy::No {
+        return Err(RuntimeError::RestartWithRm.into());
     }
     let id = new_id()?;
     let name = opts.name.clone().unwrap_or_else(|| id[..12].to_string());
@@ -225,6 +231,8 @@ pub fn create(
                 .map(|l| (l.dir.clone(), l.digest.clone()))
                 .collect(),
             mounts: mounts.clone(),
+            restart_policy: opts.restart,
+            restart_count: 0,
         }
         .save(&dir.path)?;
         Ok(())
