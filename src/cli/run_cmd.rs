@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Restart policy of a detached container: no, on-failure[:N], always, unless-stopped
     #[arg(long, default_value = "no", value_name = "POLICY")]
     restart: String,
+    /// Run glassbox's tiny init as PID 1 (reaps zombies, forwards signals)
+    #[arg(long)]
+    init: bool,
     /// Mount the root filesystem read-only
     #[arg(long)]
     read_only: bool,
@@ -139,6 +142,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             hostname: a.hostname,
             read_only: a.read_only,
             host_network,
+            init: a.init,
         },
         remove: a.rm,
         name: a.name,

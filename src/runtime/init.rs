@@ -289,6 +289,14 @@ fn setup_and_exec(plan: &Plan) -> R {
     // From here on the relay pipe closes at exec (close-on-exec); the
     // step's done half cannot be sent after exec, so close it now.
     s.done();
+    let wants_init = plan
+        .spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(super::spec::INIT_ANNOTATION));
+    if wants_init {
+        return super::pid1::run(&cprog, &cargs, &cenv).map_err(Fail);
+    }
     let e = nix::unistd::execve(&cprog, &cargs, &cenv).unwrap_err();
     let code = if e == nix::errno::Errno::ENOENT {
         127

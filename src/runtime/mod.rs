@@ -13,6 +13,7 @@ pub mod exec;
 mod init;
 pub mod lifecycle;
 pub mod namespaces;
+mod pid1;
 pub mod restart;
 mod shim;
 pub mod spec;

@@ -259,3 +259,52 @@ fn always_restarts_until_stopped() {
     let out = root.run(&["run", "--rm", "--restart", "always", "busybox", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("conflict"));
 }
+
+#[test]
+fn init_is_pid_1_and_reaps_orphans() {
+    let root = busybox_root();
+    let (out, events) = root.traced(&run_args(
+        &["--rm", "--init"],
+        &[
+            "sh",
+            "-c",
+            // The inner sh exits at once, orphaning its sleep: only an init
+            // that reaps leaves no zombie behind.
+            "cat /proc/1/comm; echo $$; sh -c 'sleep 0.1 &'; sleep 0.5; ps -o stat | grep -c Z || true",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "glassbox-init");
+    assert_ne!(lines[1], "1", "the command is not PID 1");
+    assert_eq!(lines[2], "0", "no zombies");
+    assert!(events.iter().any(|e| e["action"] == "init"));
+}
+
+#[test]
+fn init_forwards_stop_signal_to_the_command() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["graceful"],
+    };
+    root.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "graceful",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !root.ok(&["logs", "graceful"]).contains("ready") {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    root.ok(&["stop", "-t", "5", "graceful"]);
+    let i = inspect(&root, "graceful");
+    assert_eq!(i["State"]["ExitCode"], 7, "{i}");
+    assert!(root.ok(&["logs", "graceful"]).contains("got TERM"));
+}
