@@ -14,6 +14,7 @@ mod init;
 pub mod lifecycle;
 pub mod namespaces;
 mod pid1;
+pub mod prune;
 pub mod restart;
 mod shim;
 pub mod spec;
