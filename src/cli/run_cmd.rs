@@ -11,6 +11,12 @@ pub struct RunArgs {
     /// Run in the background under a supervisor; print the id
     #[arg(short, long)]
     detach: bool,
+    /// Keep stdin open (the foreground container reads the terminal's stdin)
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Give the container a pseudo-terminal
+    #[arg(short = 't', long)]
+    tty: bool,
     /// Remove the container when it exits
     #[arg(long)]
     rm: bool,
@@ -157,6 +163,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             pids: a.pids_limit,
         },
         volumes,
+        tty: a.tty,
         restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,
     };
     if create_only {

@@ -20,6 +20,7 @@ mod shim;
 pub mod spec;
 pub mod state;
 pub mod top;
+pub mod tty;
 mod user;
 pub mod volumes;
 
@@ -84,6 +85,8 @@ pub struct RunOptions {
     pub image_ref: String,
     /// `--memory`, `--cpus`, `--pids-limit`.
     pub limits: cgroup::Limits,
+    /// `-t`: give the container a pseudo-terminal.
+    pub tty: bool,
     /// `--restart`.
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
@@ -266,7 +269,31 @@ pub fn run_foreground(
         st.started_at = Some(state::now());
         let _ = st.save(&dir.path);
     };
-    let result = start_and_wait(&dir, &spec, rootfs, &opts.limits, None, &mut on_start);
+    let result = if opts.tty {
+        tty::run_with_terminal(|plan, on_attach| {
+            let mut both = |pid: i32| {
+                on_attach();
+                on_start(pid);
+            };
+            start_and_wait(
+                &dir,
+                &spec,
+                rootfs,
+                &opts.limits,
+                Stdio::Tty(plan),
+                &mut both,
+            )
+        })
+    } else {
+        start_and_wait(
+            &dir,
+            &spec,
+            rootfs,
+            &opts.limits,
+            Stdio::Inherit,
+            &mut on_start,
+        )
+    };
     let mut st = state::State::load(&dir.path)?;
     lifecycle::record_exit(&mut st, &result);
     if opts.remove {
@@ -290,12 +317,23 @@ pub(crate) fn remove_dir(dir: &ContainerDir) {
     .map(|s| s.finish_with(std::fs::remove_dir_all(&dir.path)));
 }
 
+/// Where the container's stdin, stdout and stderr go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stdio {
+    /// The caller's own (a foreground run without a terminal).
+    Inherit,
+    /// The shim's log pipes; stdin is /dev/null.
+    Log(i32, i32),
+    /// A pseudo-terminal the init opens in the container's devpts (`-t`).
+    Tty(tty::TtyPlan),
+}
+
 pub(crate) fn start_and_wait(
     dir: &ContainerDir,
     spec: &oci_spec::runtime::Spec,
     rootfs: &Rootfs,
     limits: &cgroup::Limits,
-    io: Option<(i32, i32)>,
+    io: Stdio,
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, bool)> {
     // The cgroup namespace is made by the init itself, after the parent has
@@ -358,7 +396,7 @@ fn clone_and_wait(
     names: &[namespaces::NamespaceInfo],
     flags: nix::sched::CloneFlags,
     new_cgroup_ns: bool,
-    io: Option<(i32, i32)>,
+    io: Stdio,
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, i32, Option<&'static str>)> {
     use nix::sys::wait::{waitpid, WaitStatus};

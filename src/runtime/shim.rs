@@ -138,7 +138,7 @@ fn run_once(dir: &ContainerDir) -> crate::Result<crate::Result<(i32, bool)>> {
             source: e,
         })?;
     let log = Arc::new(Mutex::new(log));
-    let io = Some((out_w.as_raw_fd(), err_w.as_raw_fd()));
+    let io = super::Stdio::Log(out_w.as_raw_fd(), err_w.as_raw_fd());
     let mut writers = Some((out_w, err_w));
     let mut readers = Some((out_r, err_r));
     let mut threads = Vec::new();

@@ -19,4 +19,5 @@ mod runopts;
 mod store;
 mod support;
 mod trace;
+mod tty;
 mod volumes;
