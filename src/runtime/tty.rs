@@ -265,3 +265,122 @@ fn copy(master: Arc<OwnedFd>, done: Arc<AtomicBool>) {
         }
     }
 }
+
+/// A terminal for `exec -t`, served without threads: after `setns` into
+/// the container's mount and PID namespaces a process can neither have
+/// other threads (setns(CLONE_NEWNS) refuses) nor start them
+/// (clone(CLONE_THREAD) fails), so the copying is one `poll` loop.
+pub struct Session {
+    ours: OwnedFd,
+    theirs: Option<OwnedFd>,
+    plan: TtyPlan,
+}
+
+impl Session {
+    /// Makes the socket pair the container side sends the master over.
+    pub fn new() -> crate::Result<Session> {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let ws = window_size(std::io::stdin().as_raw_fd());
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| super::RuntimeError::Kernel {
+            what: "making the terminal socket".into(),
+            errno: e,
+        })?;
+        Ok(Session {
+            plan: TtyPlan {
+                sock: theirs.as_raw_fd(),
+                rows: ws.map_or(0, |w| w.ws_row),
+                cols: ws.map_or(0, |w| w.ws_col),
+            },
+            ours,
+            theirs: Some(theirs),
+        })
+    }
+
+    /// What the container side needs.
+    pub fn plan(&self) -> TtyPlan {
+        self.plan
+    }
+
+    /// In the parent after fork: receives the master, copies both ways in
+    /// raw mode until `child` ends, restores the terminal; returns how the
+    /// child ended.
+    pub fn serve(mut self, child: nix::unistd::Pid) -> nix::Result<nix::sys::wait::WaitStatus> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        drop(self.theirs.take());
+        let Some(master) = receive_master(&self.ours) else {
+            return waitpid(child, None);
+        };
+        let _raw = RawMode::enter();
+        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGWINCH,
+                nix::sys::signal::SigHandler::Handler(on_winch),
+            );
+        }
+        let stdin = std::io::stdin();
+        let mut out = std::io::stdout();
+        let mut buf = [0u8; 4096];
+        let mut stdin_open = true;
+        loop {
+            if WINCH.swap(false, Ordering::Relaxed) {
+                if let Some(ws) = window_size(stdin.as_raw_fd()) {
+                    set_window_size(master.as_raw_fd(), &ws);
+                }
+            }
+            let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            let _ = poll(&mut fds, PollTimeout::from(50u16));
+            let m_ready = fds[0].revents().unwrap_or(PollFlags::empty());
+            let i_ready = fds
+                .get(1)
+                .and_then(|f| f.revents())
+                .unwrap_or(PollFlags::empty());
+            drop(fds);
+            if m_ready.intersects(PollFlags::POLLIN) {
+                if let Ok(n) = nix::unistd::read(master.as_fd(), &mut buf) {
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+            }
+            if i_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+                match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                    Ok(0) | Err(_) => stdin_open = false,
+                    Ok(n) => {
+                        let _ = nix::unistd::write(master.as_fd(), &buf[..n]);
+                    }
+                }
+            }
+            match waitpid(child, Some(WaitPidFlag::WNOHANG))? {
+                WaitStatus::StillAlive => {}
+                status => {
+                    // Whatever the process wrote last is still in the pty.
+                    let mut last = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+                    while poll(&mut last, PollTimeout::ZERO).unwrap_or(0) > 0
+                        && last[0]
+                            .revents()
+                            .is_some_and(|r| r.intersects(PollFlags::POLLIN))
+                    {
+                        match nix::unistd::read(master.as_fd(), &mut buf) {
+                            Ok(n) if n > 0 => {
+                                let _ = out.write_all(&buf[..n]);
+                            }
+                            _ => break,
+                        }
+                    }
+                    let _ = out.flush();
+                    return Ok(status);
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,9 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
-        let name = format!("glassbox-tty-{}", std::process::id());
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("glassbox-tty-{}-{n}", std::process::id());
         let st = Command::new("tmux")
             .args([
                 "new-session",
@@ -116,4 +118,37 @@ fn run_it_gives_the_shell_a_real_terminal() {
                 .is_none(),
         "--rm removed the container"
     );
+}
+
+#[test]
+fn exec_it_joins_a_running_container_with_a_terminal() {
+    let root = busybox_root();
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "host-of-exec",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    struct Rm<'a>(&'a crate::support::Root);
+    impl Drop for Rm<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["rm", "-f", "host-of-exec"]);
+        }
+    }
+    let _rm = Rm(&root);
+    let cmd = format!(
+        "{} --root {} --trace off exec -it host-of-exec sh; echo EXITED=$?; sleep 60",
+        crate::support::bin().display(),
+        root.path().display()
+    );
+    let t = Tmux::start(&cmd);
+    t.wait_for(|s| s.contains("/ #"));
+    t.keys(&["tty; cat /proc/1/cmdline; echo", "Enter"]);
+    let s = t.wait_for(|s| s.contains("sleep100"));
+    assert!(lines(&s).iter().any(|l| l.starts_with("/dev/pts/")), "{s}");
+    t.keys(&["exit 4", "Enter"]);
+    t.wait_for(|s| s.contains("EXITED=4"));
 }
