@@ -11,9 +11,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::context::{destination, Context};
+use super::exec::{flag_name, Builder, Stage};
+use super::plan::CacheInputs;
+use super::view::View;
 use crate::error::IoContext;
 use crate::image::apply::{apply_tar, ApplyMode};
 use crate::Result;
+use parse_dockerfile::{Flag, Source};
+use std::collections::BTreeMap;
 
 /// What one COPY/ADD copies, after resolution.
 #[derive(Debug)]
@@ -220,4 +225,206 @@ pub fn parse_chown(value: &str, lowerdirs: &[PathBuf]) -> Option<(u32, u32)> {
         },
     };
     Some((uid, gid))
+}
+
+impl Builder<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn copy(
+        &mut self,
+        stage_index: usize,
+        n: usize,
+        what: &str,
+        options: &[Flag<'_>],
+        src: &[Source<'_>],
+        dest: &parse_dockerfile::UnescapedString<'_>,
+        pos: usize,
+        stage: &mut Stage,
+    ) -> Result<String> {
+        let mut from = None;
+        let mut chown = None;
+        let mut chmod = None;
+        let mut flags_text = String::new();
+        for f in options {
+            let v = f
+                .value
+                .as_ref()
+                .map(|v| v.value.to_string())
+                .unwrap_or_default();
+            let vpos = f
+                .value
+                .as_ref()
+                .map(|v| v.span.start)
+                .unwrap_or(f.name.span.start);
+            let v = self.sub(&v, vpos)?;
+            match flag_name(f) {
+                "from" => from = Some((v.clone(), vpos)),
+                "chown" => chown = Some((v.clone(), vpos)),
+                "chmod" => {
+                    let bits = u32::from_str_radix(&v, 8)
+                        .ok()
+                        .filter(|b| *b <= 0o7777)
+                        .ok_or_else(|| {
+                            self.err(
+                                vpos,
+                                "ChmodValue",
+                                format!("--chmod={v} is not an octal mode"),
+                                Some("write it like --chmod=644 or --chmod=0755".into()),
+                            )
+                        })?;
+                    chmod = Some(bits);
+                }
+                "link" | "parents" | "keep-git-dir" | "checksum" | "exclude" => {
+                    return Err(self.err(
+                        f.name.span.start,
+                        "UnsupportedFlag",
+                        format!("{what} --{} is not supported by glassbox", flag_name(f)),
+                        None,
+                    ))
+                }
+                _ => {}
+            }
+            flags_text.push_str(&format!("--{}={v} ", flag_name(f)));
+        }
+        let dest_v = self.sub(&dest.value, dest.span.start)?;
+        let mut srcs = Vec::new();
+        for s in src {
+            match s {
+                Source::Path(p) => {
+                    let v = self.sub(&p.value, p.span.start)?;
+                    if what == "ADD" && (v.starts_with("http://") || v.starts_with("https://")) {
+                        return Err(self.err(
+                            p.span.start,
+                            "AddUrl",
+                            format!("ADD from a URL ({v}) is not supported by glassbox yet"),
+                            Some("download the file into the context and COPY it".into()),
+                        ));
+                    }
+                    srcs.push((v, p.span.start));
+                }
+                Source::HereDoc(h) => {
+                    return Err(self.err(
+                        h.span.start,
+                        "HereDoc",
+                        format!("{what} from a here-document is not supported by glassbox yet"),
+                        Some("put the text in a file in the context and COPY it".into()),
+                    ))
+                }
+                #[allow(unreachable_patterns)]
+                _ => return Err(self.err(pos, "Unsupported", "unsupported source".into(), None)),
+            }
+        }
+        // Where the sources come from: the context, another stage, an image.
+        let mut view = None;
+        let (ctx, origin) = match &from {
+            None => match &self.context {
+                Some(c) => (c.clone(), "context".to_string()),
+                None => {
+                    return Err(self.err(
+                        pos,
+                        "NoContext",
+                        format!("{what} needs a build context, but the Dockerfile came from stdin"),
+                        Some("give a context directory instead of -".into()),
+                    ))
+                }
+            },
+            Some((name, vpos)) => {
+                let layers: Vec<(String, String, u64)> = match self.stage_ref(name) {
+                    Some(i) => self.done[&i].layers.iter().map(|l| (l.digest.clone(), l.diff_id.clone(), l.size)).collect(),
+                    None => match self.store.resolve(name) {
+                        Ok(img) => img.layers.iter().map(|l| (l.digest.clone(), l.diff_id.clone(), l.size)).collect(),
+                        Err(crate::Error::MissingImage(_)) | Err(crate::Error::Reference(_)) => {
+                            return Err(self.err(*vpos, "FromNotFound", format!("--from={name} is neither an earlier stage nor an image in the store"), Some("name a stage defined above (FROM ... AS name), or build/pull the image first".into())))
+                        }
+                        Err(e) => return Err(e),
+                    },
+                };
+                let v = View::open(self.store, &layers, name)?;
+                let c = Context::open(v.path()).map_err(|e| crate::Error::Usage(e.to_string()))?;
+                view = Some(v);
+                (c, format!("--from={name}"))
+            }
+        };
+        let mut resolved = Vec::new();
+        let mut sources = BTreeMap::new();
+        for (s, spos) in &srcs {
+            let found = ctx.resolve(s).map_err(|e| {
+                let hint = match &e {
+                    super::context::ContextError::NotFound(_) if from.is_none() => Some(
+                        "check the path is relative to the context directory and not excluded"
+                            .to_string(),
+                    ),
+                    _ => None,
+                };
+                let msg = if from.is_some() {
+                    e.to_string().replace("build context", &origin)
+                } else {
+                    e.to_string()
+                };
+                self.err(*spos, "CopySource", msg, hint)
+            })?;
+            for rel in found {
+                let h = ctx
+                    .hash_source(&rel)
+                    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                sources.insert(
+                    if from.is_some() {
+                        format!("{origin}:/{rel}")
+                    } else {
+                        rel.clone()
+                    },
+                    h,
+                );
+                resolved.push(rel);
+            }
+        }
+        let text = format!(
+            "{what} {flags_text}{} {dest_v}",
+            srcs.iter()
+                .map(|s| s.0.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let inputs = CacheInputs {
+            parent: stage.key.clone(),
+            instruction: text.clone(),
+            sources,
+        };
+        let slot = self.slot(stage_index, n);
+        stage.key = inputs.key();
+        let (layer, cached) = match self.lookup(&inputs, &slot) {
+            Some(Some(l)) => (l, true),
+            _ => {
+                let chown_ids = match &chown {
+                    None => None,
+                    Some((v, vpos)) => Some(super::copy::parse_chown(v, &self.lowerdirs(stage)?).ok_or_else(|| {
+                        self.err(*vpos, "ChownUser", format!("--chown={v}: no such user or group in the image"), Some("use numeric ids (--chown=1000:1000) or a name from the image's /etc/passwd".into()))
+                    })?),
+                };
+                let staging = tempfile::tempdir_in(self.store.tmp_dir())
+                    .ctx(|| "creating a staging dir".into())?;
+                let job = super::copy::CopyJob {
+                    ctx: &ctx,
+                    sources: resolved,
+                    dest: dest_v.clone(),
+                    workdir: stage.workdir.clone(),
+                    chown: chown_ids,
+                    chmod,
+                    extract: what == "ADD",
+                };
+                let paths = job.stage(staging.path()).map_err(|e| match e {
+                    crate::Error::Usage(m) => self.err(dest.span.start, "CopyDestination", m, None),
+                    other => other,
+                })?;
+                let l = self.pack(staging.path(), paths, chown_ids.is_some())?;
+                self.cache.record(&inputs, Some(l.clone()), &slot)?;
+                (l, false)
+            }
+        };
+        drop(view);
+        self.add_layer(stage, &text, &layer, cached);
+        Ok(format!(
+            "{} entries from {origin} into a layer {}",
+            layer.files, layer.digest
+        ))
+    }
 }

@@ -89,6 +89,12 @@ pub fn build(a: BuildArgs, ctx: &Ctx) -> crate::Result<i32> {
     for w in &out.warnings {
         eprint!("{}", w.render());
     }
+    if !out.unused_build_args.is_empty() {
+        eprintln!(
+            "warning: build-args {} were not consumed by any ARG",
+            out.unused_build_args.join(", ")
+        );
+    }
     println!("Successfully built {}", out.image.id);
     if let Some(t) = &a.tag {
         println!("Successfully tagged {t}");

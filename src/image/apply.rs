@@ -4,15 +4,19 @@
 //! deleted file, `trusted.overlay.opaque=y` for an opaque directory).
 //!
 //! Hostile entries never touch anything outside `dest`: `..` components,
-//! absolute paths, writes through a symlinked parent, hard links to files
-//! not in this layer and device nodes are refused, each with a
-//! `layer.refuse` event saying why. Existing symlinks at an entry's path
-//! are replaced, never written through.
+//! absolute paths, hard links to files not in this layer and device nodes
+//! are refused, each with a `layer.refuse` event saying why. A symlinked
+//! parent directory (`lib -> usr/lib`, as usr-merged distributions have)
+//! is followed the way a chroot at `dest` would follow it: absolute
+//! targets start at `dest` and `..` stops there, so the write lands inside
+//! the root whatever the link says. Existing symlinks at an entry's own
+//! path are replaced, never written through.
 
 use crate::error::IoContext;
 use crate::trace::{self, Kind};
 use crate::Result;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -66,25 +70,60 @@ fn clean(raw: &Path) -> Result<PathBuf, &'static str> {
     Ok(out)
 }
 
-/// Refuses when a parent of `rel` inside `dest` is a symlink (writing
-/// there would follow it, possibly out of the root). Creates missing
-/// parents as directories.
-fn safe_parent(dest: &Path, rel: &Path) -> Result<Option<&'static str>> {
-    let mut cur = dest.to_path_buf();
-    if let Some(parent) = rel.parent() {
-        for c in parent.components() {
-            cur.push(c);
-            match fs::symlink_metadata(&cur) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Ok(Some("a parent directory is a symlink; writing through it could land outside the root"))
+/// How many symlinks one path may pass through (as the kernel's ELOOP).
+const MAX_HOPS: usize = 40;
+
+/// Resolves the parent directory of `rel` inside `dest` the way a chroot
+/// at `dest` would: symlinked parents are followed, an absolute target
+/// starts again at `dest`, and `..` never climbs above `dest`. So
+/// `lib -> usr/lib` (or `-> /usr/lib`) works, and `evil -> /etc` means
+/// `dest/etc`, never the host's. Missing directories are created when
+/// `create` is set. Returns the resolved parent relative to `dest`, every
+/// component of it a real directory, or why the path cannot be used.
+pub(crate) fn resolve_parent(
+    dest: &Path,
+    rel: &Path,
+    create: bool,
+) -> Result<Result<PathBuf, &'static str>> {
+    let mut todo: VecDeque<OsString> = rel
+        .parent()
+        .map(|p| p.iter().map(|c| c.to_os_string()).collect())
+        .unwrap_or_default();
+    let (mut cur, mut hops) = (PathBuf::new(), 0);
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            cur.pop(); // at the root, `..` is the root
+            continue;
+        }
+        if c == "." || c.is_empty() || c == "/" {
+            continue;
+        }
+        let cand = cur.join(&c);
+        let abs = dest.join(&cand);
+        match fs::symlink_metadata(&abs) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return Ok(Err("the path passes through too many symlinks"));
                 }
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => return Ok(Some("a parent of the path is not a directory")),
-                Err(_) => fs::create_dir(&cur).ctx(|| format!("creating {}", cur.display()))?,
+                let target = fs::read_link(&abs).ctx(|| format!("reading {}", abs.display()))?;
+                if target.is_absolute() {
+                    cur = PathBuf::new();
+                }
+                for t in target.iter().collect::<Vec<_>>().into_iter().rev() {
+                    todo.push_front(t.to_os_string());
+                }
             }
+            Ok(m) if m.is_dir() => cur = cand,
+            Ok(_) => return Ok(Err("a parent of the path is not a directory")),
+            Err(_) if create => {
+                fs::create_dir(&abs).ctx(|| format!("creating {}", abs.display()))?;
+                cur = cand;
+            }
+            Err(_) => return Ok(Err("a parent of the path does not exist")),
         }
     }
-    Ok(None)
+    Ok(Ok(cur))
 }
 
 fn remove_any(p: &Path) -> std::io::Result<()> {
@@ -117,10 +156,13 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
                 continue;
             }
         };
-        if let Some(why) = safe_parent(dest, &rel)? {
-            refuse(&mut stats, &shown, why);
-            continue;
-        }
+        let rel = match resolve_parent(dest, &rel, true)? {
+            Ok(p) => p.join(rel.file_name().unwrap_or_default()),
+            Err(why) => {
+                refuse(&mut stats, &shown, why);
+                continue;
+            }
+        };
         let name = rel
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -186,7 +228,16 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
                     .create_new(true)
                     .open(&path)
                     .ctx(ctx)?;
-                std::io::copy(&mut entry, &mut f).map_err(bad)?;
+                // Read and write errors differ: a short tar is bad input,
+                // a full disk is not.
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = entry.read(&mut buf).map_err(bad)?;
+                    if n == 0 {
+                        break;
+                    }
+                    std::io::Write::write_all(&mut f, &buf[..n]).ctx(ctx)?;
+                }
                 fs::set_permissions(&path, fs::Permissions::from_mode(perm)).ctx(ctx)?;
             }
             tar::EntryType::Symlink => {
@@ -204,8 +255,15 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
                     .map_err(bad)?
                     .unwrap_or_default()
                     .into_owned();
-                match clean(&target) {
-                    Ok(t)
+                let resolved =
+                    clean(&target)
+                        .ok()
+                        .and_then(|t| match resolve_parent(dest, &t, false) {
+                            Ok(Ok(p)) => Some(p.join(t.file_name().unwrap_or_default())),
+                            _ => None,
+                        });
+                match resolved {
+                    Some(t)
                         if seen.contains(&t)
                             && !fs::symlink_metadata(dest.join(&t))
                                 .map(|m| m.file_type().is_symlink() || m.is_dir())

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// The deflate level layers use (chosen by measurement, see benches/README.md).
-pub const LEVEL: u32 = 6;
+pub const LEVEL: u32 = 4;
 
 /// Bytes of tar per independently compressed piece.
 pub const CHUNK: usize = 1 << 20;

@@ -20,6 +20,57 @@ pub struct PackOptions {
     pub keep_owners: bool,
 }
 
+/// Passes bytes on in chunks of exactly [`FixedChunks::SIZE`] (the last
+/// one shorter), whatever sizes they were written in. The gzip encoder's
+/// output can depend on how its input was split, so every path that
+/// encodes a layer (packing a dir, converting a loaded tar) goes through
+/// this: the same tar then gives the same blob digest either way.
+pub struct FixedChunks<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> FixedChunks<W> {
+    /// Bytes per chunk.
+    pub const SIZE: usize = 64 * 1024;
+
+    /// Rechunks into `inner`.
+    pub fn new(inner: W) -> Self {
+        FixedChunks {
+            inner,
+            buf: Vec::with_capacity(Self::SIZE),
+        }
+    }
+
+    /// Writes the last, short chunk and returns the inner writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        if !self.buf.is_empty() {
+            self.inner.write_all(&self.buf)?;
+        }
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for FixedChunks<W> {
+    fn write(&mut self, mut data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len();
+        while !data.is_empty() {
+            let take = (Self::SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == Self::SIZE {
+                self.inner.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        // Flushing would split the stream differently; chunks go on `finish`.
+        Ok(())
+    }
+}
+
 /// The mtime clamp: `SOURCE_DATE_EPOCH` when set, else 0.
 pub fn source_date_epoch() -> u64 {
     std::env::var("SOURCE_DATE_EPOCH")
@@ -132,7 +183,8 @@ impl Store {
         .announce()?;
         let r = (|| {
             let w = self.blob_writer()?;
-            let (files, enc) = write_tar(dir, LayerEncoder::new(w), opts)?;
+            let (files, chunks) = write_tar(dir, FixedChunks::new(LayerEncoder::new(w)), opts)?;
+            let enc = chunks.finish().ctx(|| "compressing a layer".into())?;
             let (digests, w) = enc.finish().ctx(|| "compressing a layer".into())?;
             w.commit(Some(&digests.digest))?;
             Ok::<_, crate::Error>((files, digests))

@@ -9,6 +9,7 @@
 
 pub mod model;
 mod progress;
+pub mod transcript;
 
 pub use model::{load_all, split_words, Check, Exercise, Lesson, LessonStep};
 pub use progress::{Progress, Status};
@@ -41,6 +42,14 @@ pub enum LessonError {
         run: String,
         /// What went wrong.
         problem: String,
+    },
+    /// The student quit at a step-through pause inside the step.
+    #[error("you quit step {step} of lesson {lesson} at a pause; nothing was left behind, and `glassbox lessons next` runs it again")]
+    Quit {
+        /// The lesson.
+        lesson: u32,
+        /// The step, from 1.
+        step: usize,
     },
     /// The glassbox binary could not be run.
     #[error("cannot run glassbox for the lesson: {0}")]
@@ -192,6 +201,12 @@ impl Runner {
             run: step.run.clone(),
             problem,
         };
+        if ran.status == 130 && want != 130 {
+            return Err(LessonError::Quit {
+                lesson: lesson.number,
+                step: index + 1,
+            });
+        }
         if ran.status != want {
             return Err(fail(format!(
                 "ended with status {} instead of {want}",

@@ -391,7 +391,7 @@ impl Cgroup {
             .iter()
             .map(|(_, d)| d.display().to_string())
             .collect();
-        let s = trace::step(Kind::Cgroup, "remove", format!("cgroup {}", self.name))
+        let s = trace::cleanup(Kind::Cgroup, "remove", format!("cgroup {}", self.name))
             .field("paths", &dirs)
             .equivalent(format!("rmdir {}", dirs.join(" ")))
             .syscall("rmdir(2)")

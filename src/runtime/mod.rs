@@ -306,7 +306,7 @@ pub fn run_foreground(
 }
 
 pub(crate) fn remove_dir(dir: &ContainerDir) {
-    let _ = trace::step(
+    let _ = trace::cleanup(
         Kind::Store,
         "remove",
         format!("container {}", &dir.id[..12]),

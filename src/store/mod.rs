@@ -10,6 +10,7 @@ mod images;
 mod refs;
 mod unpack;
 mod verify;
+mod verify_layers;
 
 pub use images::{chain_ids, Image, LayerRef, MissingImage};
 pub use refs::{ref_name, REF_NAME};

@@ -1,5 +1,6 @@
 //! `store verify`: an fsck for the root. Every blob's bytes must hash to
-//! its name, and every tag's manifest, config and layers must exist.
+//! its name, every tag's manifest, config and layers must exist, and every
+//! unpacked layer dir must match its blob (see `verify_layers`).
 
 use super::Store;
 use crate::error::IoContext;
@@ -26,6 +27,7 @@ impl Store {
                 ));
             }
         }
+        let mut checked = std::collections::HashSet::new();
         for (tag, m) in self.tags()? {
             match self.image_from_manifest(&m) {
                 Err(e) => problems.push(format!("tag {tag}: {e}")),
@@ -33,6 +35,18 @@ impl Store {
                     for l in &img.layers {
                         if !self.blob_path(&l.digest)?.exists() {
                             problems.push(format!("tag {tag}: layer blob {} is missing", l.digest));
+                        }
+                    }
+                    for l in &img.layers {
+                        let dir = self.layers_dir().join(super::digest_hex(&l.chain_id)?);
+                        if dir.is_dir() && checked.insert(l.chain_id.clone()) {
+                            match super::verify_layers::check_layer_dir(self, l, &dir) {
+                                Ok(p) => problems.extend(p),
+                                Err(e) => problems.push(format!(
+                                    "layer {}: its unpacked dir cannot be checked: {e}",
+                                    l.digest
+                                )),
+                            }
                         }
                     }
                     if img.layers.len() != img.manifest.layers().len() {

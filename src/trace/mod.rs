@@ -118,6 +118,7 @@ pub struct EventBuilder {
     fields: BTreeMap<String, serde_json::Value>,
     equivalent: Option<String>,
     syscall: Option<String>,
+    cleanup: bool,
 }
 
 /// Starts describing a step of `kind`/`action` on `subject`.
@@ -129,7 +130,17 @@ pub fn step(kind: Kind, action: &str, subject: impl Into<String>) -> EventBuilde
         fields: BTreeMap::new(),
         equivalent: None,
         syscall: None,
+        cleanup: false,
     }
+}
+
+/// Starts describing a clean-up step (unmount, rmdir, rm): it is announced
+/// like any step, but it still runs after the student quit at a pause, so
+/// that aborting leaves nothing behind.
+pub fn cleanup(kind: Kind, action: &str, subject: impl Into<String>) -> EventBuilder {
+    let mut b = step(kind, action, subject);
+    b.cleanup = true;
+    b
 }
 
 /// Starts describing a single fact (same builder as [`step`]).
@@ -180,7 +191,7 @@ impl EventBuilder {
         let what = format!("{} {}", ev.action, ev.subject);
         let started = now_us();
         dispatch(ev);
-        if abort_requested() {
+        if abort_requested() && !self.cleanup {
             return Err(Aborted(what));
         }
         Ok(Step {

@@ -1,15 +1,14 @@
 //! Images in and out of the store as files: `import` of rootfs tarballs,
-//! `save` to OCI archives, `load` of OCI archives and docker-archives. Bad
-//! input gets one clear error and leaves the store as it was; a load killed
-//! midway leaves a sound store and no image.
+//! `save` to OCI archives and `load` of them. Bad input gets one clear
+//! error and leaves the store as it was. (Other archive formats:
+//! `load_formats`; killed loads and full disks: `archive_crash`.)
 
 use crate::support::Root;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// A deterministic tar of a small rootfs, plus one hostile entry that the
 /// import must refuse.
-fn rootfs_tar(path: &Path) {
+pub fn rootfs_tar(path: &Path) {
     let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
     let mut add = |name: &str, data: &[u8], dir: bool| {
         let mut h = tar::Header::new_gnu();
@@ -46,7 +45,7 @@ fn blobs(root: &Path) -> Vec<String> {
 }
 
 /// Everything that says what the store holds: blob names and index.json.
-fn store_state(root: &Path) -> (Vec<String>, String) {
+pub fn store_state(root: &Path) -> (Vec<String>, String) {
     (
         blobs(root),
         std::fs::read_to_string(root.join("index.json")).unwrap_or_default(),
@@ -54,7 +53,7 @@ fn store_state(root: &Path) -> (Vec<String>, String) {
 }
 
 /// Asserts a command fails with exactly one line on stderr containing `want`.
-fn fails_with_one_line(r: &Root, args: &[&str], want: &str) {
+pub fn fails_with_one_line(r: &Root, args: &[&str], want: &str) {
     let out = r.run(args);
     assert!(!out.status.success(), "{args:?} succeeded");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -276,178 +275,4 @@ fn a_corrupt_blob_in_an_archive_is_refused_and_the_store_is_unchanged() {
     fails_with_one_line(&other, &["load", "-i", bad.to_str().unwrap()], "is corrupt");
     assert_eq!(store_state(other.path()), before);
     other.ok(&["load", "-i", archive.to_str().unwrap()]);
-}
-
-/// Builds a docker-archive the way `docker save` lays it out: one dir per
-/// layer holding layer.tar, a `<config digest>.json`, and manifest.json.
-/// The second layer repeats the first through a symlink, as docker does.
-fn docker_archive(path: &Path, corrupt: bool) -> String {
-    let mut layer = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_mode(0o644);
-    h.set_size(6);
-    h.set_mtime(0);
-    layer
-        .append_data(&mut h, "srv/hand.txt", &b"handy\n"[..])
-        .unwrap();
-    let layer = layer.into_inner().unwrap();
-    let diff = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux", "docker_version": "20.10.24",
-        "config": {"Cmd": ["cat", "/srv/hand.txt"], "Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff, diff]},
-        "history": [{"created_by": "COPY hand.txt /srv/"}, {"created_by": "COPY hand.txt /srv/ again"}]
-    }))
-    .unwrap();
-    let cfg_hex = hex::encode(Sha256::digest(&config));
-    let manifest = serde_json::to_vec(&serde_json::json!([{
-        "Config": format!("{cfg_hex}.json"),
-        "RepoTags": ["docker.io/library/handmade:1"],
-        "Layers": ["aaa/layer.tar", "bbb/layer.tar"],
-    }]))
-    .unwrap();
-    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
-    let mut file = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, name, data).unwrap();
-    };
-    let mut stored = layer.clone();
-    if corrupt {
-        let n = stored.len();
-        stored[n / 3] ^= 1;
-    }
-    file("aaa/layer.tar", &stored);
-    file(&format!("{cfg_hex}.json"), &config);
-    file("manifest.json", &manifest);
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(tar::EntryType::Symlink);
-    h.set_size(0);
-    b.append_link(&mut h, "bbb/layer.tar", "../aaa/layer.tar")
-        .unwrap();
-    b.finish().unwrap();
-    format!("sha256:{cfg_hex}")
-}
-
-#[test]
-fn a_docker_archive_loads_with_its_image_id_and_tags() {
-    let r = Root::new();
-    let good = r.path().join("docker.tar");
-    let id = docker_archive(&good, false);
-    let bad = r.path().join("docker-bad.tar");
-    docker_archive(&bad, true);
-    r.ok(&["images"]);
-    let before = store_state(r.path());
-    fails_with_one_line(&r, &["load", "-i", bad.to_str().unwrap()], "is corrupt");
-    assert_eq!(store_state(r.path()), before);
-
-    let (out, events) = r.traced(&["load", "-i", good.to_str().unwrap()]);
-    crate::support::assert_explained(&events);
-    assert!(events.iter().any(|e| e["action"] == "convert"));
-    assert_eq!(out.trim(), format!("Loaded image: handmade:1 ({id})"));
-    let v: serde_json::Value =
-        serde_json::from_str(&r.ok(&["image", "inspect", "handmade:1"])).unwrap();
-    assert_eq!(v.pointer("/0/Id").unwrap(), id.as_str());
-    assert_eq!(v.pointer("/0/Config/Cmd/0").unwrap(), "cat");
-    assert_eq!(
-        v.pointer("/0/RootFS/Layers")
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
-    let h: serde_json::Value =
-        serde_json::from_str(&r.ok(&["history", "handmade:1", "--format", "json"])).unwrap();
-    assert_eq!(
-        h.pointer("/0/CreatedBy").unwrap(),
-        "COPY hand.txt /srv/ again"
-    );
-    assert!(r.ok(&["store", "verify"]).contains("sound"));
-    // The converted layers unpack and hold the file.
-    let store = glassbox::store::Store::open(r.path()).unwrap();
-    let img = store.resolve("handmade:1").unwrap();
-    let lower = store.lowerdirs(&img).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(lower[0].join("srv/hand.txt")).unwrap(),
-        "handy\n"
-    );
-}
-
-/// Kills the child on drop unless it was already waited for.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[test]
-fn a_load_killed_midway_leaves_a_sound_store_and_no_image() {
-    let r = Root::new();
-    // 48 MiB of incompressible bytes make a load that takes a while.
-    let tree = r.path().join("big.tar");
-    {
-        let mut b = tar::Builder::new(std::fs::File::create(&tree).unwrap());
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let data: Vec<u8> = (0..48 * 1024 * 1024 / 8)
-            .flat_map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()
-            })
-            .collect();
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, "data/random.bin", &data[..]).unwrap();
-        b.finish().unwrap();
-    }
-    r.ok(&["import", tree.to_str().unwrap(), "big:1"]);
-    let archive = r.path().join("big-archive.tar");
-    r.ok(&["save", "big:1", "-o", archive.to_str().unwrap()]);
-    let want = r.ok(&["image", "inspect", "big:1"]);
-
-    let other = Root::new();
-    other.ok(&["images"]);
-    let tmp = other.path().join("tmp");
-    let mut child = KillOnDrop(
-        other
-            .cmd(&["load", "-i", archive.to_str().unwrap()])
-            .spawn()
-            .unwrap(),
-    );
-    // Wait until the load has started writing inside the root, then kill it.
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(&tmp).unwrap().count() == 0 {
-        assert!(start.elapsed().as_secs() < 30, "load never started");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.0.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    let status = child.0.wait().unwrap();
-    assert!(
-        std::os::unix::process::ExitStatusExt::signal(&status) == Some(9),
-        "the load finished before it could be killed ({status}); make the archive bigger"
-    );
-    assert!(other.ok(&["store", "verify"]).contains("sound"));
-    assert!(!other.run(&["image", "inspect", "big:1"]).status.success());
-    assert!(!other.ok(&["images"]).contains("big"));
-    // A retry loads the whole image.
-    other.ok(&["load", "-i", archive.to_str().unwrap()]);
-    let got = other.ok(&["image", "inspect", "big:1"]);
-    let (a, b): (serde_json::Value, serde_json::Value) = (
-        serde_json::from_str(&want).unwrap(),
-        serde_json::from_str(&got).unwrap(),
-    );
-    assert_eq!(a[0]["Id"], b[0]["Id"]);
-    assert!(other.ok(&["store", "verify"]).contains("sound"));
 }

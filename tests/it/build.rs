@@ -346,3 +346,206 @@ fn redact(text: &str, root: &Path) -> String {
     s.push_str(rest);
     s
 }
+
+fn layer_names(root: &Root, reference: &str, index_from_top: usize) -> Vec<String> {
+    let store = glassbox::store::Store::open(root.path()).unwrap();
+    let img = store.resolve(reference).unwrap();
+    let l = &img.layers[img.layers.len() - 1 - index_from_top];
+    let blob = std::fs::File::open(store.blob_path(&l.digest).unwrap()).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    ar.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+#[test]
+fn todo_and_multistage_fixtures_build_with_run_in_a_container() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let (_, events) = r.traced(&["build", "-t", "todo:1", &fixture("todo")]);
+    assert_explained(&events);
+    let run = events_of(&events, "run");
+    assert_eq!(run[0]["fields"]["code"], 0);
+    assert_eq!(
+        layer_names(&r, "todo:1", 0),
+        ["data", "data/todo.txt"],
+        "the RUN layer holds exactly what the command made"
+    );
+    let (out, events) = r.traced(&["build", "-t", "ms:1", &fixture("multistage")]);
+    assert_explained(&events);
+    let cfg = config(&r, &image_id(&out));
+    assert_eq!(cfg["config"]["Cmd"][0], "httpd");
+    let names = layer_names(&r, "ms:1", 0);
+    assert_eq!(names, ["www", "www/index.html"]);
+}
+
+#[test]
+fn run_deleting_lower_files_leaves_whiteouts_in_its_layer() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nCOPY a.txt b.txt /x/\nCOPY c.txt /y/c.txt\n\
+         RUN rm /x/a.txt && rm -rf /y && mkdir /y && echo new > /y/d.txt\n",
+        &[("a.txt", "a"), ("b.txt", "b"), ("c.txt", "c")],
+    );
+    let (_, events) = r.traced(&["build", "-t", "wh:1", ctx.path().to_str().unwrap()]);
+    let names = layer_names(&r, "wh:1", 0);
+    assert!(names.contains(&"x/.wh.a.txt".to_string()), "{names:?}");
+    assert!(names.contains(&"y/.wh..wh..opq".to_string()), "{names:?}");
+    assert!(names.contains(&"y/d.txt".to_string()), "{names:?}");
+    let diff = events_of(&events, "diff");
+    assert_eq!(diff[0]["fields"]["removed"], serde_json::json!(["x/a.txt"]));
+}
+
+#[test]
+fn a_failing_run_shows_its_status_and_output_and_moves_no_tag() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context("FROM busybox\nRUN echo about to fail && exit 3\n", &[]);
+    let out = r.run(&["build", "-t", "bad:1", ctx.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("RUN exited with status 3"), "{err}");
+    assert!(err.contains("about to fail"), "{err}");
+    assert!(err.contains("Dockerfile:2:1"), "{err}");
+    let store = glassbox::store::Store::open(r.path()).unwrap();
+    assert!(store.resolve("bad:1").is_err());
+    assert!(
+        std::fs::read_dir(r.path().join("containers"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "the RUN container is removed"
+    );
+}
+
+#[test]
+fn a_changed_build_arg_makes_run_miss() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context("FROM busybox\nARG V=1\nRUN echo $V > /v\n", &[]);
+    let dir = ctx.path().to_str().unwrap();
+    r.ok(&["build", "-t", "arg:1", dir]);
+    let (_, events) = r.traced(&["build", "--build-arg", "V=2", "-t", "arg:2", dir]);
+    let cache = events_of(&events, "cache");
+    assert_eq!(cache[0]["fields"]["result"], "miss");
+    assert!(
+        cache[0]["fields"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("an earlier step changed"),
+        "{cache:?}"
+    );
+    let out = r.ok(&["run", "--rm", "arg:2", "cat", "/v"]);
+    assert_eq!(out.trim(), "2");
+    let out = r.run(&["build", "--build-arg", "NOPE=1", dir]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("build-args NOPE were not consumed"), "{err}");
+}
+
+#[test]
+fn metadata_instructions_fill_the_config_and_workdir_makes_a_layer_only_when_missing() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nARG WHO=world\nENV GREETING=\"hello ${WHO}\" MODE=dev\n\
+         LABEL org.example.b=2 org.example.a=1\nUSER 1000:1000\nWORKDIR /tmp\nWORKDIR /app\n\
+         WORKDIR sub\nVOLUME /data\nEXPOSE 8080/udp 80\nSTOPSIGNAL SIGINT\n\
+         SHELL [\"/bin/sh\", \"-ec\"]\nHEALTHCHECK --interval=5s --retries=2 CMD wget -q localhost\n\
+         ONBUILD COPY . /src\nCMD echo $GREETING\n",
+        &[],
+    );
+    let (out, events) = r.traced(&[
+        "build",
+        "--build-arg",
+        "WHO=class",
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert_explained(&events);
+    let cfg = config(&r, &image_id(&out));
+    let c = &cfg["config"];
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"GREETING=hello class"), "{env:?}");
+    assert!(env.contains(&"MODE=dev"));
+    assert_eq!(
+        c["Labels"],
+        serde_json::json!({"org.example.a": "1", "org.example.b": "2"})
+    );
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["WorkingDir"], "/app/sub");
+    assert!(c["Volumes"]["/data"].is_object());
+    assert!(c["ExposedPorts"]["8080/udp"].is_object() && c["ExposedPorts"]["80/tcp"].is_object());
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "wget -q localhost"])
+    );
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(c["OnBuild"], serde_json::json!(["COPY . /src"]));
+    assert_eq!(
+        c["Cmd"],
+        serde_json::json!(["/bin/sh", "-ec", "echo $GREETING"])
+    );
+    // WORKDIR /tmp exists in busybox; /app and /app/sub do not.
+    let layers = events_of(&events, "layer");
+    let made: Vec<&str> = layers
+        .iter()
+        .map(|e| e["fields"]["instruction"].as_str().unwrap())
+        .collect();
+    assert_eq!(made, ["WORKDIR /app", "WORKDIR /app/sub"]);
+    let history = cfg["history"].as_array().unwrap();
+    let empty = history.iter().filter(|h| h["empty_layer"] == true).count();
+    assert_eq!(
+        history.len() - empty,
+        cfg["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        "one non-empty history entry per layer"
+    );
+}
+
+#[test]
+fn a_dockerfile_on_stdin_builds_without_a_context() {
+    let r = Root::new();
+    let mut child = r
+        .cmd(&["build", "-t", "stdin:1", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM scratch\nLABEL from=stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = image_id(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(config(&r, &id)["config"]["Labels"]["from"], "stdin");
+}
+
+#[test]
+fn copy_of_an_ignored_file_points_at_the_dockerignore_line() {
+    let r = Root::new();
+    let ctx = context(
+        "FROM scratch\nCOPY secret.env /\n",
+        &[("secret.env", "x"), (".dockerignore", "# secrets\n*.env\n")],
+    );
+    let out = r.run(&["build", ctx.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Dockerfile:2:6"), "{err}");
+    assert!(err.contains("excluded by .dockerignore line 2"), "{err}");
+}

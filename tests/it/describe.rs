@@ -56,3 +56,36 @@ fn inspect_history_and_layers_describe_busybox() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such image: nope:1"));
 }
+
+#[test]
+fn history_marks_empty_layers_and_lists_newest_first() {
+    let root = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::write(tree.path().join("a.txt"), "a").unwrap();
+    let store = glassbox::store::Store::open(root.path()).unwrap();
+    let d = store
+        .layer_from_dir(tree.path(), glassbox::image::pack::PackOptions::default())
+        .unwrap();
+    let config: oci_spec::image::ImageConfiguration = serde_json::from_value(serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {"Env": ["A=1"]},
+        "rootfs": {"type": "layers", "diff_ids": [d.diff_id]},
+        "history": [{"created_by": "COPY a.txt /"},
+                    {"created_by": "ENV A=1", "empty_layer": true}]
+    }))
+    .unwrap();
+    let tag = glassbox::image::reference::Reference::parse("two:1").unwrap();
+    let img = store
+        .commit_image(&config, &[(d.digest, d.size)], Some(&tag))
+        .unwrap();
+    let rows = glassbox::image::inspect::history(&store, &img).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].created_by, "ENV A=1");
+    assert!(rows[0].empty_layer && rows[0].size == 0 && rows[0].diff_id.is_none());
+    assert_eq!(rows[0].id, img.id);
+    assert_eq!(rows[1].id, "<missing>");
+    assert_eq!(
+        rows[1].diff_id.as_deref(),
+        Some(img.layers[0].diff_id.as_str())
+    );
+    assert!(rows[1].size >= 1024);
+}

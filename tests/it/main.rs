@@ -3,6 +3,7 @@
 //! test with its own temporary root.
 
 mod archive;
+mod archive_crash;
 mod book;
 mod build;
 mod describe;
@@ -14,8 +15,10 @@ mod isolation;
 mod lessons;
 mod lifecycle;
 mod limits;
+mod load_formats;
 mod run;
 mod runopts;
+mod step;
 mod store;
 mod support;
 mod trace;

@@ -89,3 +89,29 @@ fn store_verify_finds_a_corrupt_blob() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("is corrupt"));
 }
+
+#[test]
+fn store_verify_finds_an_edited_unpacked_layer() {
+    let r = crate::support::Root::new();
+    r.ok(&["setup"]);
+    let store = Store::open(r.path()).unwrap();
+    let img = store.resolve("busybox").unwrap();
+    let lower = store.lowerdirs(&img).unwrap();
+    drop(store);
+    assert!(r.ok(&["store", "verify"]).contains("sound"));
+    std::fs::write(lower[0].join("etc/passwd"), "root::0:0::/:/bin/sh\n").unwrap();
+    std::fs::write(lower[0].join("planted"), "not from the blob").unwrap();
+    std::fs::remove_file(lower[0].join("etc/group")).unwrap();
+    let out = r.run(&["store", "verify"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("etc/passwd differs from the layer blob"),
+        "{text}"
+    );
+    assert!(text.contains("planted is not in the layer blob"), "{text}");
+    assert!(text.contains("etc/group is missing"), "{text}");
+    // Removing the dir is the cure: it is unpacked again when next used.
+    std::fs::remove_dir_all(&lower[0]).unwrap();
+    assert!(r.ok(&["store", "verify"]).contains("sound"));
+}

@@ -72,7 +72,8 @@ where
         let mut v = NameVisitor(None);
         attrs.record(&mut v);
         if let (Some(name), Some(span)) = (v.0, ctx.span(id)) {
-            span.extensions_mut().insert(PhaseName(name));
+            // Several sinks share one registry: the first one records the name.
+            span.extensions_mut().replace(PhaseName(name));
         }
     }
 

@@ -1,11 +1,4 @@
-//! `save` and `load`: image archives.
-//!
-//! `save` writes an *OCI image archive*: a tar of an OCI image layout
-//! (`oci-layout`, `index.json`, `blobs/sha256/…`) holding just the named
-//! images, entries in a fixed order with fixed headers, so the same images
-//! give the same archive bytes.
-//!
-//! `load` reads an OCI archive or a *docker-archive* (what `docker save`
+//! `load`: an OCI archive or a *docker-archive* (what `docker save`
 //! writes: `manifest.json`, a config JSON and one `layer.tar` per layer).
 //! It works in three stages so that bad input leaves the store unchanged:
 //! (1) unpack the archive's regular files into a temp dir inside the root;
@@ -18,162 +11,20 @@
 //! docker) are gzipped the reproducible way; the image ID (the config's
 //! digest) is kept, because the config is stored byte for byte.
 
+use super::CONTAINERD_NAME;
 use crate::error::IoContext;
 use crate::image::compress::LayerEncoder;
 use crate::image::import::{maybe_gunzip, ArchiveError};
+use crate::image::pack::FixedChunks;
 use crate::image::reference::Reference;
 use crate::store::{digest_hex, BlobWriter, Image, Store, REF_NAME};
 use crate::trace::{self, Kind};
 use crate::Result;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
-
-const CONTAINERD_NAME: &str = "io.containerd.image.name";
-
-/// What `save` wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Saved {
-    /// Images written.
-    pub images: usize,
-    /// Distinct blobs written.
-    pub blobs: usize,
-    /// Bytes of the archive.
-    pub bytes: u64,
-}
-
-fn header(size: u64, dir: bool) -> tar::Header {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(if dir {
-        tar::EntryType::Directory
-    } else {
-        tar::EntryType::Regular
-    });
-    h.set_mode(if dir { 0o755 } else { 0o644 });
-    h.set_size(size);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h
-}
-
-/// Reads through to an inner reader while hashing.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Writes the images named by `refs` as an OCI archive at `out`
-/// (temp file beside it, renamed when complete).
-pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
-    let _p = trace::phase("save");
-    let mut images: Vec<(Reference, Image)> = Vec::new();
-    for r in refs {
-        let parsed = Reference::parse(r)?;
-        images.push((parsed, store.resolve(r)?));
-    }
-    let mut s = trace::step(Kind::Image, "save", format!("archive {}", out.display()))
-        .field("path", out.display().to_string())
-        .field("images", images.len())
-        .equivalent(format!(
-            "skopeo copy oci:ROOT:{} oci-archive:{}",
-            refs.first().map(String::as_str).unwrap_or(""),
-            out.display()
-        ))
-        .announce()?;
-    let r = (|| {
-        let mut manifests = Vec::new();
-        let mut blobs: BTreeMap<String, ()> = BTreeMap::new();
-        for (r, img) in &images {
-            let size = std::fs::metadata(store.blob_path(&img.manifest_digest)?)
-                .ctx(|| format!("reading manifest {}", img.manifest_digest))?
-                .len();
-            let mut desc = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                  "digest": img.manifest_digest, "size": size});
-            if let Some(t) = r.name_tag() {
-                desc["annotations"] = json!({REF_NAME: t, CONTAINERD_NAME: t});
-            }
-            manifests.push(desc);
-            blobs.insert(img.manifest_digest.clone(), ());
-            blobs.insert(img.id.clone(), ());
-            for l in &img.layers {
-                blobs.insert(l.digest.clone(), ());
-            }
-        }
-        let index = json!({"schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
-        let index = serde_json::to_vec(&index).expect("json serialises");
-        let parent = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(parent)
-            .ctx(|| format!("creating a temp file in {}", parent.display()))?;
-        let mut b = tar::Builder::new(std::io::BufWriter::new(tmp));
-        let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-        let ctx = || format!("writing {}", out.display());
-        b.append_data(
-            &mut header(layout.len() as u64, false),
-            "oci-layout",
-            &layout[..],
-        )
-        .ctx(ctx)?;
-        b.append_data(
-            &mut header(index.len() as u64, false),
-            "index.json",
-            &index[..],
-        )
-        .ctx(ctx)?;
-        for d in ["blobs/", "blobs/sha256/"] {
-            b.append_data(&mut header(0, true), d, std::io::empty())
-                .ctx(ctx)?;
-        }
-        for d in blobs.keys() {
-            let p = store.blob_path(d)?;
-            let f = std::fs::File::open(&p).ctx(|| format!("opening blob {d}"))?;
-            let len = f.metadata().ctx(|| format!("reading blob {d}"))?.len();
-            let name = format!("blobs/sha256/{}", digest_hex(d)?);
-            let mut h = Hashing {
-                inner: f,
-                hash: Sha256::new(),
-            };
-            b.append_data(&mut header(len, false), &name, &mut h)
-                .ctx(ctx)?;
-            let actual = crate::image::compress::sha256_string(h.hash);
-            if &actual != d {
-                return Err(crate::store::StoreError::DigestMismatch {
-                    expected: d.clone(),
-                    actual,
-                }
-                .into());
-            }
-        }
-        let w = b.into_inner().ctx(ctx)?;
-        let tmp = w.into_inner().map_err(|e| e.into_error()).ctx(ctx)?;
-        tmp.as_file().sync_all().ctx(ctx)?;
-        let bytes = tmp.as_file().metadata().ctx(ctx)?.len();
-        tmp.persist(out).map_err(|e| e.error).ctx(ctx)?;
-        Ok::<_, crate::Error>(Saved {
-            images: images.len(),
-            blobs: blobs.len(),
-            bytes,
-        })
-    })();
-    if let Ok(sv) = &r {
-        s.field("blobs", sv.blobs).field("bytes", sv.bytes);
-    }
-    s.finish_with(r)
-}
 
 /// An archive unpacked into a temp dir: its regular files, and its
 /// symlinks (kept as a map, never created on disk).
@@ -334,12 +185,13 @@ fn stage_convert(
 ) -> Result<(BlobWriter, String, u64)> {
     let f = std::fs::File::open(u.path(name)?).ctx(|| format!("opening {name}"))?;
     let mut src = maybe_gunzip(f)?;
-    let mut enc = LayerEncoder::new(store.blob_writer()?);
+    let mut enc = FixedChunks::new(LayerEncoder::new(store.blob_writer()?));
     std::io::copy(&mut src, &mut enc).map_err(|e| {
         u.invalid(format!(
             "layer {name} cannot be read ({e}); get a fresh copy of the archive"
         ))
     })?;
+    let enc = enc.finish().ctx(|| format!("compressing {name}"))?;
     let (d, w) = enc.finish().ctx(|| format!("compressing {name}"))?;
     if d.diff_id != diff_id {
         return Err(u.invalid(format!(

@@ -1,0 +1,169 @@
+//! `store verify`, second half: each unpacked layer under `layers/` must
+//! still hold exactly what its blob says — the same files with the same
+//! bytes, directories, symlinks with the same targets, whiteouts as 0/0
+//! character devices — and nothing more. A container's lowerdir that was
+//! edited by hand (or half-written by a crash) shows up here.
+
+use super::{LayerRef, Store};
+use crate::error::IoContext;
+use crate::image::apply::resolve_parent;
+use crate::Result;
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+/// At most this many problems are listed per layer.
+const SHOWN: usize = 10;
+
+#[derive(Debug)]
+enum Expect {
+    Dir,
+    File(String),
+    Link(PathBuf),
+    HardLink,
+    Fifo,
+    Whiteout,
+}
+
+fn clean(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+fn hash_of(r: impl std::io::Read) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut r = r;
+    std::io::copy(&mut r, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// What the layer blob says its unpacked dir holds (last entry wins).
+fn expected(store: &Store, l: &LayerRef, dir: &Path) -> Result<BTreeMap<PathBuf, Expect>> {
+    let f = std::fs::File::open(store.blob_path(&l.digest)?)
+        .ctx(|| format!("opening layer blob {}", l.digest))?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let bad = |e: std::io::Error| crate::Error::Io {
+        context: format!("reading layer {}", l.digest),
+        source: e,
+    };
+    let mut out = BTreeMap::new();
+    for e in ar.entries().map_err(bad)? {
+        let mut e = e.map_err(bad)?;
+        let Some(rel) = clean(&e.path().map_err(bad)?) else {
+            continue;
+        };
+        // Where apply put it: parents resolved inside the dir. An entry
+        // whose parent cannot be resolved was refused by apply.
+        let rel = match resolve_parent(dir, &rel, false)? {
+            Ok(p) => p.join(rel.file_name().unwrap_or_default()),
+            Err(_) => continue,
+        };
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name == ".wh..wh..opq" {
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            out.insert(rel.with_file_name(hidden), Expect::Whiteout);
+            continue;
+        }
+        let want = match e.header().entry_type() {
+            tar::EntryType::Directory => Expect::Dir,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                Expect::File(hash_of(&mut e).map_err(bad)?)
+            }
+            tar::EntryType::Symlink => {
+                Expect::Link(e.link_name().map_err(bad)?.unwrap_or_default().into_owned())
+            }
+            tar::EntryType::Link => Expect::HardLink,
+            tar::EntryType::Fifo => Expect::Fifo,
+            _ => continue, // devices are refused by apply; metadata records carry no file
+        };
+        out.insert(rel, want);
+    }
+    Ok(out)
+}
+
+/// Problems of the unpacked dir of layer `l` (empty when it matches).
+pub(super) fn check_layer_dir(store: &Store, l: &LayerRef, dir: &Path) -> Result<Vec<String>> {
+    let want = expected(store, l, dir)?;
+    let mut problems = Vec::new();
+    let short = &l.chain_id[7..19];
+    for (rel, w) in &want {
+        let p = dir.join(rel);
+        let md = match std::fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(_) => {
+                problems.push(format!("layer {short}: {} is missing", rel.display()));
+                continue;
+            }
+        };
+        let ft = md.file_type();
+        let ok = match w {
+            Expect::Dir => ft.is_dir(),
+            Expect::File(h) => {
+                ft.is_file()
+                    && &hash_of(std::fs::File::open(&p).ctx(|| format!("opening {}", p.display()))?)
+                        .ctx(|| format!("reading {}", p.display()))?
+                        == h
+            }
+            Expect::Link(t) => ft.is_symlink() && std::fs::read_link(&p).ok().as_ref() == Some(t),
+            Expect::HardLink => ft.is_file(),
+            Expect::Fifo => ft.is_fifo(),
+            Expect::Whiteout => ft.is_char_device() && md.rdev() == 0,
+        };
+        if !ok {
+            problems.push(format!(
+                "layer {short}: {} differs from the layer blob",
+                rel.display()
+            ));
+        }
+    }
+    // Anything on disk the blob did not bring (parents apply created are fine).
+    let mut allowed: BTreeSet<PathBuf> = BTreeSet::new();
+    for rel in want.keys() {
+        let mut a = rel.clone();
+        while a.pop() && !a.as_os_str().is_empty() {
+            allowed.insert(a.clone());
+        }
+    }
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = dir.join(&rel);
+        for e in std::fs::read_dir(&abs).ctx(|| format!("reading {}", abs.display()))? {
+            let e = e.ctx(|| format!("reading {}", abs.display()))?;
+            let r = rel.join(e.file_name());
+            if !want.contains_key(&r) && !allowed.contains(&r) {
+                problems.push(format!(
+                    "layer {short}: {} is not in the layer blob",
+                    r.display()
+                ));
+            }
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(r);
+            }
+        }
+    }
+    if problems.len() > SHOWN {
+        let more = problems.len() - SHOWN;
+        problems.truncate(SHOWN);
+        problems.push(format!("layer {short}: ... and {more} more"));
+    }
+    if !problems.is_empty() {
+        problems.push(format!(
+            "layer {short}: remove {} and it is unpacked again from its blob when next used",
+            dir.display()
+        ));
+    }
+    Ok(problems)
+}
