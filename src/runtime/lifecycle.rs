@@ -545,7 +545,8 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
         "Args": args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
             "Status": s.as_str(),
-            "Running": s == Status::Running,
+            // Docker counts a paused container as running (its processes exist, frozen).
+            "Running": s == Status::Running || s == Status::Paused,
             "Paused": s == Status::Paused,
             "Restarting": s == Status::Restarting,
             "OOMKilled": st.oom_killed,
