@@ -86,6 +86,7 @@ pub fn run(
         image_ref: "build step".into(),
         limits: Default::default(),
         volumes: Vec::new(),
+        ..Default::default()
     };
     let (dir, spec) = runtime::create(store.root(), &rootfs, &image, &opts)?;
     let log = tempfile::NamedTempFile::new_in(store.tmp_dir())
@@ -96,7 +97,7 @@ pub fn run(
         &spec,
         &rootfs,
         &opts.limits,
-        Some((fd, fd)),
+        runtime::Stdio::Log(fd, fd),
         &mut |_| {},
     );
     let text = std::fs::read_to_string(log.path()).unwrap_or_default();

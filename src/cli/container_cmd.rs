@@ -87,6 +87,12 @@ pub struct NamesArgs {
 /// `exec` options.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// Keep stdin open (it is the caller's stdin)
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Give the process a pseudo-terminal
+    #[arg(short = 't', long)]
+    tty: bool,
     /// Set an environment variable (KEY=VALUE)
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
@@ -233,7 +239,8 @@ pub fn pause(a: NamesArgs, ctx: &Ctx, frozen: bool) -> crate::Result<i32> {
 
 /// Runs `exec`.
 pub fn exec(a: ExecArgs, ctx: &Ctx) -> crate::Result<i32> {
-    crate::runtime::exec::exec(&ctx.root, &a.container, &a.command, &a.env)
+    let _ = a.interactive;
+    crate::runtime::exec::exec(&ctx.root, &a.container, &a.command, &a.env, a.tty)
 }
 
 /// Runs `start`.

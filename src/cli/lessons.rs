@@ -31,6 +31,13 @@ enum LessonsCmd {
     Reset { n: u32 },
     /// Apply the reference solution of a lesson's exercises (for instructors)
     Solve { n: u32 },
+    /// Run a lesson on a fresh root and print its book chapter (--write: into book/src/lessons/)
+    Transcript {
+        n: u32,
+        /// Write book/src/lessons/<lesson folder>.md instead of printing
+        #[arg(long)]
+        write: bool,
+    },
 }
 
 fn runner(ctx: &Ctx) -> crate::Result<Runner> {
@@ -207,6 +214,21 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
             }
             save(&r, &progress)?;
             println!("Lesson {n} reset.");
+            Ok(0)
+        }
+        LessonsCmd::Transcript { n, write } => {
+            let lesson = r.lesson(n).map_err(lesson_err)?.clone();
+            let md = crate::lessons::transcript::transcript(&r.exe, &lesson).map_err(lesson_err)?;
+            if write {
+                let path = crate::lessons::transcript::chapter_path(&lesson);
+                std::fs::write(&path, &md).map_err(|e| crate::Error::Io {
+                    context: format!("cannot write {}", path.display()),
+                    source: e,
+                })?;
+                println!("wrote {}", path.display());
+            } else {
+                print!("{md}");
+            }
             Ok(0)
         }
         LessonsCmd::Solve { n } => {

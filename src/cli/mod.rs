@@ -90,6 +90,9 @@ enum Command {
     Build(build::BuildArgs),
     /// Guided lessons with exercises that check themselves
     Lessons(lessons::LessonsArgs),
+    /// System-wide commands: `system prune [-a] [--volumes] [-f]`
+    #[command(subcommand)]
+    System(volume_cmd::SystemCommand),
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
@@ -165,5 +168,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Lessons(a) => lessons::run(a, ctx),
         Command::Build(a) => build::build(a, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
+        Command::System(c) => volume_cmd::system(c, ctx),
     }
 }

@@ -11,6 +11,12 @@ pub struct RunArgs {
     /// Run in the background under a supervisor; print the id
     #[arg(short, long)]
     detach: bool,
+    /// Keep stdin open (the foreground container reads the terminal's stdin)
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Give the container a pseudo-terminal
+    #[arg(short = 't', long)]
+    tty: bool,
     /// Remove the container when it exits
     #[arg(long)]
     rm: bool,
@@ -38,6 +44,12 @@ pub struct RunArgs {
     /// Mount a volume: NAME:/path, /host/path:/path or /path, optionally :ro
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     volume: Vec<String>,
+    /// Restart policy of a detached container: no, on-failure[:N], always, unless-stopped
+    #[arg(long, default_value = "no", value_name = "POLICY")]
+    restart: String,
+    /// Run glassbox's tiny init as PID 1 (reaps zombies, forwards signals)
+    #[arg(long)]
+    init: bool,
     /// Mount the root filesystem read-only
     #[arg(long)]
     read_only: bool,
@@ -136,6 +148,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             hostname: a.hostname,
             read_only: a.read_only,
             host_network,
+            init: a.init,
         },
         remove: a.rm,
         name: a.name,
@@ -150,6 +163,8 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             pids: a.pids_limit,
         },
         volumes,
+        tty: a.tty,
+        restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,
     };
     if create_only {
         let id = crate::runtime::lifecycle::create_only(&ctx.root, &rootfs, &image, &opts)?;

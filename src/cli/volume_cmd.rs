@@ -1,4 +1,4 @@
-//! `glassbox volume create|ls|inspect|rm|prune`.
+//! `glassbox volume create|ls|inspect|rm|prune` and `glassbox system prune`.
 
 use super::Ctx;
 use crate::runtime::volumes;
@@ -113,5 +113,64 @@ pub fn run(c: VolumeCommand, ctx: &Ctx) -> crate::Result<i32> {
             println!("Total reclaimed volumes: {}", removed.len());
         }
     }
+    Ok(0)
+}
+
+/// The system subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Remove stopped containers, unreferenced image data and (optionally) unused images and volumes
+    Prune(SystemPruneArgs),
+}
+
+/// `system prune`.
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Also remove every image no remaining container was made from
+    #[arg(short, long)]
+    all: bool,
+    /// Also remove every volume no remaining container uses
+    #[arg(long)]
+    volumes: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Runs `system prune`.
+pub fn system(c: SystemCommand, ctx: &Ctx) -> crate::Result<i32> {
+    let SystemCommand::Prune(a) = c;
+    if !a.force {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(crate::Error::Usage(
+                "system prune deletes data and asks first; add -f to run it without a terminal"
+                    .into(),
+            ));
+        }
+        eprint!("WARNING! This removes all stopped containers{}{} and unreferenced image data.\nAre you sure you want to continue? [y/N] ",
+            if a.all { ", all images without a container" } else { "" },
+            if a.volumes { ", all unused volumes" } else { "" });
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            return Ok(1);
+        }
+    }
+    let r = crate::runtime::prune::system_prune(&ctx.root, a.all, a.volumes)?;
+    for (title, items) in [
+        ("Deleted Containers:", &r.containers),
+        ("Untagged Images:", &r.untagged),
+        ("Deleted Volumes:", &r.volumes),
+    ] {
+        if !items.is_empty() {
+            println!("{title}");
+            for i in items {
+                println!("{i}");
+            }
+            println!();
+        }
+    }
+    println!("Deleted blobs: {}", r.blobs);
     Ok(0)
 }

@@ -9,6 +9,7 @@
 
 pub mod model;
 mod progress;
+pub mod transcript;
 
 pub use model::{load_all, split_words, Check, Exercise, Lesson, LessonStep};
 pub use progress::{Progress, Status};

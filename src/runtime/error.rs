@@ -17,6 +17,12 @@ pub enum RuntimeError {
     /// `-u NAME` that the image's /etc/passwd (or /etc/group) does not list.
     #[error("unable to find user {0:?}: no matching entry in the image's /etc/{1}; give a name the image knows or numbers such as -u 1000:1000")]
     UnknownUser(String, &'static str),
+    /// `--restart` that is not a known policy.
+    #[error("restart policy {0:?} is not no, on-failure[:N], always or unless-stopped")]
+    BadRestart(String),
+    /// `--restart` together with `--rm`.
+    #[error("--restart and --rm conflict: a container removed when it exits cannot be restarted; choose one")]
+    RestartWithRm,
     /// `-e` without `=` and not set on the host.
     #[error("environment entry {0:?} is not KEY=VALUE; write -e KEY=VALUE")]
     BadEnv(String),

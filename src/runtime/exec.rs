@@ -16,6 +16,7 @@ pub fn exec(
     key: &str,
     cmd: &[String],
     env: &[String],
+    tty: bool,
 ) -> crate::Result<i32> {
     let _p = trace::phase("exec");
     let (dir, st) = state::find(root, key)?;
@@ -29,6 +30,11 @@ pub fn exec(
         .into());
     }
     let pid = st.pid.unwrap_or(0);
+    let session = if tty {
+        Some(super::tty::Session::new()?)
+    } else {
+        None
+    };
     let spec = oci_spec::runtime::Spec::load(dir.join("config.json"))
         .map_err(|e| RuntimeError::StartFailed(st.name.clone(), e.to_string()))?;
     let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
@@ -80,6 +86,12 @@ pub fn exec(
                 if nix::unistd::chdir(process.cwd()).is_err() {
                     return 125;
                 }
+                if let Some(t) = session.as_ref().map(|s| s.plan()) {
+                    if let Err(e) = super::tty::open_in_container(t.sock, t.rows, t.cols) {
+                        eprintln!("glassbox: {e}");
+                        return 125;
+                    }
+                }
                 let program = match super::init::resolve(&cmd[0], &path_var) {
                     Ok(p) => p,
                     Err((c, why)) => {
@@ -120,6 +132,18 @@ pub fn exec(
                 .field("args", cmd)
                 .field("pid", child.as_raw())
                 .info();
+            if let Some(session) = session {
+                return match session.serve(child) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => Ok(c),
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Ok(128 + s as i32),
+                    Ok(_) => Ok(1),
+                    Err(e) => Err(RuntimeError::Kernel {
+                        what: "serving the exec'd process's terminal".into(),
+                        errno: e,
+                    }
+                    .into()),
+                };
+            }
             loop {
                 match nix::sys::wait::waitpid(child, None) {
                     Err(nix::errno::Errno::EINTR) => continue,

@@ -25,7 +25,7 @@ pub struct Plan {
     spec: Spec,
     volumes_dir: PathBuf,
     new_cgroup_ns: bool,
-    io: Option<(i32, i32)>,
+    io: super::Stdio,
 }
 
 impl Plan {
@@ -35,7 +35,7 @@ impl Plan {
         spec: &Spec,
         rootfs: &Rootfs,
         new_cgroup_ns: bool,
-        io: Option<(i32, i32)>,
+        io: super::Stdio,
     ) -> Plan {
         Plan {
             merged: dir.merged(),
@@ -83,17 +83,22 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
         return 125;
     }
     drop(start);
-    if let Some((out, err)) = plan.io {
-        // A detached container writes into the shim's log pipes and reads
-        // nothing.
-        // SAFETY: out and err are pipe ends the shim opened and kept alive
-        // across clone; dup2 only changes this process's fd table.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            libc::dup2(null, 0);
-            libc::dup2(out, 1);
-            libc::dup2(err, 2);
+    match plan.io {
+        super::Stdio::Inherit => {}
+        super::Stdio::Log(out, err) => {
+            // A detached container writes into the shim's log pipes and
+            // reads nothing.
+            // SAFETY: out and err are pipe ends the shim opened and kept
+            // alive across clone; dup2 only changes this process's fd table.
+            unsafe {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                libc::dup2(null, 0);
+                libc::dup2(out, 1);
+                libc::dup2(err, 2);
+            }
         }
+        // The terminal is opened once /dev/pts is mounted (see below).
+        super::Stdio::Tty(_) => {}
     }
     let _p = trace::phase("init");
     match setup_and_exec(plan) {
@@ -152,6 +157,16 @@ fn setup_and_exec(plan: &Plan) -> R {
     }
     pivot(&root)?;
     mask_paths(&plan.spec)?;
+    if let super::Stdio::Tty(t) = plan.io {
+        act(
+            trace::step(Kind::Process, "tty", "pseudo-terminal")
+                .field("rows", t.rows)
+                .field("cols", t.cols)
+                .equivalent("script -q /dev/null  # a shell on a new pty")
+                .syscall("open(\"/dev/ptmx\"), sendmsg(SCM_RIGHTS), setsid(2), ioctl(TIOCSCTTY)"),
+            || super::tty::open_in_container(t.sock, t.rows, t.cols).map(|_| ()),
+        )?;
+    }
     if plan.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         act(
             trace::step(Kind::Mount, "remount_ro", "/")
@@ -289,6 +304,14 @@ fn setup_and_exec(plan: &Plan) -> R {
     // From here on the relay pipe closes at exec (close-on-exec); the
     // step's done half cannot be sent after exec, so close it now.
     s.done();
+    let wants_init = plan
+        .spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(super::spec::INIT_ANNOTATION));
+    if wants_init {
+        return super::pid1::run(&cprog, &cargs, &cenv).map_err(Fail);
+    }
     let e = nix::unistd::execve(&cprog, &cargs, &cenv).unwrap_err();
     let code = if e == nix::errno::Errno::ENOENT {
         127

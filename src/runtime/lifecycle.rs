@@ -77,6 +77,7 @@ pub fn start(root: &Path, key: &str) -> crate::Result<String> {
         }
         .into());
     }
+    let _ = std::fs::remove_file(super::restart::stop_marker(&dir));
     st.status = Status::Created;
     st.error = None;
     st.exit_code = None;
@@ -204,7 +205,11 @@ fn signal(st: &State, sig: nix::sys::signal::Signal) -> crate::Result<()> {
 pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
     let (dir, st) = state::find(root, key)?;
     match st.observed() {
-        Status::Running => {}
+        Status::Running | Status::Restarting => {
+            // Tell the shim not to apply the restart policy to this exit.
+            std::fs::write(super::restart::stop_marker(&dir), b"")
+                .ctx(|| "marking the container as stopped".into())?;
+        }
         s => {
             return Err(RuntimeError::IllegalMove {
                 name: st.name.clone(),
@@ -251,6 +256,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
             }
             .into());
         }
+        let _ = std::fs::write(super::restart::stop_marker(&dir), b"");
         if observed == Status::Paused {
             // A frozen process cannot act on SIGKILL until it is thawed.
             let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
@@ -539,7 +545,8 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
         "Args": args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
             "Status": s.as_str(),
-            "Running": s == Status::Running,
+            // Docker counts a paused container as running (its processes exist, frozen).
+            "Running": s == Status::Running || s == Status::Paused,
             "Paused": s == Status::Paused,
             "Restarting": s == Status::Restarting,
             "OOMKilled": st.oom_killed,
@@ -551,12 +558,17 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
             "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
         },
         "Image": st.image,
+        "RestartCount": st.restart_count,
         "Name": format!("/{}", st.name),
         "HostConfig": {
             "Memory": st.limits.memory.unwrap_or(0),
             "NanoCpus": st.limits.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             "PidsLimit": st.limits.pids,
             "AutoRemove": st.auto_remove,
+            "RestartPolicy": {
+                "Name": st.restart_policy.name(),
+                "MaximumRetryCount": st.restart_policy.max_retries(),
+            },
             "ReadonlyRootfs": spec.as_ref().and_then(|s| s.root().as_ref().and_then(|r| r.readonly())).unwrap_or(false),
         },
         "Config": {

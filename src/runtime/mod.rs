@@ -13,10 +13,14 @@ pub mod exec;
 mod init;
 pub mod lifecycle;
 pub mod namespaces;
+mod pid1;
+pub mod prune;
+pub mod restart;
 mod shim;
 pub mod spec;
 pub mod state;
 pub mod top;
+pub mod tty;
 mod user;
 pub mod volumes;
 
@@ -81,6 +85,10 @@ pub struct RunOptions {
     pub image_ref: String,
     /// `--memory`, `--cpus`, `--pids-limit`.
     pub limits: cgroup::Limits,
+    /// `-t`: give the container a pseudo-terminal.
+    pub tty: bool,
+    /// `--restart`.
+    pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
     pub volumes: Vec<crate::volume::Request>,
 }
@@ -133,6 +141,9 @@ pub fn create(
         if !l.dir.is_dir() {
             return Err(RuntimeError::MissingLayer(l.dir.display().to_string()).into());
         }
+    }
+    if opts.remove && opts.restart != restart::RestartPolicy::No {
+        return Err(RuntimeError::RestartWithRm.into());
     }
     let id = new_id()?;
     let name = opts.name.clone().unwrap_or_else(|| id[..12].to_string());
@@ -225,6 +236,8 @@ pub fn create(
                 .map(|l| (l.dir.clone(), l.digest.clone()))
                 .collect(),
             mounts: mounts.clone(),
+            restart_policy: opts.restart,
+            restart_count: 0,
         }
         .save(&dir.path)?;
         Ok(())
@@ -256,7 +269,31 @@ pub fn run_foreground(
         st.started_at = Some(state::now());
         let _ = st.save(&dir.path);
     };
-    let result = start_and_wait(&dir, &spec, rootfs, &opts.limits, None, &mut on_start);
+    let result = if opts.tty {
+        tty::run_with_terminal(|plan, on_attach| {
+            let mut both = |pid: i32| {
+                on_attach();
+                on_start(pid);
+            };
+            start_and_wait(
+                &dir,
+                &spec,
+                rootfs,
+                &opts.limits,
+                Stdio::Tty(plan),
+                &mut both,
+            )
+        })
+    } else {
+        start_and_wait(
+            &dir,
+            &spec,
+            rootfs,
+            &opts.limits,
+            Stdio::Inherit,
+            &mut on_start,
+        )
+    };
     let mut st = state::State::load(&dir.path)?;
     lifecycle::record_exit(&mut st, &result);
     if opts.remove {
@@ -280,12 +317,23 @@ pub(crate) fn remove_dir(dir: &ContainerDir) {
     .map(|s| s.finish_with(std::fs::remove_dir_all(&dir.path)));
 }
 
+/// Where the container's stdin, stdout and stderr go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stdio {
+    /// The caller's own (a foreground run without a terminal).
+    Inherit,
+    /// The shim's log pipes; stdin is /dev/null.
+    Log(i32, i32),
+    /// A pseudo-terminal the init opens in the container's devpts (`-t`).
+    Tty(tty::TtyPlan),
+}
+
 pub(crate) fn start_and_wait(
     dir: &ContainerDir,
     spec: &oci_spec::runtime::Spec,
     rootfs: &Rootfs,
     limits: &cgroup::Limits,
-    io: Option<(i32, i32)>,
+    io: Stdio,
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, bool)> {
     // The cgroup namespace is made by the init itself, after the parent has
@@ -348,7 +396,7 @@ fn clone_and_wait(
     names: &[namespaces::NamespaceInfo],
     flags: nix::sched::CloneFlags,
     new_cgroup_ns: bool,
-    io: Option<(i32, i32)>,
+    io: Stdio,
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, i32, Option<&'static str>)> {
     use nix::sys::wait::{waitpid, WaitStatus};

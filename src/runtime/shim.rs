@@ -6,7 +6,7 @@
 //! removes `--rm` containers when they end.
 
 use super::state::{self, State};
-use super::{ContainerDir, Lower, Rootfs};
+use super::{restart, ContainerDir, Lower, Rootfs};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -42,13 +42,68 @@ fn pump(
     })
 }
 
-/// Runs the shim for container `id`; returns its exit status.
+/// Runs the shim for container `id`; returns its exit status. It starts
+/// the process again as long as the restart policy says so.
 pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
     let path = state::containers_dir(root).join(id);
     let dir = ContainerDir {
         id: id.to_string(),
         path,
     };
+    let mut delay = std::time::Duration::ZERO;
+    loop {
+        let began = std::time::Instant::now();
+        let result = run_once(&dir)?;
+        let mut st = State::load(&dir.path)?;
+        super::lifecycle::record_exit(&mut st, &result);
+        let code = result.as_ref().map(|(c, _)| *c).unwrap_or(125);
+        let stopped = restart::stop_marker(&dir.path).exists();
+        if result.is_ok()
+            && st
+                .restart_policy
+                .should_restart(code, st.restart_count, stopped)
+        {
+            delay = restart::next_delay(delay, began.elapsed());
+            st.status = state::Status::Restarting;
+            st.restart_count += 1;
+            st.save(&dir.path)?;
+            crate::trace::fact(
+                crate::trace::Kind::Process,
+                "restart",
+                format!("container {}", &id[..12]),
+            )
+            .field("policy", st.restart_policy.name())
+            .field("exit_code", code)
+            .field("restart_count", st.restart_count)
+            .field("delay_ms", delay.as_millis() as u64)
+            .info();
+            // Sleep in slices so that `stop` during the back-off wins.
+            let until = std::time::Instant::now() + delay;
+            while std::time::Instant::now() < until && !restart::stop_marker(&dir.path).exists() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if !restart::stop_marker(&dir.path).exists() {
+                continue;
+            }
+            let mut st = State::load(&dir.path)?;
+            st.status = state::Status::Exited;
+            st.save(&dir.path)?;
+            return Ok(code);
+        }
+        if st.auto_remove {
+            super::remove_dir(&dir);
+            super::volumes::remove_anonymous(root, &st);
+        } else {
+            st.save(&dir.path)?;
+        }
+        return Ok(code);
+    }
+}
+
+/// Starts the container once with its output on the log; returns how it
+/// ended (an `Err` when it could not start).
+fn run_once(dir: &ContainerDir) -> crate::Result<crate::Result<(i32, bool)>> {
+    let id = &dir.id;
     let mut st = State::load(&dir.path)?;
     let spec = oci_spec::runtime::Spec::load(dir.config())
         .map_err(|e| super::RuntimeError::StartFailed(id[..12].to_string(), e.to_string()))?;
@@ -83,7 +138,7 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
             source: e,
         })?;
     let log = Arc::new(Mutex::new(log));
-    let io = Some((out_w.as_raw_fd(), err_w.as_raw_fd()));
+    let io = super::Stdio::Log(out_w.as_raw_fd(), err_w.as_raw_fd());
     let mut writers = Some((out_w, err_w));
     let mut readers = Some((out_r, err_r));
     let mut threads = Vec::new();
@@ -102,18 +157,10 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
         st.started_at = Some(state::now());
         let _ = st.save(&dir.path);
     };
-    let result = super::start_and_wait(&dir, &spec, &rootfs, &limits, io, &mut on_start);
+    let result = super::start_and_wait(dir, &spec, &rootfs, &limits, io, &mut on_start);
     drop(writers.take());
     for t in threads {
         let _ = t.join();
     }
-    let mut st = State::load(&dir.path)?;
-    super::lifecycle::record_exit(&mut st, &result);
-    if st.auto_remove {
-        super::remove_dir(&dir);
-        super::volumes::remove_anonymous(root, &st);
-    } else {
-        st.save(&dir.path)?;
-    }
-    Ok(result.map(|(c, _)| c).unwrap_or(125))
+    Ok(result)
 }

@@ -34,7 +34,13 @@ pub struct ProcessOptions {
     pub read_only: bool,
     /// `--network host`: keep the host's network namespace.
     pub host_network: bool,
+    /// `--init`: glassbox's own init runs as PID 1 and the command as its
+    /// child (recorded as the annotation [`INIT_ANNOTATION`]).
+    pub init: bool,
 }
+
+/// The spec annotation that asks for glassbox's init as PID 1.
+pub const INIT_ANNOTATION: &str = "org.glassbox.init";
 
 /// Docker's default capability set (moby `oci/caps/defaults.go`).
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
@@ -303,6 +309,10 @@ pub fn generate(
                 .collect::<Vec<_>>(),
         )
         .build()?;
+    let mut annotations = std::collections::HashMap::new();
+    if opts.init {
+        annotations.insert(INIT_ANNOTATION.to_string(), "true".to_string());
+    }
     Ok(SpecBuilder::default()
         .version("1.0.2")
         .root(
@@ -312,6 +322,7 @@ pub fn generate(
                 .build()?,
         )
         .hostname(hostname)
+        .annotations(annotations)
         .mounts(default_mounts()?)
         .process(process)
         .linux(linux)

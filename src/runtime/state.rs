@@ -73,6 +73,12 @@ pub struct State {
     pub limits: LimitsRecord,
     /// The lowerdirs (topmost first) with their digests.
     pub lowers: Vec<(PathBuf, String)>,
+    /// The restart policy the shim applies.
+    #[serde(default)]
+    pub restart_policy: super::restart::RestartPolicy,
+    /// How many times the shim restarted it.
+    #[serde(default)]
+    pub restart_count: u32,
     /// Volumes and bind mounts.
     #[serde(default)]
     pub mounts: Vec<crate::volume::MountRecord>,

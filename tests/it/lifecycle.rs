@@ -131,7 +131,11 @@ fn pause_freezes_the_container_and_unpause_resumes_it() {
     let count = || root.ok(&["logs", "ticker"]).lines().count();
     wait_for(|| count() > 2);
     root.ok(&["pause", "ticker"]);
-    assert_eq!(inspect(&root, "ticker")["State"]["Status"], "paused");
+    let state = &inspect(&root, "ticker")["State"];
+    assert_eq!(state["Status"], "paused");
+    // As in docker inspect: a paused container is still running, frozen.
+    assert_eq!(state["Running"], true);
+    assert_eq!(state["Paused"], true);
     // Let any line already in the pipe land, then nothing more may come.
     std::thread::sleep(Duration::from_millis(200));
     let frozen = count();

@@ -22,4 +22,5 @@ mod step;
 mod store;
 mod support;
 mod trace;
+mod tty;
 mod volumes;

@@ -180,3 +180,131 @@ fn missing_workdir_is_created() {
     let chdir = events.iter().find(|e| e["action"] == "chdir").unwrap();
     assert_eq!(chdir["fields"]["created"], true);
 }
+
+fn inspect(root: &Root, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&root.ok(&["inspect", name])).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn on_failure_restarts_up_to_its_limit() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["flaky"],
+    };
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo attempt; exit 3",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let i = inspect(&root, "flaky");
+        if i["State"]["Status"] == "exited" && i["RestartCount"] == 2 {
+            assert_eq!(i["State"]["ExitCode"], 3);
+            assert_eq!(i["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+            assert_eq!(i["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not done restarting: {i}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Three runs: the first and two restarts, each writing to the one log.
+    assert_eq!(root.ok(&["logs", "flaky"]), "attempt\nattempt\nattempt\n");
+}
+
+#[test]
+fn always_restarts_until_stopped() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["phoenix"],
+    };
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while inspect(&root, "phoenix")["RestartCount"].as_u64().unwrap() < 2 {
+        assert!(Instant::now() < deadline, "no restarts");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    root.ok(&["stop", "-t", "1", "phoenix"]);
+    let i = inspect(&root, "phoenix");
+    assert_eq!(i["State"]["Status"], "exited");
+    let count = i["RestartCount"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let i = inspect(&root, "phoenix");
+    assert_eq!(
+        i["State"]["Status"], "exited",
+        "stop prevents further restarts"
+    );
+    assert_eq!(i["RestartCount"].as_u64().unwrap(), count);
+    let out = root.run(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("conflict"));
+}
+
+#[test]
+fn init_is_pid_1_and_reaps_orphans() {
+    let root = busybox_root();
+    let (out, events) = root.traced(&run_args(
+        &["--rm", "--init"],
+        &[
+            "sh",
+            "-c",
+            // The inner sh exits at once, orphaning its sleep: only an init
+            // that reaps leaves no zombie behind.
+            "cat /proc/1/comm; echo $$; sh -c 'sleep 0.1 &'; sleep 0.5; ps -o stat | grep -c Z || true",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "glassbox-init");
+    assert_ne!(lines[1], "1", "the command is not PID 1");
+    assert_eq!(lines[2], "0", "no zombies");
+    assert!(events.iter().any(|e| e["action"] == "init"));
+}
+
+#[test]
+fn init_forwards_stop_signal_to_the_command() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["graceful"],
+    };
+    root.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "graceful",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !root.ok(&["logs", "graceful"]).contains("ready") {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    root.ok(&["stop", "-t", "5", "graceful"]);
+    let i = inspect(&root, "graceful");
+    assert_eq!(i["State"]["ExitCode"], 7, "{i}");
+    assert!(root.ok(&["logs", "graceful"]).contains("got TERM"));
+}

@@ -83,13 +83,13 @@ fn step_pauses_before_each_step_and_q_aborts_leaving_nothing_behind() {
     );
     let tmux = Tmux::start(root.path(), &cmd);
     // The first pause comes before anything is touched.
-    let s = tmux.wait_for("⏸  next:", 1);
-    assert!(s.contains("[Enter] next"), "{s}");
+    let s = tmux.wait_for("[q] quit >", 1);
+    assert!(s.contains("⏸  next:"), "{s}");
     // Enter runs one step and pauses before the next one.
     tmux.keys(&["Enter"]);
-    tmux.wait_for("⏸  next:", 2);
+    tmux.wait_for("[q] quit >", 2);
     tmux.keys(&["Enter"]);
-    tmux.wait_for("⏸  next:", 3);
+    tmux.wait_for("[q] quit >", 3);
     tmux.keys(&["q", "Enter"]);
     let s = tmux.wait_for("EXIT=", 1);
     assert!(s.contains("EXIT=130"), "q must abort with status 130:\n{s}");
@@ -121,7 +121,7 @@ fn c_continues_without_pausing_again() {
         root.path().display()
     );
     let tmux = Tmux::start(root.path(), &cmd);
-    tmux.wait_for("⏸  next:", 1);
+    tmux.wait_for("[q] quit >", 1);
     tmux.keys(&["c", "Enter"]);
     let s = tmux.wait_for("EXIT=", 1);
     assert!(s.contains("EXIT=0"), "{s}");
@@ -160,7 +160,7 @@ fn lessons_next_with_step_pauses_inside_the_step_and_q_keeps_the_step_for_later(
     let s = tmux.wait_for("⏸  next:", 1);
     assert!(s.contains("step 2/"), "{s}");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("⏸  next:", 2);
+    tmux.wait_for("[q] quit >", 2);
     tmux.keys(&["q", "Enter"]);
     let s = tmux.wait_for("EXIT=", 1);
     assert!(s.contains("EXIT=130"), "{s}");

@@ -81,3 +81,50 @@ fn events_relayed_from_a_child_process_arrive_in_order() {
 fn fd<T: Into<std::os::fd::OwnedFd>>(p: T) -> std::fs::File {
     std::fs::File::from(p.into())
 }
+
+#[test]
+fn the_timeline_is_chrome_trace_json_with_phases_and_timed_steps() {
+    let root = crate::support::Root::new();
+    let file = root.path().join("timeline.json");
+    root.ok(&["--timeline", file.to_str().unwrap(), "setup"]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("timeline written")).unwrap();
+    let entries = doc["traceEvents"].as_array().expect("traceEvents array");
+    let phase_begins = entries
+        .iter()
+        .filter(|e| e["ph"] == "B" && e["name"] == "setup")
+        .count();
+    assert_eq!(phase_begins, 1, "the setup phase opens once");
+    assert!(entries
+        .iter()
+        .any(|e| e["ph"] == "E" && e["name"] == "setup"));
+    let layer = entries
+        .iter()
+        .find(|e| e["ph"] == "X" && e["cat"] == "layer")
+        .expect("the layer step is a complete event");
+    assert!(layer["dur"].as_u64().is_some() && layer["ts"].as_u64().is_some());
+}
+
+#[test]
+fn narration_is_one_line_per_step_with_its_explanation() {
+    let root = crate::support::Root::new();
+    let out = root.run(&["--trace", "narrate", "--no-color", "setup"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("▶ setup"), "{err}");
+    let line = err
+        .lines()
+        .position(|l| l.contains("✓ [layer] create"))
+        .unwrap_or_else(|| panic!("no layer line in:\n{err}"));
+    let explanation = err.lines().nth(line + 1).unwrap();
+    assert!(explanation.contains("Packed"), "{explanation}");
+    assert!(!err.contains("\x1b["), "--no-color printed colours");
+    let fresh = crate::support::Root::new();
+    let off = fresh.run(&["--trace", "narrate", "--explain", "off", "setup"]);
+    let err = String::from_utf8_lossy(&off.stderr);
+    assert!(err.contains("✓ [layer] create"), "{err}");
+    assert!(
+        !err.contains("Packed"),
+        "--explain off still explained:\n{err}"
+    );
+}

@@ -190,3 +190,68 @@ fn volume_commands_create_inspect_and_prune() {
     assert!(pruned.contains("v1"));
     assert_eq!(root.ok(&["volume", "ls", "-q"]), "");
 }
+
+#[test]
+fn system_prune_removes_only_what_is_unused() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["alive", "done"],
+    };
+    root.ok(&["run", "--name", "done", "-v", "/scratch", "busybox", "true"]);
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "alive",
+        "-v",
+        "kept:/data",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    root.ok(&["volume", "create", "spare"]);
+    let src = root.path().join("other-rootfs");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("hello"), "hi\n").unwrap();
+    let tarball = root.path().join("other.tar");
+    let st = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    root.ok(&["import", tarball.to_str().unwrap(), "other:1"]);
+    // Without a terminal and without -f it asks nothing and does nothing.
+    assert!(!root.run(&["system", "prune"]).status.success());
+    assert!(root.ok(&["ps", "-a"]).contains("done"));
+
+    let out = root.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("done"), "{out}");
+    let ps = root.ok(&["ps", "-a"]);
+    assert!(!ps.contains("done") && ps.contains("alive"), "{ps}");
+    assert!(
+        root.ok(&["images"]).contains("other"),
+        "images stay without -a"
+    );
+    let vols = root.ok(&["volume", "ls", "-q"]);
+    assert!(vols.contains("spare") && vols.contains("kept"));
+    assert_eq!(
+        vols.lines().count(),
+        2,
+        "the stopped container's anonymous volume went: {vols}"
+    );
+
+    let out = root.ok(&["system", "prune", "-a", "--volumes", "-f"]);
+    assert!(out.contains("other:1"), "{out}");
+    let images = root.ok(&["images"]);
+    assert!(
+        !images.contains("other") && images.contains("busybox"),
+        "{images}"
+    );
+    assert_eq!(root.ok(&["volume", "ls", "-q"]), "kept\n");
+    assert_eq!(root.ok(&["store", "verify"]).lines().count(), 1);
+}

@@ -23,6 +23,11 @@ pub struct NarratorOptions {
 pub struct Narrator {
     out: Mutex<Box<dyn Write + Send>>,
     opts: NarratorOptions,
+    /// The phase stack of the last printed event: a header is printed when
+    /// an event arrives in a phase not yet announced. Headers come from the
+    /// events (not from local spans) so that relayed events from a
+    /// container's init get theirs in the right place.
+    last_phase: Mutex<Vec<String>>,
 }
 
 impl Narrator {
@@ -31,6 +36,7 @@ impl Narrator {
         Narrator {
             out: Mutex::new(out),
             opts,
+            last_phase: Mutex::new(Vec::new()),
         }
     }
 
@@ -63,6 +69,23 @@ impl Sink for Narrator {
             Stage::Info => ("·", "36"),
         };
         let indent = "  ".repeat(ev.phase.len().max(1));
+        let mut headers = String::new();
+        {
+            let mut last = self.last_phase.lock().unwrap_or_else(|e| e.into_inner());
+            let common = last
+                .iter()
+                .zip(&ev.phase)
+                .take_while(|(a, b)| a == b)
+                .count();
+            for (depth, name) in ev.phase.iter().enumerate().skip(common) {
+                headers.push_str(&format!(
+                    "{}{}\n",
+                    "  ".repeat(depth),
+                    self.paint("1;34", &format!("▶ {name}"))
+                ));
+            }
+            *last = ev.phase.clone();
+        }
         let mut line = format!(
             "{indent}{} {} {} {}",
             self.paint(code, mark),
@@ -82,20 +105,8 @@ impl Sink for Narrator {
             }
         }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = write!(out, "{headers}");
         let _ = writeln!(out, "{line}");
-    }
-
-    fn phase(&self, name: &str, begin: bool, _ts_us: u64) {
-        if begin {
-            let depth = crate::trace::current_phases().len().saturating_sub(1);
-            let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(
-                out,
-                "{}{}",
-                "  ".repeat(depth),
-                self.paint("1;34", &format!("▶ {name}"))
-            );
-        }
     }
 
     fn finish(&self) {
