@@ -348,11 +348,19 @@ impl Builder<'_> {
         let mut sources = BTreeMap::new();
         for (s, spos) in &srcs {
             let found = ctx.resolve(s).map_err(|e| {
+                use super::context::ContextError as E;
                 let hint = match &e {
-                    super::context::ContextError::NotFound(_) if from.is_none() => Some(
-                        "check the path is relative to the context directory and not excluded"
-                            .to_string(),
+                    E::NotFound(p) if from.is_none() => Some(match ctx.nearest(p) {
+                        Some(n) => format!("did you mean {n}? paths are relative to the context directory {}", ctx.root.display()),
+                        None => format!("paths are relative to the context directory {}", ctx.root.display()),
+                    }),
+                    E::NotFound(_) => Some(format!("look inside with `glassbox run --rm IMAGE ls -la` to see what {origin} holds")),
+                    E::OutsideContext(_) => Some(
+                        "a build sees only its context: move the file into the context directory, or build from a directory that contains both".to_string(),
                     ),
+                    E::Excluded { path, line } => Some(format!(
+                        "add a line `!{path}` after line {line} of .dockerignore, or copy another file"
+                    )),
                     _ => None,
                 };
                 let msg = if from.is_some() {

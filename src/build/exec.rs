@@ -290,6 +290,33 @@ impl Builder<'_> {
             .map_err(|e| self.err(pos, "Substitution", e.to_string(), None))
     }
 
+    /// What to do about a FROM image that is not in the store: a stage or
+    /// tag with a close name (a typo), or how to get the image.
+    fn missing_base_hint(&self, image: &str) -> String {
+        let stages: Vec<&str> = self.names.keys().map(String::as_str).collect();
+        if let Some(s) = super::dockerfile::diag::did_you_mean_among(image, &stages) {
+            return format!("did you mean the stage '{s}' defined above?");
+        }
+        let tags: Vec<String> = self
+            .store
+            .tags()
+            .map(|t| t.into_iter().map(|(tag, _)| tag).collect())
+            .unwrap_or_default();
+        let short: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let bare: Vec<&str> = short
+            .iter()
+            .map(|t| t.strip_suffix(":latest").unwrap_or(t))
+            .collect();
+        if let Some(t) = super::dockerfile::diag::did_you_mean_among(image, &bare) {
+            return format!("did you mean {t}? (`glassbox images` lists what the store holds)");
+        }
+        if image.starts_with("busybox") {
+            "run `glassbox setup` to build busybox:latest".into()
+        } else {
+            format!("build or load {image} first (`glassbox images` lists what the store holds), or run `glassbox setup` for busybox")
+        }
+    }
+
     pub(super) fn stage_ref(&self, name: &str) -> Option<usize> {
         let n = name.to_lowercase();
         self.names
@@ -346,13 +373,7 @@ impl Builder<'_> {
                         pos,
                         "ImageNotFound",
                         format!("base image '{image}' is not in the store"),
-                        Some(if image.starts_with("busybox") {
-                            "run `glassbox setup` to build busybox:latest".into()
-                        } else {
-                            format!(
-                                "build or pull {image} first, or run `glassbox setup` for busybox"
-                            )
-                        }),
+                        Some(self.missing_base_hint(&image)),
                     );
                     s.failed(&e);
                     return Err(e);
