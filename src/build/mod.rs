@@ -13,6 +13,7 @@ pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod exec;
+pub mod heredoc;
 pub mod ignore;
 mod instructions;
 pub mod plan;

@@ -549,3 +549,70 @@ fn copy_of_an_ignored_file_points_at_the_dockerignore_line() {
     assert!(err.contains("Dockerfile:2:6"), "{err}");
     assert!(err.contains("excluded by .dockerignore line 2"), "{err}");
 }
+
+/// The content of `path` in the image, from the topmost layer that has it.
+fn file_in_image(root: &Root, reference: &str, path: &str) -> Option<(String, u32)> {
+    let store = glassbox::store::Store::open(root.path()).unwrap();
+    let img = store.resolve(reference).unwrap();
+    for l in img.layers.iter().rev() {
+        let blob = std::fs::File::open(store.blob_path(&l.digest).unwrap()).unwrap();
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some(path) {
+                let mode = e.header().mode().unwrap();
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                return Some((s, mode));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn heredocs_in_run_and_copy_work_as_buildkit_documents() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nARG WHO=class\n\
+         RUN <<EOF\necho one > /one\necho two > /two\nEOF\n\
+         RUN <<EOF\n#!/bin/sh -e\necho \"script $0\" > /script\nEOF\n\
+         RUN <<EOF sh -c 'cat > /greeting'\nhello\nEOF\n\
+         COPY <<EOF /etc/motd\nhi \"$WHO\"\nEOF\n\
+         COPY <<\"EOF\" /etc/raw\nhi $WHO\nEOF\n\
+         COPY --chmod=600 <<notes /docs/\nread me\nnotes\n",
+        &[],
+    );
+    let (_, events) = r.traced(&["build", "-t", "hd:1", ctx.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let file = |p: &str| file_in_image(&r, "hd:1", p).unwrap_or_else(|| panic!("{p} missing"));
+    assert_eq!(file("one").0, "one\n");
+    assert_eq!(file("two").0, "two\n");
+    assert_eq!(
+        file("script").0,
+        "script /dev/pipes/EOF\n",
+        "a #! here-document runs as a file"
+    );
+    assert_eq!(file("greeting").0, "hello\n");
+    assert_eq!(file("etc/motd"), ("hi \"class\"\n".to_string(), 0o644));
+    assert_eq!(
+        file("etc/raw").0,
+        "hi $WHO\n",
+        "a quoted delimiter expands nothing"
+    );
+    assert_eq!(file("docs/notes"), ("read me\n".to_string(), 0o600));
+    for l in 0..6 {
+        assert!(
+            !layer_names(&r, "hd:1", l)
+                .iter()
+                .any(|n| n.starts_with("dev")),
+            "the script's bind mount is not in any layer"
+        );
+    }
+    // A rebuild hits the cache for every step, here-documents included.
+    let (_, events) = r.traced(&["build", "-t", "hd:1", ctx.path().to_str().unwrap()]);
+    assert!(events_of(&events, "cache")
+        .iter()
+        .all(|e| e["fields"]["result"] == "hit"));
+}
