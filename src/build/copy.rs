@@ -286,8 +286,8 @@ impl Builder<'_> {
             flags_text.push_str(&format!("--{}={v} ", flag_name(f)));
         }
         let dest_v = self.sub(&dest.value, dest.span.start)?;
-        let first_line = self.text[pos..].lines().next().unwrap_or("");
-        let mut marks = super::heredoc::markers(first_line).into_iter();
+        let first_line = self.line_at(pos);
+        let mut marks = super::heredoc::markers(&first_line).into_iter();
         let mut heredocs: Vec<(String, String, usize)> = Vec::new();
         let mut srcs = Vec::new();
         for s in src {

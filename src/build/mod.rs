@@ -16,6 +16,7 @@ pub mod exec;
 pub mod heredoc;
 pub mod ignore;
 mod instructions;
+mod onbuild;
 pub mod plan;
 pub mod run;
 pub mod scope;

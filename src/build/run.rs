@@ -144,8 +144,8 @@ impl Builder<'_> {
         let mut script = None;
         let args = match (r.here_docs.first(), &r.arguments) {
             (Some(h), parse_dockerfile::Command::Shell(line)) => {
-                let first = self.text[pos..].lines().next().unwrap_or("");
-                match super::heredoc::run_form(first, line.value, &h.value, &stage.shell) {
+                let first = self.line_at(pos);
+                match super::heredoc::run_form(&first, line.value, &h.value, &stage.shell) {
                     super::heredoc::RunForm::Shell(argv) => argv,
                     super::heredoc::RunForm::Script { name, body } => {
                         let path = super::heredoc::script_path(&name);

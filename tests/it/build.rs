@@ -616,3 +616,57 @@ fn heredocs_in_run_and_copy_work_as_buildkit_documents() {
         .iter()
         .all(|e| e["fields"]["result"] == "hit"));
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_in_order_and_are_not_inherited() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let base = context(
+        "FROM busybox\nONBUILD RUN echo first > /order\nONBUILD COPY app.txt /app/\n\
+         ONBUILD RUN cat /app/app.txt >> /order\n",
+        &[],
+    );
+    let (_, events) = r.traced(&["build", "-t", "onbase:1", base.path().to_str().unwrap()]);
+    assert!(
+        events_of(&events, "onbuild").is_empty(),
+        "triggers do not run in the image that declares them"
+    );
+    let child = context(
+        "FROM onbase:1\nLABEL child=yes\n",
+        &[("app.txt", "second\n")],
+    );
+    let (out, events) = r.traced(&["build", "-t", "onchild:1", child.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let fired: Vec<&str> = events_of(&events, "onbuild")
+        .iter()
+        .map(|e| e["fields"]["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            "RUN echo first > /order",
+            "COPY app.txt /app/",
+            "RUN cat /app/app.txt >> /order"
+        ]
+    );
+    assert_eq!(
+        file_in_image(&r, "onchild:1", "order").unwrap().0,
+        "first\nsecond\n",
+        "triggers ran in order, right after FROM"
+    );
+    let cfg = config(&r, &image_id(&out));
+    assert!(cfg["config"]["OnBuild"].is_null(), "{}", cfg["config"]);
+    let grandchild = context("FROM onchild:1\nLABEL grandchild=yes\n", &[]);
+    let (_, events) = r.traced(&["build", grandchild.path().to_str().unwrap()]);
+    assert!(events_of(&events, "onbuild").is_empty(), "not inherited");
+    // A trigger that fails points at the FROM that brought it in.
+    let bad = context("FROM onbase:1\n", &[]);
+    let out = r.run(&["build", "-t", "nope:1", bad.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("Dockerfile:1:6"), "{err}");
+    assert!(
+        err.contains("ONBUILD trigger `COPY app.txt /app/` of the base image failed"),
+        "{err}"
+    );
+}
