@@ -670,3 +670,105 @@ fn onbuild_triggers_run_in_the_child_in_order_and_are_not_inherited() {
         "{err}"
     );
 }
+
+/// A tiny HTTP/1.0 file server on 127.0.0.1 for ADD URL tests: serves
+/// `/files/hello.txt` with a Last-Modified header, 404 for anything else,
+/// and counts requests. The thread ends with the test process.
+fn serve_files() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let reply = if path == "/files/hello.txt" {
+                "HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\
+                 Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\nhello from URL\n"
+                    .to_string()
+            } else {
+                "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    (base, hits)
+}
+
+#[test]
+fn add_downloads_a_url_checks_its_checksum_and_caches_by_content() {
+    use std::sync::atomic::Ordering;
+    let (base, hits) = serve_files();
+    let r = Root::new();
+    let sum = "sha256:".to_string() + &hex_sha256(b"hello from URL\n");
+    let dockerfile = format!(
+        "FROM scratch\nADD {base}/files/hello.txt /srv/\n\
+         ADD --checksum={sum} {base}/files/hello.txt /srv/again.txt\n"
+    );
+    let ctx = context(&dockerfile, &[]);
+    let dir = ctx.path().to_str().unwrap();
+    let (_, events) = r.traced(&["build", "-t", "url:1", dir]);
+    assert_explained(&events);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let entries = top_layer_entries(&r, "url:1");
+    assert_eq!(entries[1].0, "srv/again.txt");
+    assert_eq!(entries[1].3, 0o600, "downloads get mode 0600, as in Docker");
+    assert_eq!(entries[1].4, 0, "mtime clamped to SOURCE_DATE_EPOCH (0)");
+    assert_eq!(
+        file_in_image(&r, "url:1", "srv/hello.txt").unwrap().0,
+        "hello from URL\n"
+    );
+    // Rebuild: the plain ADD downloads again and hits on content; the
+    // --checksum one hits without touching the network.
+    let (_, events) = r.traced(&["build", "-t", "url:1", dir]);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert!(events_of(&events, "cache")
+        .iter()
+        .all(|e| e["fields"]["result"] == "hit"));
+    // With a later SOURCE_DATE_EPOCH, Last-Modified shows through.
+    let out = r
+        .cmd(&["build", "--no-cache", "-t", "url:2", dir])
+        .env("SOURCE_DATE_EPOCH", "2000000000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(top_layer_entries(&r, "url:2")[1].4, 1_700_000_000);
+    // A wrong checksum and a 404 are refused with the URL in the message.
+    let bad = context(
+        &format!(
+            "FROM scratch\nADD --checksum=sha256:{} {base}/files/hello.txt /x\n",
+            "0".repeat(64)
+        ),
+        &[],
+    );
+    let out = r.run(&["build", "-t", "bad:1", bad.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("but --checksum says"), "{err}");
+    let missing = context(&format!("FROM scratch\nADD {base}/nope.txt /x\n"), &[]);
+    let out = r.run(&["build", missing.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("answered 404"), "{err}");
+    assert!(err.contains("Dockerfile:2:5"), "{err}");
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
