@@ -113,6 +113,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
     let file = opts.dockerfile_name.as_str();
     let text = opts.dockerfile.as_str();
     let tag = opts.tag.as_deref().map(Reference::parse).transpose()?;
+    super::run::sweep_orphans(store);
     let (df, warnings) = dockerfile::parse(file, text).map_err(BuildError)?;
     for w in &warnings {
         trace::fact(

@@ -772,3 +772,163 @@ fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn run_output_is_streamed_while_the_command_runs() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nRUN echo first && sleep 2 && echo second >&2\n",
+        &[],
+    );
+    let (_, events) = r.traced(&["build", ctx.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let output = events_of(&events, "output");
+    let at = |text: &str| {
+        output
+            .iter()
+            .find(|e| e["subject"] == text)
+            .unwrap_or_else(|| panic!("no output event {text}: {output:?}"))["ts_us"]
+            .as_u64()
+            .unwrap()
+    };
+    let (first, second) = (at("first"), at("second"));
+    assert!(
+        second - first >= 1_500_000,
+        "the first line came {} µs before the second: streamed, not batched",
+        second - first
+    );
+    let exit = events
+        .iter()
+        .find(|e| e["kind"] == "process" && e["action"] == "exit")
+        .unwrap();
+    assert!(exit["ts_us"].as_u64().unwrap() >= second);
+}
+
+/// Kills, by PID, a RUN container's init left by a test that failed
+/// before the sweep did it (only if the PID is still that container's).
+struct InitGuard(Option<(i32, String)>);
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        if let Some((pid, id)) = &self.0 {
+            let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            if cg.contains(id.as_str()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+fn cgroup_dirs_named(id: &str) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .args(["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name"])
+        .arg(format!("*{id}*"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_killed_build_leaves_no_tag_and_the_next_build_sweeps_its_container() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nRUN echo started && sleep 30 && echo never\n",
+        &[],
+    );
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(
+        r.cmd(&["build", "-t", "killed:1", ctx.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until the RUN container is recorded as running (its init's PID
+    // is in state.json), then give `sleep` a moment to start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let running = |root: &Path| {
+        std::fs::read_dir(root.join("containers"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()).any(|e| {
+                    std::fs::read_to_string(e.path().join("state.json"))
+                        .map(|s| s.contains("\"running\""))
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false)
+    };
+    while !running(r.path()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SIGKILL the build by its PID, mid-RUN.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let containers = r.path().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the killed build's RUN container is still there"
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(left[0].join("state.json")).unwrap()).unwrap();
+    let id = state["id"].as_str().unwrap().to_string();
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    let _guard = InitGuard(Some((pid, id.clone())));
+    assert!(
+        !cgroup_dirs_named(&id).is_empty(),
+        "its cgroup exists until swept"
+    );
+    let store = glassbox::store::Store::open(r.path()).unwrap();
+    assert!(
+        store.resolve("killed:1").is_err(),
+        "a killed build sets no tag"
+    );
+    // The next build sweeps it up and says so.
+    let other = context("FROM busybox\nLABEL next=yes\n", &[]);
+    let (_, events) = r.traced(&["build", "-t", "next:1", other.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let swept = events_of(&events, "sweep");
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0]["fields"]["id"], id.as_str());
+    assert_eq!(std::fs::read_dir(&containers).unwrap().count(), 0);
+    assert!(cgroup_dirs_named(&id).is_empty(), "cgroup removed");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(&r.path().display().to_string()),
+        "no mount under the root is left"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || !std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .unwrap_or_default()
+                .contains(&id),
+        "the container's init is gone"
+    );
+    // The store is consistent: the tag is absent, the same build now works.
+    assert!(store.resolve("killed:1").is_err());
+    assert!(store.resolve("next:1").is_ok());
+    r.ok(&["images"]);
+}
