@@ -6,6 +6,7 @@ mod archive;
 mod archive_crash;
 mod book;
 mod build;
+mod compare;
 mod describe;
 mod dockerfile;
 mod hostile;
