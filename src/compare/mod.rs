@@ -164,6 +164,8 @@ pub fn compare_vm(
     let (vm, vm_error) = match tools {
         Ok(tools) => match vm::measure(&store, &image, &opts.image, &command, &tools, opts) {
             Ok(v) => (Some(v), None),
+            // The student quit at a step-through pause: stop here.
+            Err(e @ crate::Error::Aborted(_)) => return Err(e),
             Err(e) => (None, Some(e)),
         },
         Err(e) => (None, Some(e)),

@@ -355,12 +355,25 @@ fn boot(
     timeout: Duration,
     kvm_deadline: Option<Duration>,
 ) -> crate::Result<BootEnd> {
+    use std::os::unix::process::CommandExt;
     let spawned = Instant::now();
-    let child = Command::new(&tools.qemu)
-        .args(args)
+    let mut cmd = Command::new(&tools.qemu);
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches only
+    // the child's own state: if glassbox dies (even by SIGKILL, when no Drop
+    // runs), the kernel kills this qemu rather than leave a VM running.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
         .spawn()
         .ctx(|| format!("starting {}", tools.qemu.display()))?;
     let mut qemu = Qemu { child };

@@ -288,3 +288,39 @@ fn a_bad_format_or_accel_is_refused_before_anything_runs() {
         .map(|d| d.count() == 0)
         .unwrap_or(true));
 }
+
+#[test]
+fn setup_vm_finds_qemu_and_the_kernel_already_installed() {
+    // install-deps.sh installs both, so this run only looks (no apt-get).
+    let root = Root::new();
+    let (out, events) = root.traced(&["setup", "--vm"]);
+    assert!(out.contains("already installed"), "{out}");
+    crate::support::assert_explained(&events);
+    let tools = events
+        .iter()
+        .find(|e| e["kind"] == "compare" && e["action"] == "tools")
+        .expect("a compare.tools event");
+    assert_eq!(tools["fields"]["missing"], serde_json::json!([]));
+    assert!(!events.iter().any(|e| e["action"] == "install"));
+}
+
+#[test]
+fn a_vm_past_its_timeout_is_killed_and_the_container_half_still_printed() {
+    let root = busybox_root();
+    let out = root.run(&[
+        "compare",
+        "vm",
+        "busybox",
+        "--accel",
+        "tcg",
+        "--timeout",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("within 2 s"), "{stderr}");
+    assert!(stdout.contains(&host_kernel()), "{stdout}");
+    // The Drop guard killed qemu by its PID; its initramfs is gone too.
+    assert_clean(&root);
+}
