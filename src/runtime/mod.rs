@@ -484,7 +484,11 @@ fn clone_and_wait(
     let cb = Box::new(|| -> isize {
         let w = trace::relay::RelayWriter::new(
             std::fs::File::from(ev_w.take().expect("event pipe")),
-            Some(std::fs::File::from(ans_r.take().expect("answer pipe"))),
+            // Without --step nothing pauses: the init need not wait.
+            ans_r
+                .take()
+                .filter(|_| trace::pausing())
+                .map(std::fs::File::from),
         );
         trace::set_relay(w);
         init::run(
@@ -541,8 +545,12 @@ fn clone_and_wait(
             .equivalent(format!("lsns -p {pid}"))
             .info();
     }
-    let mut reader =
-        trace::relay::RelayReader::new(std::fs::File::from(ev_r), Some(std::fs::File::from(ans_w)));
+    let mut reader = trace::relay::RelayReader::new(
+        std::fs::File::from(ev_r),
+        Some(ans_w)
+            .filter(|_| trace::pausing())
+            .map(std::fs::File::from),
+    );
     let pumped = reader.pump();
     drop(reader);
     let status = loop {
