@@ -395,6 +395,7 @@ impl Builder<'_> {
         )?;
         // Where the sources come from: the context, another stage, an image.
         let mut view = None;
+        let mut from_layers: Option<Vec<(String, String, u64)>> = None;
         let (mut ctx, origin) = match &from {
             None if url_dir.is_some() => {
                 let d = url_dir.as_ref().expect("checked");
@@ -432,10 +433,10 @@ impl Builder<'_> {
                         Err(e) => return Err(e),
                     },
                 };
-                let v = View::open(self.store, &layers, name)?;
-                let c = Context::open(v.path()).map_err(|e| crate::Error::Usage(e.to_string()))?;
-                view = Some(v);
-                (c, format!("--from={name}"))
+                // The view is opened only on a cache miss: the key needs the
+                // source layers' identity, not a walk of their files.
+                from_layers = Some(layers);
+                (Context::empty(), format!("--from={name}"))
             }
         };
         let mut resolved = Vec::new();
@@ -446,45 +447,33 @@ impl Builder<'_> {
                 resolved.push(name.clone());
             }
         }
-        for (s, spos) in &srcs {
-            let found = ctx.resolve(s).map_err(|e| {
-                use super::context::ContextError as E;
-                let hint = match &e {
-                    E::NotFound(p) if from.is_none() => Some(match ctx.nearest(p) {
-                        Some(n) => format!("did you mean {n}? paths are relative to the context directory {}", ctx.root.display()),
-                        None => format!("paths are relative to the context directory {}", ctx.root.display()),
-                    }),
-                    E::NotFound(_) => Some(format!("look inside with `glassbox run --rm IMAGE ls -la` to see what {origin} holds")),
-                    E::OutsideContext(_) => Some(
-                        "a build sees only its context: move the file into the context directory, or build from a directory that contains both".to_string(),
-                    ),
-                    E::Excluded { path, line } => Some(format!(
-                        "add a line `!{path}` after line {line} of .dockerignore, or copy another file"
-                    )),
-                    _ => None,
-                };
-                let msg = if from.is_some() {
-                    e.to_string().replace("build context", &origin)
-                } else {
-                    e.to_string()
-                };
-                self.err(*spos, "CopySource", msg, hint)
-            })?;
-            for rel in found {
-                let h = ctx
-                    .hash_source(&rel)
-                    .map_err(|e| crate::Error::Usage(e.to_string()))?;
-                sources.insert(
-                    if from.is_some() {
-                        format!("{origin}:/{rel}")
-                    } else if heredoc_dir.is_some() {
-                        format!("<<{rel}")
-                    } else {
-                        rel.clone()
-                    },
-                    h,
-                );
-                resolved.push(rel);
+        match &from_layers {
+            // Everything a `--from` source can hold is fixed by the source
+            // layers (diff_ids are content hashes), so they and the path
+            // are the key; a changed file in that stage changes a diff_id.
+            Some(layers) => {
+                let mut h = <sha2::Sha256 as sha2::Digest>::new();
+                for (_, diff_id, _) in layers {
+                    sha2::Digest::update(&mut h, diff_id.as_bytes());
+                }
+                let id = format!("sha256:{}", hex::encode(sha2::Digest::finalize(h)));
+                for (src, _) in &srcs {
+                    sources.insert(
+                        format!("{origin}:/{}", super::ignore::clean(src)),
+                        id.clone(),
+                    );
+                }
+            }
+            None => {
+                let (r, srcmap) = self.resolve_sources(
+                    &ctx,
+                    &srcs,
+                    from.is_some(),
+                    heredoc_dir.is_some(),
+                    &origin,
+                )?;
+                resolved.extend(r);
+                sources.extend(srcmap);
             }
         }
         let text = format!(
@@ -515,6 +504,14 @@ impl Builder<'_> {
                         self.err(*vpos, "ChownUser", format!("--chown={v}: no such user or group in the image"), Some("use numeric ids (--chown=1000:1000) or a name from the image's /etc/passwd".into()))
                     })?),
                 };
+                if let Some(layers) = &from_layers {
+                    let name = &from.as_ref().expect("--from").0;
+                    let v = View::open(self.store, layers, name)?;
+                    ctx =
+                        Context::open(v.path()).map_err(|e| crate::Error::Usage(e.to_string()))?;
+                    view = Some(v);
+                    resolved = self.resolve_sources(&ctx, &srcs, true, false, &origin)?.0;
+                }
                 if let Some(d) = &url_dir {
                     d.download_pending(checksum.as_ref().map(|c| c.0.as_str()))
                         .map_err(|e| self.err(urls[0].1, "AddUrl", e.to_string(), Some(match e {
@@ -550,5 +547,64 @@ impl Builder<'_> {
             "{} entries from {origin} into a layer {}",
             layer.files, layer.digest
         ))
+    }
+}
+
+impl Builder<'_> {
+    /// Resolves COPY sources in `ctx` (the context, a here-document dir or
+    /// a stage's view) and hashes their content for the cache key.
+    #[allow(clippy::type_complexity)]
+    fn resolve_sources(
+        &self,
+        ctx: &Context,
+        srcs: &[(String, usize)],
+        from: bool,
+        heredoc: bool,
+        origin: &str,
+    ) -> Result<(Vec<String>, BTreeMap<String, String>)> {
+        let mut resolved = Vec::new();
+        let mut sources = BTreeMap::new();
+        for (s, spos) in srcs {
+            let found = ctx.resolve(s).map_err(|e| {
+                use super::context::ContextError as E;
+                let hint = match &e {
+                    E::NotFound(p) if !from => Some(match ctx.nearest(p) {
+                        Some(n) => format!("did you mean {n}? paths are relative to the context directory {}", ctx.root.display()),
+                        None => format!("paths are relative to the context directory {}", ctx.root.display()),
+                    }),
+                    E::NotFound(_) => Some(format!("look inside with `glassbox run --rm IMAGE ls -la` to see what {origin} holds")),
+                    E::OutsideContext(_) => Some(
+                        "a build sees only its context: move the file into the context directory, or build from a directory that contains both".to_string(),
+                    ),
+                    E::Excluded { path, line } => Some(format!(
+                        "add a line `!{path}` after line {line} of .dockerignore, or copy another file"
+                    )),
+                    _ => None,
+                };
+                let msg = if from {
+                    e.to_string().replace("build context", origin)
+                } else {
+                    e.to_string()
+                };
+                self.err(*spos, "CopySource", msg, hint)
+            })?;
+            for rel in found {
+                let h = ctx
+                    .hash_source(&rel)
+                    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                sources.insert(
+                    if from {
+                        format!("{origin}:/{rel}")
+                    } else if heredoc {
+                        format!("<<{rel}")
+                    } else {
+                        rel.clone()
+                    },
+                    h,
+                );
+                resolved.push(rel);
+            }
+        }
+        Ok((resolved, sources))
     }
 }

@@ -480,9 +480,20 @@ impl Builder<'_> {
         })
     }
 
+    /// Writes a blob unless the store already holds those exact bytes
+    /// (a cached rebuild makes the same config and manifest again).
+    fn put_blob_once(&self, bytes: &[u8]) -> Result<String> {
+        use sha2::Digest;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        if self.store.blob_path(&digest)?.is_file() {
+            return Ok(digest);
+        }
+        self.store.put_blob(bytes)
+    }
+
     pub(super) fn commit(&self, stage: &Stage, tag: Option<&Reference>) -> Result<Image> {
         let config_bytes = stage.config.finish();
-        let config_digest = self.store.put_blob(&config_bytes)?;
+        let config_digest = self.put_blob_once(&config_bytes)?;
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -497,12 +508,16 @@ impl Builder<'_> {
             .field("id", &config_digest)
             .field("layers", stage.layers.len())
             .announce()?;
-        let manifest_digest = self.store.put_blob(&manifest_bytes)?;
+        let manifest_digest = self.put_blob_once(&manifest_bytes)?;
         s.field("manifest", &manifest_digest);
         s.done();
         if let Some(t) = tag.and_then(Reference::name_tag) {
-            self.store
-                .set_tag(&t, &manifest_digest, manifest_bytes.len() as u64)?;
+            // A rebuild that changes nothing leaves index.json alone.
+            let current = self.store.resolve(&t).ok().map(|i| i.manifest_digest);
+            if current.as_deref() != Some(manifest_digest.as_str()) {
+                self.store
+                    .set_tag(&t, &manifest_digest, manifest_bytes.len() as u64)?;
+            }
         }
         self.store.image_from_manifest(&manifest_digest)
     }

@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod heredoc;
 pub mod ignore;
 mod instructions;
+pub mod mounts;
 mod onbuild;
 pub mod plan;
 pub mod run;

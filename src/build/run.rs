@@ -31,6 +31,8 @@ pub struct RunJob {
     pub user: Option<String>,
     /// Bind mounts for this step only (here-document scripts, `--mount`).
     pub mounts: Vec<crate::volume::Request>,
+    /// `--network=host`: keep the host's network namespace.
+    pub host_network: bool,
 }
 
 /// A finished RUN container whose upper dir holds the changes; the
@@ -127,6 +129,7 @@ pub fn run(
             env: job.env.clone(),
             workdir: Some(job.workdir.clone()),
             user: job.user.clone(),
+            host_network: job.host_network,
             ..Default::default()
         },
         remove: false,
@@ -244,14 +247,7 @@ impl Builder<'_> {
         pos: usize,
         stage: &mut Stage,
     ) -> Result<String> {
-        if let Some(f) = r.options.first() {
-            return Err(self.err(
-                f.name.span.start,
-                "UnsupportedFlag",
-                format!("RUN --{} is not supported by glassbox", flag_name(f)),
-                Some("remove the flag; RUN runs with the default mounts and network".into()),
-            ));
-        }
+        let (network, mount_specs, flags_text) = self.run_flags(r)?;
         // A `#!` here-document runs as a file bound into the container; its
         // text is part of the instruction (and so of the cache key).
         let mut script = None;
@@ -280,7 +276,10 @@ impl Builder<'_> {
             .filter(|(k, _)| !env_names.contains(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let mut text = format!("RUN {}", serde_json::to_string(&args).expect("json"));
+        let mut text = format!(
+            "RUN {flags_text}{}",
+            serde_json::to_string(&args).expect("json")
+        );
         if let Some((_, body)) = &script {
             text.push_str(&format!(
                 " (script: {})",
@@ -290,10 +289,11 @@ impl Builder<'_> {
         if !extra.is_empty() {
             text.push_str(&format!(" (with {})", extra.join(" ")));
         }
+        let (mut mounts, sources) = self.run_mounts(&mount_specs, pos)?;
         let inputs = CacheInputs {
             parent: stage.key.clone(),
             instruction: text.clone(),
-            ..Default::default()
+            sources,
         };
         let slot = self.slot(stage_index, n);
         stage.key = inputs.key();
@@ -316,7 +316,6 @@ impl Builder<'_> {
                 // The script file lives in the store's tmp/ until the step ends.
                 let script_dir = tempfile::tempdir_in(self.store.tmp_dir())
                     .ctx(|| "creating a dir for the here-document".into())?;
-                let mut mounts = Vec::new();
                 if let Some((path, body)) = &script {
                     use std::os::unix::fs::PermissionsExt;
                     let file = script_dir.path().join("script");
@@ -331,6 +330,7 @@ impl Builder<'_> {
                 }
                 let job = super::run::RunJob {
                     mounts,
+                    host_network: network == super::mounts::Network::Host,
                     args: args.clone(),
                     env: extra,
                     workdir: stage.workdir.clone(),
@@ -379,5 +379,108 @@ impl Builder<'_> {
             "ran in a container; {} changes in a layer {}",
             layer.files, layer.digest
         ))
+    }
+}
+
+impl Builder<'_> {
+    /// Reads RUN's `--network` and `--mount` flags (see `mounts.rs`).
+    fn run_flags(
+        &self,
+        r: &parse_dockerfile::RunInstruction<'_>,
+    ) -> Result<(
+        super::mounts::Network,
+        Vec<super::mounts::MountSpec>,
+        String,
+    )> {
+        let mut network = super::mounts::Network::None;
+        let mut specs = Vec::new();
+        let mut text = String::new();
+        for f in &r.options {
+            let raw = f
+                .value
+                .as_ref()
+                .map(|v| v.value.to_string())
+                .unwrap_or_default();
+            let vpos = f
+                .value
+                .as_ref()
+                .map(|v| v.span.start)
+                .unwrap_or(f.name.span.start);
+            let v = self.sub(&raw, vpos)?;
+            match flag_name(f) {
+                "network" => {
+                    network = super::mounts::parse_network(&v).map_err(|m| {
+                        self.err(vpos, "RunNetwork", m, Some("RUN --network=none cuts the step off the network; host shares the host's".into()))
+                    })?
+                }
+                "mount" => specs.push(super::mounts::parse_mount(&v).map_err(|m| {
+                    self.err(vpos, "RunMount", m, Some("write --mount=type=cache,target=/root/.cache or --mount=type=bind,source=dir,target=/dir".into()))
+                })?),
+                other => {
+                    return Err(self.err(
+                        f.name.span.start,
+                        "UnsupportedFlag",
+                        format!("RUN --{other} is not supported by glassbox"),
+                        Some("remove the flag; glassbox supports RUN --network and --mount".into()),
+                    ))
+                }
+            }
+            text.push_str(&format!("--{}={v} ", flag_name(f)));
+        }
+        Ok((network, specs, text))
+    }
+
+    /// Turns `--mount` specs into bind requests and cache-key sources (the
+    /// content of a bound context path).
+    fn run_mounts(
+        &self,
+        specs: &[super::mounts::MountSpec],
+        pos: usize,
+    ) -> Result<(
+        Vec<crate::volume::Request>,
+        std::collections::BTreeMap<String, String>,
+    )> {
+        use super::mounts::MountSpec;
+        let mut requests = Vec::new();
+        let mut sources = std::collections::BTreeMap::new();
+        for m in specs {
+            match m {
+                MountSpec::Bind { source, target } => {
+                    let Some(ctx) = &self.context else {
+                        return Err(self.err(pos, "NoContext", "RUN --mount=type=bind needs a build context, but the Dockerfile came from stdin".into(), Some("give a context directory instead of -".into())));
+                    };
+                    let found = ctx.resolve(source).map_err(|e| {
+                        self.err(
+                            pos,
+                            "RunMount",
+                            e.to_string().replace("COPY source", "--mount source"),
+                            None,
+                        )
+                    })?;
+                    for rel in &found {
+                        let h = ctx
+                            .hash_source(rel)
+                            .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                        sources.insert(format!("mount:{rel}"), h);
+                    }
+                    requests.push(crate::volume::Request {
+                        source: crate::volume::Source::Bind(ctx.root.join(source)),
+                        destination: target.clone(),
+                        read_only: true,
+                    });
+                }
+                MountSpec::Cache { id, target } => {
+                    let dir = super::mounts::cache_dir(self.store.root(), id);
+                    std::fs::create_dir_all(&dir)
+                        .ctx(|| format!("creating the cache mount {}", dir.display()))?;
+                    requests.push(crate::volume::Request {
+                        source: crate::volume::Source::Bind(dir),
+                        destination: target.clone(),
+                        read_only: false,
+                    });
+                }
+            }
+        }
+        Ok((requests, sources))
     }
 }

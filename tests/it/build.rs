@@ -932,3 +932,67 @@ fn a_killed_build_leaves_no_tag_and_the_next_build_sweeps_its_container() {
     assert!(store.resolve("next:1").is_ok());
     r.ok(&["images"]);
 }
+
+#[test]
+fn run_mounts_a_cache_and_a_context_bind_and_chooses_its_network() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\n\
+         RUN --mount=type=cache,target=/cache sh -c 'echo x >> /cache/log; wc -l < /cache/log > /count'\n\
+         RUN --mount=type=bind,source=src,target=/src cp /src/a.txt /copied.txt\n\
+         RUN --network=none sh -c 'wc -l < /proc/net/dev > /links-none'\n\
+         RUN --network=host sh -c 'wc -l < /proc/net/dev > /links-host'\n",
+        &[("src/a.txt", "from the context\n")],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let (_, events) = r.traced(&["build", "-t", "mnt:1", dir]);
+    assert_explained(&events);
+    let file = |reference: &str, p: &str| file_in_image(&r, reference, p).unwrap().0;
+    assert_eq!(file("mnt:1", "count").trim(), "1");
+    assert_eq!(file("mnt:1", "copied.txt"), "from the context\n");
+    assert_eq!(
+        file("mnt:1", "links-none").trim(),
+        "3",
+        "only lo (plus two header lines)"
+    );
+    let host_lines: usize = file("mnt:1", "links-host").trim().parse().unwrap();
+    let here = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(
+        host_lines, here,
+        "--network=host sees the host's interfaces"
+    );
+    for l in 0..4 {
+        let names = layer_names(&r, "mnt:1", l);
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("cache/") || n.starts_with("src/")),
+            "mounted content stays out of layers: {names:?}"
+        );
+    }
+    // The cache mount keeps its data across builds; the bind's content is
+    // part of the key.
+    std::fs::write(ctx.path().join("src/a.txt"), "changed\n").unwrap();
+    let (_, events) = r.traced(&["build", "-t", "mnt:2", dir]);
+    let cache = events_of(&events, "cache");
+    assert_eq!(cache[0]["fields"]["result"], "hit");
+    assert_eq!(cache[1]["fields"]["result"], "miss");
+    assert!(
+        cache[1]["fields"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("content of mount:src changed"),
+        "{cache:?}"
+    );
+    assert_eq!(file("mnt:2", "copied.txt"), "changed\n");
+    r.ok(&["build", "--no-cache", "-t", "mnt:3", dir]);
+    assert_eq!(
+        file("mnt:3", "count").trim(),
+        "2",
+        "the cache mount persisted"
+    );
+}
