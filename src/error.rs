@@ -32,6 +32,9 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    /// A network or network option that cannot be used.
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
