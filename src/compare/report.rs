@@ -102,7 +102,14 @@ pub fn rows(c: &Comparison) -> Vec<(String, Vec<String>, Vec<String>)> {
         ],
         vm.map(|v| {
             vec![
-                format!("one qemu process, PID {}", v.qemu_pid),
+                if v.host_processes == 1 {
+                    format!("one qemu process, PID {}", v.qemu_pid)
+                } else {
+                    format!(
+                        "{} processes: qemu, PID {}, and helpers",
+                        v.host_processes, v.qemu_pid
+                    )
+                },
                 "the guest's processes are invisible".into(),
             ]
         })

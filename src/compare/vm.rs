@@ -270,6 +270,7 @@ pub fn build_initramfs(
 #[derive(Debug, Default)]
 struct Boot {
     pid: i32,
+    host_processes: u32,
     kernel: String,
     pid1: String,
     guest_uptime: f64,
@@ -342,6 +343,26 @@ fn proc_status(pid: i32) -> (Option<u64>, Option<u64>) {
         }
     }
     (hwm, threads)
+}
+
+/// How many host processes have `pid` as their parent.
+fn children_of(pid: i32) -> u32 {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        if ppid == Some(pid) {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Parses `key=value` words of a marker line.
@@ -424,6 +445,9 @@ fn boot(
                         let line = line.trim_end_matches('\n');
                         if line.starts_with(MARK_READY) {
                             ready = true;
+                            // The guest is running its init now: whatever it
+                            // does, the host sees qemu and nothing under it.
+                            b.host_processes = 1 + children_of(pid);
                             b.kernel = marker_field(line, "kernel").unwrap_or_default().to_string();
                             b.pid1 = marker_field(line, "pid1").unwrap_or_default().to_string();
                             b.guest_uptime = marker_field(line, "uptime")
@@ -519,6 +543,16 @@ pub fn measure(
     let built = Instant::now();
     let initrd = build_initramfs(store, image, image_ref, command)?;
     let initramfs_build_ms = built.elapsed().as_secs_f64() * 1000.0;
+    // The kernel unpacks the initramfs into RAM next to the archive itself:
+    // a guest with too little memory panics half-way.
+    let need_mib = initrd.bytes.div_ceil(1 << 20) * 2 + 64;
+    if u64::from(opts.memory_mib) < need_mib {
+        return Err(CompareError::BadOption(format!(
+            "the initramfs of {image_ref} is {} and the guest unpacks it into RAM; give it at least --memory {need_mib}",
+            crate::explain::human_bytes(initrd.bytes)
+        ))
+        .into());
+    }
     let kernel_bytes = std::fs::metadata(&tools.kernel)
         .ctx(|| format!("reading {}", tools.kernel.display()))?
         .len();
@@ -667,7 +701,7 @@ pub fn measure(
         guest_memory_mib: opts.memory_mib,
         pid1: b.pid1,
         qemu_pid: b.pid,
-        host_processes: 1,
+        host_processes: b.host_processes,
         host_threads: b.threads,
         guest_processes: b.guest_procs,
         kernel_path: tools.kernel.display().to_string(),
@@ -694,6 +728,13 @@ mod tests {
         std::fs::write(d.path().join("config-9.9.9"), b"x").unwrap();
         let k = find_kernel(d.path()).unwrap();
         assert!(k.ends_with("vmlinuz-6.1.0-56-amd64"), "{}", k.display());
+    }
+
+    #[test]
+    fn no_kernel_in_boot_is_none() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config-6.1.0"), b"x").unwrap();
+        assert_eq!(find_kernel(d.path()), None);
     }
 
     #[test]
