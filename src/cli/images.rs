@@ -45,7 +45,7 @@ pub fn images(a: ImagesArgs, ctx: &Ctx) -> crate::Result<i32> {
         let (repo, t) = tag.rsplit_once(':').unwrap_or((&tag, ""));
         let size: u64 = img.layers.iter().map(|l| l.size).sum();
         let created = img.config.created().clone().unwrap_or_default();
-        rows.push(serde_json::json!({"Repository": repo, "Tag": t, "ID": img.id, "Created": created, "Size": size}));
+        rows.push(serde_json::json!({"Repository": repo, "Tag": t, "ID": img.id, "Created": created, "CreatedSince": crate::image::inspect::human_age(&created), "Size": size}));
     }
     if a.format == "json" {
         for r in rows {
@@ -66,7 +66,7 @@ pub fn images(a: ImagesArgs, ctx: &Ctx) -> crate::Result<i32> {
                     .unwrap_or(id)
                     .get(..12)
                     .unwrap_or(""),
-                r["Created"].as_str().unwrap_or(""),
+                r["CreatedSince"].as_str().unwrap_or(""),
                 crate::explain::human_bytes(r["Size"].as_u64().unwrap_or(0))
             );
         }

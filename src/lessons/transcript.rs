@@ -283,20 +283,28 @@ fn redact_units(line: &str) -> String {
     for word in ["pid ", "Pid ", "PID "] {
         s = replace_number_after(&s, word, "<pid>");
     }
+    // Ages as ps and images print them: "Up 3 seconds", "2 minutes ago",
+    // "Less than a second ago", "About a minute".
+    for (phrase, with) in [
+        ("Less than a second", "<n> seconds"),
+        ("About a minute", "<n> minutes"),
+        ("About an hour", "<n> hours"),
+    ] {
+        s = s.replace(phrase, with);
+    }
     // Measured memory peaks and the booted kernel's size (compare vm).
     for word in ["peak ", "kernel "] {
         s = replace_size_after(&s, word);
     }
     for unit in [
-        " seconds ago",
-        " minutes ago",
-        " hours ago",
-        " days ago",
-        " weeks ago",
-        " months ago",
-        " years ago",
+        " second", " minute", " hour", " day", " week", " month", " year",
     ] {
         s = replace_number_before(&s, unit, "<n>");
+        s = s.replace(&format!("<n>{unit} "), &format!("<n>{unit}s "));
+        if s.ends_with(&format!("<n>{unit}")) {
+            s.push('s');
+        }
+        s = replace_number_before(&s, &format!("{unit}s"), "<n>");
     }
     // namespace inodes: pid:[4026532180]
     let mut out = String::new();
@@ -405,7 +413,7 @@ mod tests {
              ✓ [mount] overlay /tmp/r/containers/{id}/rootfs  1.3 ms\n\
              ✓ [cgroup] join pid 23510  11.8 ms\n\
              · new pid namespace: pid:[4026532180].\n\
-             web  2026-11-23T11:21:44.505914031Z  Up since 2026-11-23T11:21:44.5Z\n\
+             web  3 seconds ago  Up 1 second  Exited (0) Less than a second ago  About a minute ago\n\
              busybox  latest  56b7f0da22ab  56 years ago  1970-01-01T00:00:00Z"
         );
         let r = redact(&text, "/tmp/r", &stable);
@@ -414,7 +422,12 @@ mod tests {
         assert!(r.contains("<root>/containers/<id>/rootfs"), "{r}");
         assert!(r.contains("join pid <pid>"), "{r}");
         assert!(r.contains("pid:[<inode>]"), "{r}");
-        assert!(r.contains("web  <time>  Up since <time>"), "{r}");
+        assert!(
+            r.contains(
+                "web  <n> seconds ago  Up <n> seconds  Exited (0) <n> seconds ago  <n> minutes ago"
+            ),
+            "{r}"
+        );
         assert!(
             r.contains("56b7f0da22ab  <n> years ago  1970-01-01T00:00:00Z"),
             "{r}"
