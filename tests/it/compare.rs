@@ -119,7 +119,11 @@ fn the_vm_boots_its_own_kernel_while_the_container_shares_the_hosts() {
     assert_eq!(nspid.first().unwrap(), &c["host_pid"]);
     assert_eq!(nspid.last().unwrap(), 1);
     assert_eq!(c["host_visible"], true);
-    assert!(c["memory_peak_bytes"].as_u64().unwrap() > 0);
+    // cgroup v2 before Linux 5.19 keeps no peak: then the table says so.
+    match c["memory_peak_bytes"].as_u64() {
+        Some(n) => assert!(n > 0),
+        None => assert!(c["memory_source"].as_str().unwrap().contains("no peak")),
+    }
     let ns: Vec<&str> = c["namespaces"]
         .as_array()
         .unwrap()
@@ -227,7 +231,10 @@ fn the_vm_boots_its_own_kernel_while_the_container_shares_the_hosts() {
         assert!(texts.contains(&want.as_str()), "{want} not in {all}");
     }
     for b in [&c["memory_peak_bytes"], &v["memory_peak_bytes"]] {
-        let want = glassbox::explain::human_bytes(b.as_u64().unwrap());
+        let want = b
+            .as_u64()
+            .map(glassbox::explain::human_bytes)
+            .unwrap_or_else(|| "not read".into());
         assert!(all.contains(&want), "{want} not in {all}");
     }
     assert!(all.contains(guest) && all.contains(&host), "{all}");
