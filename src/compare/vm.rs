@@ -375,6 +375,7 @@ fn marker_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 /// not spoken by then.
 fn boot(
     tools: &Tools,
+    accel: &str,
     args: &[String],
     timeout: Duration,
     kvm_deadline: Option<Duration>,
@@ -402,6 +403,11 @@ fn boot(
         .ctx(|| format!("starting {}", tools.qemu.display()))?;
     let mut qemu = Qemu { child };
     let pid = qemu.pid();
+    trace::fact(Kind::Compare, "spawn", format!("qemu pid {pid}"))
+        .field("pid", pid)
+        .field("accel", accel)
+        .equivalent(format!("ps -o pid,rss,nlwp,cmd -p {pid}"))
+        .info();
     let mut out = qemu.child.stdout.take().expect("piped stdout");
     let mut err = qemu.child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
@@ -456,6 +462,14 @@ fn boot(
                             b.guest_procs = marker_field(line, "procs")
                                 .and_then(|v| v.parse().ok())
                                 .unwrap_or_default();
+                            // Said as it happens, while the guest runs.
+                            trace::fact(Kind::Compare, "init", format!("guest PID 1 {}", b.pid1))
+                                .field("pid1", &b.pid1)
+                                .field("kernel", &b.kernel)
+                                .field("guest_uptime_s", b.guest_uptime)
+                                .field("guest_processes", b.guest_procs)
+                                .field("host_processes", b.host_processes)
+                                .info();
                         } else if line.starts_with(MARK_BEGIN) {
                             begun = true;
                         } else if line.starts_with(MARK_END) {
@@ -618,6 +632,7 @@ pub fn measure(
         .announce()?;
         let end = boot(
             tools,
+            accel,
             &args,
             opts.timeout,
             deadline.filter(|_| opts.accel == AccelChoice::Auto),
@@ -675,12 +690,6 @@ pub fn measure(
         }
     }
     let (accel, args, b) = result.ok_or(CompareError::Timeout(opts.timeout.as_secs()))?;
-    trace::fact(Kind::Compare, "init", format!("guest PID 1 {}", b.pid1))
-        .field("pid1", &b.pid1)
-        .field("kernel", &b.kernel)
-        .field("guest_uptime_s", b.guest_uptime)
-        .field("guest_processes", b.guest_procs)
-        .info();
     trace::fact(Kind::Compare, "exit", format!("qemu pid {}", b.pid))
         .field("pid", b.pid)
         .field("code", b.code)

@@ -207,6 +207,7 @@ fn the_vm_boots_its_own_kernel_while_the_container_shares_the_hosts() {
         "compare.initramfs",
         "compare.kernel",
         "compare.boot",
+        "compare.spawn",
         "compare.init",
         "compare.exit",
     ] {
