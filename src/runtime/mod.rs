@@ -397,13 +397,24 @@ pub(crate) fn run_observed(
     let _p = trace::phase("run");
     let (dir, spec) = create(root, rootfs, image, opts)?;
     let namespaces = namespaces::in_spec(&spec).iter().map(|n| n.name).collect();
+    let mut st = state::State::load(&dir.path)?;
+    // `glassbox ps` from a second terminal shows it running, as for `run`.
+    let mut started = |pid: i32| {
+        // The caller first: it may be timing the output.
+        on_start(pid);
+        st.status = state::Status::Running;
+        st.pid = Some(pid);
+        st.shim_pid = Some(std::process::id() as i32);
+        st.started_at = Some(state::now());
+        let _ = st.save(&dir.path);
+    };
     let result = start_and_wait_observed(
         &dir,
         &spec,
         rootfs,
         &opts.limits,
         io,
-        on_start,
+        &mut started,
         before_remove,
     );
     let st = state::State::load(&dir.path);
