@@ -32,6 +32,9 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    /// A published port that cannot be set up.
+    #[error(transparent)]
+    Port(crate::network::port::PortError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -41,6 +44,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::network::port::PortError> for Error {
+    fn from(e: crate::network::port::PortError) -> Self {
+        match e {
+            crate::network::port::PortError::Aborted(a) => Error::Aborted(a),
+            e => Error::Port(e),
+        }
+    }
 }
 
 /// Short for `Result<T, glassbox::Error>`.

@@ -91,6 +91,8 @@ pub struct RunOptions {
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
     pub volumes: Vec<crate::volume::Request>,
+    /// `-p`, `-P`, `--port-driver`: the ports to publish.
+    pub ports: crate::network::port::PortState,
 }
 
 /// A container's directory under `root/containers/<id>/`.
@@ -238,6 +240,7 @@ pub fn create(
             mounts: mounts.clone(),
             restart_policy: opts.restart,
             restart_count: 0,
+            ports: opts.ports.clone(),
         }
         .save(&dir.path)?;
         Ok(())
@@ -260,9 +263,18 @@ pub fn run_foreground(
     opts: &RunOptions,
 ) -> crate::Result<i32> {
     let _p = trace::phase("run");
+    // Published ports are bound before anything exists, so a port in use
+    // fails the run with nothing to clean up.
+    let mut opts = opts.clone();
+    let held = crate::network::port::bind(root, &mut opts.ports)?;
+    let opts = &opts;
     let (dir, spec) = create(root, rootfs, image, opts)?;
+    let mut ports = crate::network::port::Supervisor::new(&dir.path, held);
     let mut st = state::State::load(&dir.path)?;
     let mut on_start = |pid: i32| {
+        if let Some(p) = ports.as_mut() {
+            p.container_started(pid);
+        }
         st.status = state::Status::Running;
         st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
@@ -294,6 +306,7 @@ pub fn run_foreground(
             &mut on_start,
         )
     };
+    drop(ports);
     let mut st = state::State::load(&dir.path)?;
     lifecycle::record_exit(&mut st, &result);
     if opts.remove {

@@ -82,6 +82,9 @@ pub struct State {
     /// Volumes and bind mounts.
     #[serde(default)]
     pub mounts: Vec<crate::volume::MountRecord>,
+    /// Published ports (`-p`, `-P`) and the image's exposed ports.
+    #[serde(default)]
+    pub ports: crate::network::port::PortState,
 }
 
 /// [`Limits`] in a serialisable form.
