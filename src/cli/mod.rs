@@ -9,6 +9,7 @@ mod images;
 mod inspect;
 mod lessons;
 mod output;
+mod port_cmd;
 mod run_cmd;
 mod volume_cmd;
 
@@ -41,6 +42,8 @@ enum Command {
     Stop(container_cmd::StopArgs),
     /// Remove containers
     Rm(container_cmd::RmArgs),
+    /// List a container's published ports (80/tcp -> 0.0.0.0:8080)
+    Port(port_cmd::PortArgs),
     /// Show a container's details as JSON (docker inspect's shape)
     Inspect(container_cmd::InspectArgs),
     /// Create a container without starting it
@@ -144,6 +147,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Stop(a) => container_cmd::stop(a, ctx),
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Port(a) => port_cmd::port(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Kill(a) => container_cmd::kill(a, ctx),
         Command::Exec(a) => container_cmd::exec(a, ctx),

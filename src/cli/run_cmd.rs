@@ -158,7 +158,9 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         exposed,
         &a.port_driver,
     )?;
-    if !ports.bindings.is_empty() && a.network != "bridge" && a.network != "default" {
+    let own_address =
+        !matches!(a.network.as_str(), "none" | "host") && !a.network.starts_with("container:");
+    if !ports.bindings.is_empty() && !own_address {
         return Err(crate::network::port::PortError::NoNetwork(a.network.clone()).into());
     }
     let opts = RunOptions {

@@ -15,6 +15,7 @@
 //! walks the live path of a packet.
 
 pub mod nat;
+pub mod path;
 pub mod proxy;
 pub mod sockets;
 pub mod spec;
