@@ -64,6 +64,9 @@ enum Command {
     Pause(container_cmd::NamesArgs),
     /// Thaw paused containers
     Unpause(container_cmd::NamesArgs),
+    /// A TCP sink and UDP echo server for benchmarks and tests (internal)
+    #[command(name = "__bench-sink", hide = true)]
+    BenchSink(port_cmd::SinkArgs),
     /// Supervise a detached container (internal)
     #[command(name = "__shim", hide = true)]
     Shim(container_cmd::ShimArgs),
@@ -148,6 +151,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
         Command::Port(a) => port_cmd::port(a, ctx),
+        Command::BenchSink(a) => port_cmd::sink(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Kill(a) => container_cmd::kill(a, ctx),
         Command::Exec(a) => container_cmd::exec(a, ctx),

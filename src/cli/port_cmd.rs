@@ -14,6 +14,26 @@ pub struct PortArgs {
     private_port: Option<String>,
 }
 
+/// `__bench-sink` options.
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    /// Serve a TCP sink on this port (reads each connection to its end, answers the byte count)
+    #[arg(long)]
+    tcp: Option<u16>,
+    /// Serve a UDP echo on this port
+    #[arg(long)]
+    udp: Option<u16>,
+}
+
+/// Runs the sink until killed.
+pub fn sink(a: SinkArgs, _ctx: &Ctx) -> crate::Result<i32> {
+    crate::network::port::sink::serve(a.tcp, a.udp).map_err(|e| crate::Error::Io {
+        context: "serving the benchmark sink".into(),
+        source: e,
+    })?;
+    Ok(0)
+}
+
 /// Prints `80/tcp -> 0.0.0.0:8080` lines (or only the host side for one port).
 pub fn port(a: PortArgs, ctx: &Ctx) -> crate::Result<i32> {
     for line in

@@ -17,6 +17,7 @@
 pub mod nat;
 pub mod path;
 pub mod proxy;
+pub mod sink;
 pub mod sockets;
 pub mod spec;
 
