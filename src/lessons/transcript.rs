@@ -23,6 +23,7 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         lessons: vec![],
     };
     runner.prepare(lesson)?;
+    let _turn = runner.exclusive(lesson);
     let mut steps = Vec::new();
     for step in &lesson.steps {
         let words = split_words(&step.run).map_err(LessonError::Data)?;
