@@ -136,6 +136,7 @@ fn start_shim(
             Ok(())
         });
     }
+    crate::network::port::before_supervisor(&dir.path)?;
     let s = trace::step(
         Kind::Process,
         "shim",
@@ -168,6 +169,7 @@ fn start_shim(
                 if let Some(e) = st.error {
                     return Err(RuntimeError::StartFailed(st.name, e).into());
                 }
+                crate::network::port::after_supervisor(&dir.path);
                 return Ok(());
             }
             // --rm containers that ended at once are gone already.

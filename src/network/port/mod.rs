@@ -275,6 +275,15 @@ fn bound_port(fd: &OwnedFd) -> Option<u16> {
 pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
     let mut held = Held::default();
     let listen = ports.driver == Driver::Proxy;
+    if ports.driver == Driver::Nat
+        && !ports.bindings.is_empty()
+        && std::process::Command::new("nft")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        return Err(PortError::NftMissing);
+    }
     for b in ports.bindings.iter_mut() {
         let wanted = if b.host_port_spec.is_empty() {
             "any free port".to_string()
@@ -510,7 +519,11 @@ impl Supervisor {
                 }
             }
             Driver::Nat => {
-                if nat::install(&self.id, &self.ports.bindings, ip, &bridge).is_ok() {
+                // The command that started a detached container installed
+                // the rules already, where its trace shows them.
+                if nat::has_rules(&self.id)
+                    || nat::install(&self.id, &self.ports.bindings, ip, &bridge).is_ok()
+                {
                     self.nat_bridge = Some(bridge);
                 } else {
                     let _ = nat::remove(&self.id, &bridge);
@@ -543,10 +556,78 @@ impl Supervisor {
                 s.done();
             }
         }
-        if let Some(bridge) = self.nat_bridge.take() {
-            let _ = nat::remove(&self.id, &bridge);
+        let bridge = self.nat_bridge.take();
+        if self.ports.driver == Driver::Nat {
+            // Even when the container never started: its rules may have
+            // been installed before its supervisor ran.
+            let _ = nat::remove(&self.id, bridge.as_deref().unwrap_or_default());
         }
     }
+}
+
+/// Before a detached container's supervisor starts: with the nat driver,
+/// install its DNAT rules now, so that they appear in the trace of the
+/// command the student typed (the supervisor's own trace is off). The
+/// supervisor removes them when the container ends.
+pub fn before_supervisor(dir: &Path) -> Result<(), PortError> {
+    let Ok(st) = crate::runtime::state::State::load(dir) else {
+        return Ok(());
+    };
+    if st.ports.driver != Driver::Nat || st.ports.bindings.is_empty() {
+        return Ok(());
+    }
+    let (ip, bridge) =
+        endpoint(dir).ok_or_else(|| PortError::NoAddress(st.id[..12].to_string()))?;
+    nat::install(&st.id, &st.ports.bindings, ip, &bridge).map(|_| ())
+}
+
+/// Once a detached container's supervisor reports the start: with the
+/// proxy driver, say who forwards the ports now — the supervisor holds the
+/// listening sockets (read back from the kernel's socket table).
+pub fn after_supervisor(dir: &Path) {
+    let Ok(st) = crate::runtime::state::State::load(dir) else {
+        return;
+    };
+    if st.ports.driver != Driver::Proxy || st.ports.bindings.is_empty() {
+        return;
+    }
+    let Some(shim) = st.shim_pid else { return };
+    let ip = endpoint(dir)
+        .map(|(ip, _)| ip.to_string())
+        .unwrap_or_default();
+    let mut routes = Vec::new();
+    let mut held_by_shim = true;
+    for b in &st.ports.bindings {
+        let Some(p) = b.host_port else { continue };
+        routes.push(format!(
+            "{}:{p}/{} -> {ip}:{}",
+            b.host_ip,
+            b.proto.as_str(),
+            b.container_port
+        ));
+        let holders: Vec<i32> = sockets::table(b.proto, None)
+            .iter()
+            .filter(|e| e.local_port == p && e.is_listening(b.proto))
+            .flat_map(|e| sockets::holders(e.inode))
+            .map(|h| h.pid)
+            .collect();
+        held_by_shim &= holders.contains(&shim);
+    }
+    let first = st
+        .ports
+        .bindings
+        .iter()
+        .find_map(|b| b.host_port)
+        .unwrap_or(0);
+    trace::fact(Kind::Port, "proxy", format!("container {}", &st.id[..12]))
+        .field("routes", routes)
+        .field("pid", shim)
+        .field("container_ip", ip)
+        .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
+        .field("held_by_supervisor", held_by_shim)
+        .equivalent(format!("ss -ltnp 'sport = :{first}'"))
+        .syscall("accept4(2), connect(2), splice(2)")
+        .info();
 }
 
 impl Drop for Supervisor {

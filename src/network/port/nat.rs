@@ -291,6 +291,14 @@ pub fn installed() -> Vec<Installed> {
         .unwrap_or_default()
 }
 
+/// Whether container `id` has rules in the table now.
+pub fn has_rules(id: &str) -> bool {
+    let t = tag(id);
+    installed()
+        .iter()
+        .any(|r| r.comment == t || r.comment.starts_with(&format!("{t} ")))
+}
+
 /// Deletes every rule of container `id`; when the table is left empty it
 /// goes too, and `route_localnet` gets its old value back. Safe to call
 /// when there is nothing to remove.
