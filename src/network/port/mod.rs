@@ -210,6 +210,8 @@ impl Held {
         let Ok(v) = std::env::var(FDS_ENV) else {
             return Held::default();
         };
+        // Nothing started from here (the container, exec'd helpers) needs it.
+        std::env::remove_var(FDS_ENV);
         let sockets = v
             .split(',')
             .filter_map(|s| s.parse::<RawFd>().ok())
