@@ -133,14 +133,21 @@ pub fn ps(a: PsArgs, ctx: &Ctx) -> crate::Result<i32> {
             println!("{}", serde_json::to_string(&r).unwrap_or_default());
         }
     } else {
+        // PORTS is as wide as its longest entry (published ports are long).
+        let pw = rows
+            .iter()
+            .map(|r| r.ports.len() + 2)
+            .max()
+            .unwrap_or(0)
+            .max(8);
         println!(
-            "{:<14}{:<16}{:<24}{:<32}{:<48}{:<8}NAMES",
+            "{:<14}{:<16}{:<24}{:<32}{:<48}{:<pw$}NAMES",
             "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
         );
         for r in rows {
             let cmd: String = format!("\"{}\"", r.command).chars().take(22).collect();
             println!(
-                "{:<14}{:<16}{:<24}{:<32}{:<48}{:<8}{}",
+                "{:<14}{:<16}{:<24}{:<32}{:<48}{:<pw$}{}",
                 r.id, r.image, cmd, r.created_at, r.status, r.ports, r.names
             );
         }
