@@ -45,14 +45,7 @@ fn holders_text(e: &SocketEntry) -> String {
         return "no process of this PID namespace holds it".to_string();
     }
     hs.iter()
-        .map(|h| {
-            let cmd: String = h.cmdline.chars().take(60).collect();
-            format!(
-                "pid {} ({})",
-                h.pid,
-                if cmd.is_empty() { h.comm.clone() } else { cmd }
-            )
-        })
+        .map(|h| format!("pid {} ({})", h.pid, h.comm))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -149,10 +142,12 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
         facts.push(format!("nothing holds port {port}/{p} on this host"));
     }
     if let Some(shim) = st.shim_pid {
-        facts.push(format!(
-            "the container's supervisor is pid {shim} ({})",
-            sockets::describe(shim).cmdline
-        ));
+        let what = if sockets::describe(shim).cmdline.contains("__shim") {
+            format!("`glassbox __shim {}`", &st.id[..12])
+        } else {
+            "the `glassbox run` waiting in the foreground".to_string()
+        };
+        facts.push(format!("the container's supervisor is pid {shim}, {what}"));
     }
     hops.push(Hop {
         name: "host socket".into(),
