@@ -242,6 +242,9 @@ fn serve_tcp(
     if let Ok(t) = other {
         let _ = t.join();
     }
+    // Both directions are done: let the registry's copies go now, so the
+    // descriptors close with the connection.
+    streams.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// Copies `from` to `to` until `from` ends, then half-closes `to` so the
