@@ -35,6 +35,9 @@ pub enum Error {
     /// A published port that cannot be set up.
     #[error(transparent)]
     Port(crate::network::port::PortError),
+    /// A network or network option that cannot be used.
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -47,6 +47,9 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
             let _ = runner.run(&format!("rm -f {id}"), false);
         }
     }
+    // Bridges are the host's: the root's go with it.
+    let nets = crate::network::store::all(tmp.path());
+    crate::network::teardown_root(tmp.path());
     let stable = stable_digests(tmp.path());
     let root = tmp.path().display().to_string();
     let mut md = format!(
@@ -69,9 +72,17 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         md.push_str(&format!(
             "```console\n$ glassbox {}\n{}```\n\n",
             step.run,
-            ensure_newline(&redact(stdout, &root, &stable))
+            ensure_newline(&redact(
+                &crate::network::redact::redact(stdout, &nets),
+                &root,
+                &stable
+            ))
         ));
-        let narration = redact(stderr, &root, &stable);
+        let narration = redact(
+            &crate::network::redact::redact(stderr, &nets),
+            &root,
+            &stable,
+        );
         if !narration.trim().is_empty() {
             md.push_str(&format!(
                 "<details><summary>What glassbox did</summary>\n\n```text\n{}```\n\n</details>\n\n",

@@ -16,6 +16,7 @@ mod lessons;
 mod lifecycle;
 mod limits;
 mod load_formats;
+mod network;
 mod ports;
 mod run;
 mod runopts;

@@ -417,23 +417,12 @@ pub fn who_holds(root: &Path, ip: Ipv4Addr, port: u16, proto: Proto) -> String {
     }
 }
 
-/// The container's address on its bridge and the bridge's name, from the
-/// endpoints the network half of the runtime records in `state.json`.
+/// The container's address on its (first) network and that network's
+/// bridge, from the endpoints recorded in its state.
 pub fn endpoint(dir: &Path) -> Option<(Ipv4Addr, String)> {
-    let text = std::fs::read(dir.join("state.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    let eps = v.get("endpoints").or_else(|| v.get("networks"))?;
-    let list: Vec<&serde_json::Value> = match eps {
-        serde_json::Value::Array(a) => a.iter().collect(),
-        serde_json::Value::Object(o) => o.values().collect(),
-        _ => return None,
-    };
-    list.iter().find_map(|e| {
-        let ip = e.get("ip").or_else(|| e.get("address"))?.as_str()?;
-        let ip: Ipv4Addr = ip.split('/').next()?.parse().ok()?;
-        let bridge = e.get("bridge").and_then(|b| b.as_str()).unwrap_or_default();
-        Some((ip, bridge.to_string()))
-    })
+    let st = crate::runtime::state::State::load(dir).ok()?;
+    let e = st.networks.first()?;
+    Some((e.ip, e.bridge.clone()))
 }
 
 /// The supervisor's side of a container's published ports: it holds the

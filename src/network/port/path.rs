@@ -292,12 +292,8 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
 
 /// The host end of the container's first veth pair, from its state.
 fn host_veth(dir: &Path) -> String {
-    let text = std::fs::read(dir.join("state.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-    v["networks"]
-        .as_array()
-        .and_then(|a| a.first())
-        .and_then(|e| e["host_veth"].as_str())
+    crate::runtime::state::State::load(dir)
+        .ok()
+        .and_then(|st| st.networks.first().map(|e| e.host_veth.clone()))
         .unwrap_or_default()
-        .to_string()
 }
