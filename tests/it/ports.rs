@@ -421,7 +421,7 @@ fn explain_port_draws_the_path_from_live_state() {
         "4. veth (host end)",
         "5. container socket",
         &format!("ss -ltnp 'sport = :{port}'"),
-        "0.0.0.0:80 LISTEN by pid",
+        ":80 LISTEN by pid",
         "ip link show master",
         "nsenter -t",
     ] {

@@ -249,16 +249,15 @@ fn bind_one(addr: SocketAddrV4, proto: Proto, listen: bool) -> std::io::Result<O
         (Proto::Tcp, true) => TcpListener::bind(addr).map(OwnedFd::from),
         (Proto::Udp, _) => UdpSocket::bind(addr).map(OwnedFd::from),
         (Proto::Tcp, false) => {
-            use nix::sys::socket::{
-                bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
-            };
+            use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
             let fd = socket(
                 AddressFamily::Inet,
                 SockType::Stream,
                 SockFlag::SOCK_CLOEXEC,
                 None,
             )?;
-            setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+            // No SO_REUSEADDR: the reservation must collide with any
+            // other socket on the port, reserved or listening.
             bind(fd.as_raw_fd(), &SockaddrIn::from(addr))?;
             Ok(fd)
         }

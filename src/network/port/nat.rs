@@ -344,17 +344,21 @@ pub fn remove(id: &str, bridge: &str) -> Result<usize, PortError> {
     Ok(n)
 }
 
-/// The rules whose published host port is `port` (for `explain port`), as
-/// lines of `nft list table ip glassbox`.
+/// The rules that publish host port `port` (for `explain port`), each as
+/// `CHAIN: RULE` read back from `nft list table ip glassbox`.
 pub fn rules_for_port(port: u16, proto: Proto) -> Vec<String> {
-    let needle = format!("{} dport {port} ", proto.as_str());
-    list_table()
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.contains(&needle))
-        .map(String::from)
-        .collect()
+    let needle = format!(":{port}->");
+    let suffix = format!("/{}\"", proto.as_str());
+    let mut chain = String::new();
+    let mut out = Vec::new();
+    for line in list_table().unwrap_or_default().lines().map(str::trim) {
+        if let Some(c) = line.strip_prefix("chain ") {
+            chain = c.trim_end_matches(" {").to_string();
+        } else if line.contains(&needle) && line.ends_with(&suffix) {
+            out.push(format!("{chain}: {line}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

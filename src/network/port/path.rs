@@ -130,15 +130,15 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
             } else {
                 "bound, not listening"
             };
-            format!(
-                "{}:{} {state}, held by {}",
-                e.local_ip,
-                e.local_port,
-                holders_text(e)
-            )
+            format!("{} {state}, held by {}", e.local(), holders_text(e))
         })
         .collect();
-    if facts.is_empty() {
+    let nat = st.ports.driver == Driver::Nat;
+    if nat {
+        facts.push(format!(
+            "nothing listens on {port}/{p}: DNAT rewrites each packet before a socket could get it; the supervisor only keeps the number taken with a bound socket (see `ls -l /proc/PID/fd`)"
+        ));
+    } else if facts.is_empty() {
         facts.push(format!("nothing holds port {port}/{p} on this host"));
     }
     if let Some(shim) = st.shim_pid {
@@ -151,7 +151,7 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
     }
     hops.push(Hop {
         name: "host socket".into(),
-        ok: !host.is_empty(),
+        ok: nat || !host.is_empty(),
         facts,
         command: format!("ss -l{l}np 'sport = :{port}'"),
     });
@@ -265,9 +265,8 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
     }
     for e in &inside {
         facts.push(format!(
-            "{}:{} {} by {}",
-            e.local_ip,
-            e.local_port,
+            "{} {} by {}",
+            e.local(),
             listen_word(proto),
             holders_text(e)
         ));

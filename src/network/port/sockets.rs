@@ -22,6 +22,19 @@ pub struct SocketEntry {
     pub state: u8,
     /// The socket inode (`socket:[INODE]` in /proc/PID/fd).
     pub inode: u64,
+    /// From the IPv6 table (`::` listens on IPv4 too, shown as 0.0.0.0).
+    pub v6: bool,
+}
+
+impl SocketEntry {
+    /// `0.0.0.0:80`, or `[::]:80` for an IPv6 socket.
+    pub fn local(&self) -> String {
+        if self.v6 && self.local_ip.is_unspecified() {
+            format!("[::]:{}", self.local_port)
+        } else {
+            format!("{}:{}", self.local_ip, self.local_port)
+        }
+    }
 }
 
 impl SocketEntry {
@@ -47,8 +60,21 @@ pub struct Holder {
 
 fn hex_addr(s: &str) -> Option<(Ipv4Addr, u16)> {
     let (a, p) = s.split_once(':')?;
-    let a = u32::from_str_radix(a, 16).ok()?;
     let p = u16::from_str_radix(p, 16).ok()?;
+    if a.len() == 32 {
+        // IPv6: four 32-bit words, each printed the same way as IPv4's.
+        let mut b = [0u8; 16];
+        for i in 0..4 {
+            let w = u32::from_str_radix(&a[i * 8..i * 8 + 8], 16).ok()?;
+            b[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+        }
+        let v6 = std::net::Ipv6Addr::from(b);
+        if v6.is_unspecified() {
+            return Some((Ipv4Addr::UNSPECIFIED, p));
+        }
+        return Some((v6.to_ipv4_mapped()?, p));
+    }
+    let a = u32::from_str_radix(a, 16).ok()?;
     // The kernel prints the address's in-memory (network order) word as a
     // native number: its native bytes are the address's bytes.
     Some((Ipv4Addr::from(a.to_ne_bytes()), p))
@@ -69,21 +95,27 @@ pub fn parse_table(text: &str) -> Vec<SocketEntry> {
                 remote_port,
                 state: u8::from_str_radix(f.get(3)?, 16).ok()?,
                 inode: f.get(9)?.parse().ok()?,
+                v6: f.get(1)?.len() > 13,
             })
         })
         .collect()
 }
 
-/// The IPv4 sockets of `proto` in the network namespace of `pid` (or this
-/// process's when `None`).
+/// The sockets of `proto` that can carry IPv4 (IPv4 ones, and IPv6 ones
+/// on `::` or a v4-mapped address) in the network namespace of `pid` (or
+/// this process's when `None`).
 pub fn table(proto: Proto, pid: Option<i32>) -> Vec<SocketEntry> {
-    let file = match pid {
-        Some(p) => format!("/proc/{p}/net/{}", proto.as_str()),
-        None => format!("/proc/net/{}", proto.as_str()),
+    let base = match pid {
+        Some(p) => format!("/proc/{p}/net"),
+        None => "/proc/net".to_string(),
     };
-    std::fs::read_to_string(file)
-        .map(|t| parse_table(&t))
-        .unwrap_or_default()
+    let mut out = Vec::new();
+    for suffix in ["", "6"] {
+        if let Ok(t) = std::fs::read_to_string(format!("{base}/{}{suffix}", proto.as_str())) {
+            out.extend(parse_table(&t));
+        }
+    }
+    out
 }
 
 /// The listening sockets on `port` (any address) in this namespace.
@@ -151,6 +183,10 @@ mod tests {
         assert_eq!(v[0].local_port, 8080);
         assert!(v[0].is_listening(Proto::Tcp));
         assert_eq!(v[0].inode, 12345);
+        let six = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0\n";
+        let v = parse_table(six);
+        assert_eq!(v[0].local(), "[::]:80");
+        assert!(v[0].v6 && v[0].is_listening(Proto::Tcp));
     }
 
     #[test]
