@@ -265,7 +265,7 @@ fn redact_units(line: &str) -> String {
         // The unit changes with the duration: it goes too.
         s = s.replace(&format!("<dur>{unit}"), "<dur>");
     }
-    for word in ["pid ", "Pid ", "PID "] {
+    for word in ["pid ", "Pid ", "PID ", "nsenter -t "] {
         s = replace_number_after(&s, word, "<pid>");
     }
     for unit in [

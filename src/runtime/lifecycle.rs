@@ -251,6 +251,7 @@ pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
         signal(&st, nix::sys::signal::Signal::SIGKILL)?;
         wait_exited(&dir, Duration::from_secs(10));
     }
+    crate::network::port::report_released(&st);
     Ok(st.name)
 }
 
@@ -282,6 +283,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
         }
         signal(&st, nix::sys::signal::Signal::SIGKILL)?;
         wait_exited(&dir, Duration::from_secs(10));
+        crate::network::port::report_released(&st);
     }
     if observed == Status::Dead {
         // Nobody supervises it: end what is left, by its recorded PID.

@@ -626,6 +626,57 @@ impl Drop for Supervisor {
     }
 }
 
+/// After a container ended under `stop` or `rm`: its supervisor took its
+/// published ports down; check that against the kernel (no socket on the
+/// ports any more, no DNAT rule left — deleting any that are) and say so
+/// in this command's trace.
+pub fn report_released(st: &crate::runtime::state::State) {
+    let bound: Vec<&Binding> = st
+        .ports
+        .bindings
+        .iter()
+        .filter(|b| b.host_port.is_some())
+        .collect();
+    if bound.is_empty() {
+        return;
+    }
+    let still_open = || {
+        bound.iter().any(|b| {
+            sockets::table(b.proto, None)
+                .iter()
+                .any(|e| Some(e.local_port) == b.host_port && e.is_listening(b.proto))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while still_open() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if st.ports.driver == Driver::Nat && nat::has_rules(&st.id) {
+        let _ = nat::remove(&st.id, "");
+    }
+    let first = bound[0];
+    let p = first.host_port.unwrap_or(0);
+    trace::fact(
+        Kind::Port,
+        "unpublish",
+        format!("container {}", &st.id[..12]),
+    )
+    .field("driver", st.ports.driver.as_str())
+    .field(
+        "ports",
+        bound.iter().map(|b| b.display()).collect::<Vec<_>>(),
+    )
+    .field("host_sockets_closed", !still_open())
+    .equivalent(match st.ports.driver {
+        Driver::Proxy => format!(
+            "ss -l{}np 'sport = :{p}'",
+            if first.proto == Proto::Tcp { "t" } else { "u" }
+        ),
+        Driver::Nat => "nft list table ip glassbox".to_string(),
+    })
+    .info();
+}
+
 /// Removes whatever a container may have left published (its DNAT rules,
 /// when its supervisor died before it could): called by `rm`.
 pub fn cleanup(st: &crate::runtime::state::State) {

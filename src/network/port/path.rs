@@ -73,6 +73,17 @@ fn sys(dev: &str, file: &str) -> String {
         .unwrap_or_default()
 }
 
+/// "up" or "down": whether the interface is switched on (IFF_UP), as
+/// `ip link` shows it in the flags (the operational state lags behind).
+fn admin_state(dev: &str) -> &'static str {
+    let flags = sys(dev, "flags");
+    match u32::from_str_radix(flags.trim_start_matches("0x"), 16) {
+        Ok(f) if f & 1 == 1 => "up",
+        Ok(_) => "down",
+        Err(_) => "missing",
+    }
+}
+
 /// Parses `8080`, `8080/udp`.
 fn parse_host_port(s: &str) -> Result<(u16, Option<Proto>), crate::Error> {
     let (p, proto) = match s.split_once('/') {
@@ -215,7 +226,7 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
                 } else {
                     addrs.join(", ")
                 },
-                sys(&bridge, "operstate")
+                admin_state(&bridge)
             ),
             format!(
                 "its ports: {}",
@@ -239,11 +250,10 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
         name: "veth (host end)".into(),
         ok: !veth.is_empty() && master == bridge,
         facts: vec![format!(
-            "{veth}: index {}, peer index {} (inside the container), master {}, state {}",
-            sys(&veth, "ifindex"),
+            "{veth}: its peer is interface {} inside the container (`ip link` there shows it as eth0@if…), master {}, state {}",
             sys(&veth, "iflink"),
             if master.is_empty() { "none" } else { &master },
-            sys(&veth, "operstate")
+            admin_state(&veth)
         )],
         command: format!("ip link show {veth}"),
     });
