@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod load_formats;
 mod network;
+mod ports;
 mod run;
 mod runopts;
 mod step;
