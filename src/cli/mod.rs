@@ -9,7 +9,9 @@ mod explain_cmd;
 mod images;
 mod inspect;
 mod lessons;
+mod network_cmd;
 mod output;
+mod port_cmd;
 mod run_cmd;
 mod volume_cmd;
 
@@ -42,6 +44,8 @@ enum Command {
     Stop(container_cmd::StopArgs),
     /// Remove containers
     Rm(container_cmd::RmArgs),
+    /// List a container's published ports (80/tcp -> 0.0.0.0:8080)
+    Port(port_cmd::PortArgs),
     /// Show a container's details as JSON (docker inspect's shape)
     Inspect(container_cmd::InspectArgs),
     /// Create a container without starting it
@@ -62,6 +66,9 @@ enum Command {
     Pause(container_cmd::NamesArgs),
     /// Thaw paused containers
     Unpause(container_cmd::NamesArgs),
+    /// A TCP sink and UDP echo server for benchmarks and tests (internal)
+    #[command(name = "__bench-sink", hide = true)]
+    BenchSink(port_cmd::SinkArgs),
     /// Supervise a detached container (internal)
     #[command(name = "__shim", hide = true)]
     Shim(container_cmd::ShimArgs),
@@ -94,6 +101,9 @@ enum Command {
     /// System-wide commands: `system prune [-a] [--volumes] [-f]`
     #[command(subcommand)]
     System(volume_cmd::SystemCommand),
+    /// Manage networks: create, ls, inspect, rm, prune, connect, disconnect
+    #[command(subcommand)]
+    Network(network_cmd::NetworkCommand),
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
@@ -148,6 +158,8 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Stop(a) => container_cmd::stop(a, ctx),
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Port(a) => port_cmd::port(a, ctx),
+        Command::BenchSink(a) => port_cmd::sink(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Kill(a) => container_cmd::kill(a, ctx),
         Command::Exec(a) => container_cmd::exec(a, ctx),
@@ -171,6 +183,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Load(a) => archive::load(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
         Command::Build(a) => build::build(a, ctx),
+        Command::Network(c) => network_cmd::run(c, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),

@@ -91,6 +91,11 @@ pub struct RunOptions {
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
     pub volumes: Vec<crate::volume::Request>,
+    /// `-p`, `-P`, `--port-driver`: the ports to publish.
+    pub ports: crate::network::port::PortState,
+    /// `--network`, `--network-alias`, `--link`, `--ip` (the default is
+    /// `--network none`; the CLI's default is the `bridge` network).
+    pub network: crate::network::Request,
 }
 
 /// A container's directory under `root/containers/<id>/`.
@@ -166,10 +171,22 @@ pub fn create(
     if let Some(u) = wanted {
         process.user = Some(user::resolve(&u, &rootfs.lowers)?);
     }
-    let mounts = volumes::prepare(root, image, &opts.volumes)?;
+    process.host_network |= opts.network.mode == crate::network::Mode::Host;
+    let endpoints = crate::network::join(root, &dir.id, &opts.network)?;
+    let undo_network = || crate::network::release_endpoints(root, &dir.id, &name, &endpoints);
+    let mounts = match volumes::prepare(root, image, &opts.volumes) {
+        Ok(m) => m,
+        Err(e) => {
+            undo_network();
+            return Err(e);
+        }
+    };
     let spec = volumes::spec_mounts(&mounts).and_then(|extra| {
         let mut spec = spec::generate(image, &process, dir.merged(), &dir.id[..12])?;
         let mut all = spec.mounts().clone().unwrap_or_default();
+        if !endpoints.is_empty() {
+            all.extend(crate::network::name_mounts(&dir.path));
+        }
         all.extend(extra);
         spec.set_mounts(Some(all));
         Ok(spec)
@@ -178,6 +195,7 @@ pub fn create(
         Ok(s) => s,
         Err(e) => {
             volumes::undo(root, &mounts);
+            undo_network();
             return Err(e);
         }
     };
@@ -196,6 +214,7 @@ pub fn create(
         Ok(s) => s,
         Err(e) => {
             volumes::undo(root, &mounts);
+            undo_network();
             return Err(e.into());
         }
     };
@@ -238,13 +257,22 @@ pub fn create(
             mounts: mounts.clone(),
             restart_policy: opts.restart,
             restart_count: 0,
+            ports: opts.ports.clone(),
+            network_mode: match &opts.network.mode {
+                crate::network::Mode::None => "none".into(),
+                crate::network::Mode::Host => "host".into(),
+                crate::network::Mode::Network(n) => n.clone(),
+            },
+            networks: endpoints.clone(),
         }
         .save(&dir.path)?;
+        crate::network::announce(root, &dir.path)?;
         Ok(())
     })();
     if r.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
         volumes::undo(root, &mounts);
+        undo_network();
     }
     s.finish_with(r)?;
     Ok((dir, spec))
@@ -260,9 +288,18 @@ pub fn run_foreground(
     opts: &RunOptions,
 ) -> crate::Result<i32> {
     let _p = trace::phase("run");
+    // Published ports are bound before anything exists, so a port in use
+    // fails the run with nothing to clean up.
+    let mut opts = opts.clone();
+    let held = crate::network::port::bind(root, &mut opts.ports)?;
+    let opts = &opts;
     let (dir, spec) = create(root, rootfs, image, opts)?;
+    let mut ports = crate::network::port::Supervisor::new(&dir.path, held);
     let mut st = state::State::load(&dir.path)?;
     let mut on_start = |pid: i32| {
+        if let Some(p) = ports.as_mut() {
+            p.container_started(pid);
+        }
         st.status = state::Status::Running;
         st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
@@ -294,6 +331,7 @@ pub fn run_foreground(
             &mut on_start,
         )
     };
+    drop(ports);
     let mut st = state::State::load(&dir.path)?;
     lifecycle::record_exit(&mut st, &result);
     if opts.remove {
@@ -306,6 +344,14 @@ pub fn run_foreground(
 }
 
 pub(crate) fn remove_dir(dir: &ContainerDir) {
+    // The addresses go back to their pools first, while the state that
+    // names them is still there.
+    if let (Ok(st), Some(root)) = (
+        state::State::load(&dir.path),
+        dir.path.parent().and_then(Path::parent),
+    ) {
+        crate::network::release(root, &st);
+    }
     let _ = trace::cleanup(
         Kind::Store,
         "remove",
@@ -364,13 +410,24 @@ pub(crate) fn run_observed(
     let _p = trace::phase("run");
     let (dir, spec) = create(root, rootfs, image, opts)?;
     let namespaces = namespaces::in_spec(&spec).iter().map(|n| n.name).collect();
+    let mut st = state::State::load(&dir.path)?;
+    // `glassbox ps` from a second terminal shows it running, as for `run`.
+    let mut started = |pid: i32| {
+        // The caller first: it may be timing the output.
+        on_start(pid);
+        st.status = state::Status::Running;
+        st.pid = Some(pid);
+        st.shim_pid = Some(std::process::id() as i32);
+        st.started_at = Some(state::now());
+        let _ = st.save(&dir.path);
+    };
     let result = start_and_wait_observed(
         &dir,
         &spec,
         rootfs,
         &opts.limits,
         io,
-        on_start,
+        &mut started,
         before_remove,
     );
     let st = state::State::load(&dir.path);
@@ -401,6 +458,9 @@ fn start_and_wait_observed(
     let layout = cgroup::Layout::detect()?;
     let cg = cgroup::Cgroup::new(layout, &dir.id);
     let mut fs = cgroup::HostFs;
+    let endpoints = state::State::load(&dir.path)
+        .map(|s| s.networks)
+        .unwrap_or_default();
     {
         let _p = trace::phase("cgroup");
         if let Err(e) = cg.create(&mut fs, limits) {
@@ -417,6 +477,7 @@ fn start_and_wait_observed(
         flags,
         new_cgroup_ns,
         io,
+        &endpoints,
         on_start,
     );
     let r = r.map(|(code, pid, sig)| {
@@ -436,6 +497,7 @@ fn start_and_wait_observed(
         (code, oom)
     });
     before_remove(&cg);
+    crate::network::detach(&endpoints);
     let removed = cg.remove(&mut fs);
     let r = r?;
     removed?;
@@ -452,6 +514,7 @@ fn clone_and_wait(
     flags: nix::sched::CloneFlags,
     new_cgroup_ns: bool,
     io: Stdio,
+    endpoints: &[crate::network::Endpoint],
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, i32, Option<&'static str>)> {
     use nix::sys::wait::{waitpid, WaitStatus};
@@ -522,21 +585,38 @@ fn clone_and_wait(
         let _p = trace::phase("cgroup");
         cg.join(&mut cgroup::HostFs, pid.as_raw())
     };
+    // The init waits for the start byte: wire its network namespace now,
+    // so its command never runs without its network.
+    let joined = joined.and_then(|_| {
+        let root = dir
+            .path
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"));
+        crate::network::attach(root, endpoints, pid.as_raw())
+    });
     if let Err(e) = joined {
         // The init is still waiting for the start byte: end it, by its PID.
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = waitpid(pid, None);
         return Err(e);
     }
+    // Read the namespaces' identities while the init still waits: a short
+    // command could be gone (and its /proc entry with it) a moment later.
+    let inodes: Vec<String> = names
+        .iter()
+        .map(|n| {
+            std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
     {
         use std::io::Write;
         let _ = std::fs::File::from(sync_w).write_all(b"s");
     }
     on_start(pid.as_raw());
-    for n in names {
-        let inode = std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+    for (n, inode) in names.iter().zip(inodes) {
         trace::fact(Kind::Namespace, "create", format!("{} namespace", n.name))
             .field("flag", n.flag)
             .field("unshare", n.unshare)

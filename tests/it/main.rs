@@ -18,6 +18,8 @@ mod lessons;
 mod lifecycle;
 mod limits;
 mod load_formats;
+mod network;
+mod ports;
 mod run;
 mod runopts;
 mod step;
