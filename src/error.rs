@@ -35,6 +35,9 @@ pub enum Error {
     /// A network or network option that cannot be used.
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    /// `compare vm` could not measure one side.
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
