@@ -35,6 +35,9 @@ pub enum Error {
     /// A published port that cannot be set up.
     #[error(transparent)]
     Port(crate::network::port::PortError),
+    /// `compare vm` could not measure one side.
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
     /// A network or network option that cannot be used.
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),

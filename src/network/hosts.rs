@@ -1,8 +1,9 @@
 //! Names: each container on a bridge network gets its own `/etc/hosts` and
 //! `/etc/resolv.conf`, files in its directory bind-mounted over the
 //! image's, as Docker does. The hosts file lists the container itself and
-//! every peer that holds an address on one of its networks, by name and
-//! `--network-alias`, plus its `--link` aliases.
+//! every peer that holds an address on one of its user-defined networks, by
+//! name and `--network-alias`, plus its `--link` aliases (on the default
+//! network, as with Docker, peers are known only through `--link`).
 //!
 //! Why files and not an embedded DNS server: a DNS server needs a process
 //! that outlives every `run` (glassbox has no daemon) and a way into each
@@ -56,7 +57,9 @@ pub fn render(me: &State, my_dir: &Path, everyone: &[(PathBuf, State)]) -> Strin
     for ep in &me.networks {
         let mut peers: Vec<String> = Vec::new();
         for (_, other) in everyone {
-            if other.id == me.id {
+            // Docker's rule: on the default network containers know each
+            // other only through --link; user networks give names.
+            if other.id == me.id || ep.network == super::DEFAULT_NETWORK {
                 continue;
             }
             for o in other.networks.iter().filter(|o| o.network == ep.network) {
@@ -149,23 +152,30 @@ pub fn write_for(
     Ok(())
 }
 
-/// Rewrites the hosts files of every container with an endpoint on one of
-/// `networks` (except `skip`), after a container joined or left.
+/// Rewrites the hosts files of the containers that know `who` (a container
+/// that joined or left `networks`): those sharing one of its user-defined
+/// networks, and those with a `--link` to it. `who` itself is skipped.
 pub fn refresh(
     everyone: &[(PathBuf, State)],
     networks: &[&Endpoint],
-    skip: Option<&str>,
+    who: (&str, &str),
     why: &str,
 ) -> crate::Result<()> {
+    let (id, name) = who;
     for (dir, st) in everyone {
-        if Some(st.id.as_str()) == skip || !hosts_path(dir).exists() {
+        if st.id == id || !hosts_path(dir).exists() {
             continue;
         }
-        if st
-            .networks
-            .iter()
-            .any(|e| networks.iter().any(|n| n.network == e.network))
-        {
+        let shares = st.networks.iter().any(|e| {
+            e.network != super::DEFAULT_NETWORK && networks.iter().any(|n| n.network == e.network)
+        });
+        let links = st.networks.iter().any(|e| {
+            e.links.iter().any(|l| {
+                let target = l.split(':').next().unwrap_or(l);
+                target == name || target == id
+            })
+        });
+        if shares || links {
             write_for(dir, st, everyone, why)?;
         }
     }

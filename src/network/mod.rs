@@ -539,7 +539,7 @@ pub fn announce(root: &Path, dir: &Path) -> crate::Result<()> {
     hosts::refresh(
         &everyone,
         &eps,
-        Some(&st.id),
+        (&st.id, &st.name),
         &format!("{} joined", st.name),
     )
 }
@@ -601,7 +601,7 @@ pub fn release_endpoints(root: &Path, id: &str, name: &str, endpoints: &[Endpoin
         .filter(|(_, s)| s.id != id)
         .collect();
     let eps: Vec<&Endpoint> = endpoints.iter().collect();
-    let _ = hosts::refresh(&everyone, &eps, None, &format!("{name} left"));
+    let _ = hosts::refresh(&everyone, &eps, (id, name), &format!("{name} left"));
 }
 
 fn release_one(root: &Path, id: &str, ep: &Endpoint) -> crate::Result<()> {
@@ -675,7 +675,7 @@ pub fn connect(
     hosts::refresh(
         &everyone,
         &[&ep],
-        Some(&st.id),
+        (&st.id, &st.name),
         &format!("{} joined", st.name),
     )?;
     Ok(ep)
@@ -702,7 +702,7 @@ pub fn disconnect(root: &Path, net_key: &str, container: &str) -> crate::Result<
     hosts::refresh(
         &everyone,
         &[&ep],
-        Some(&st.id),
+        (&st.id, &st.name),
         &format!("{} left", st.name),
     )
 }
