@@ -32,12 +32,12 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
-    /// A published port that cannot be set up.
-    #[error(transparent)]
-    Port(crate::network::port::PortError),
     /// `compare vm` could not measure one side.
     #[error(transparent)]
     Compare(#[from] crate::compare::CompareError),
+    /// A published port that cannot be set up.
+    #[error(transparent)]
+    Port(crate::network::port::PortError),
     /// A network or network option that cannot be used.
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),

@@ -601,15 +601,22 @@ fn clone_and_wait(
         let _ = waitpid(pid, None);
         return Err(e);
     }
+    // Read the namespaces' identities while the init still waits: a short
+    // command could be gone (and its /proc entry with it) a moment later.
+    let inodes: Vec<String> = names
+        .iter()
+        .map(|n| {
+            std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
     {
         use std::io::Write;
         let _ = std::fs::File::from(sync_w).write_all(b"s");
     }
     on_start(pid.as_raw());
-    for n in names {
-        let inode = std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+    for (n, inode) in names.iter().zip(inodes) {
         trace::fact(Kind::Namespace, "create", format!("{} namespace", n.name))
             .field("flag", n.flag)
             .field("unshare", n.unshare)
