@@ -9,6 +9,7 @@ mod images;
 mod inspect;
 mod lessons;
 mod output;
+mod registry_cmd;
 mod run_cmd;
 mod volume_cmd;
 
@@ -96,6 +97,9 @@ enum Command {
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
+    /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -169,5 +173,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Build(a) => build::build(a, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
+        Command::Registry(c) => registry_cmd::run(c, ctx),
     }
 }
