@@ -120,7 +120,10 @@ impl Response {
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
         Response {
             status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
+            headers: vec![(
+                "Content-Type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
             body: ResponseBody::Bytes(value.to_string().into_bytes()),
         }
     }
