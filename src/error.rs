@@ -32,6 +32,9 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    /// `compare vm` could not measure one side.
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

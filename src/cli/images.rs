@@ -6,10 +6,22 @@ use clap::Args;
 
 /// Arguments of `glassbox setup`.
 #[derive(Debug, Args)]
-pub struct SetupArgs {}
+pub struct SetupArgs {
+    /// Also install what `compare vm` needs (qemu-system-x86, linux-image-amd64) with apt-get
+    #[arg(long)]
+    pub vm: bool,
+}
 
-/// Builds busybox:latest.
-pub fn setup(_a: SetupArgs, ctx: &Ctx) -> crate::Result<i32> {
+/// Builds busybox:latest (and with --vm installs the VM packages).
+pub fn setup(a: SetupArgs, ctx: &Ctx) -> crate::Result<i32> {
+    if a.vm {
+        let installed = crate::compare::setup::install_vm()?;
+        if installed.is_empty() {
+            println!("vm: qemu-system-x86_64 and a kernel in /boot are already installed");
+        } else {
+            println!("vm: installed {}", installed.join(" "));
+        }
+    }
     let store = Store::open(&ctx.root)?;
     let img = crate::image::busybox::setup(&store)?;
     println!("busybox:latest {}", img.id);

@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod compare_cmd;
 mod container_cmd;
 mod explain_cmd;
 mod images;
@@ -96,6 +97,9 @@ enum Command {
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
+    /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
+    #[command(subcommand)]
+    Compare(compare_cmd::CompareCommand),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -169,5 +173,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Build(a) => build::build(a, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
+        Command::Compare(c) => compare_cmd::run(c, ctx),
     }
 }
