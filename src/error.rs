@@ -35,6 +35,9 @@ pub enum Error {
     /// The registry server could not start.
     #[error(transparent)]
     RegistryServer(#[from] crate::registry::server::ServerError),
+    /// `compare vm` could not measure one side.
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod compare_cmd;
 mod container_cmd;
 mod explain_cmd;
 mod images;
@@ -100,6 +101,9 @@ enum Command {
     /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
+    /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
+    #[command(subcommand)]
+    Compare(compare_cmd::CompareCommand),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -174,5 +178,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
         Command::Registry(c) => registry_cmd::run(c, ctx),
+        Command::Compare(c) => compare_cmd::run(c, ctx),
     }
 }
