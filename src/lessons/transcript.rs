@@ -283,7 +283,6 @@ fn redact_units(line: &str) -> String {
     for word in ["pid ", "Pid ", "PID "] {
         s = replace_number_after(&s, word, "<pid>");
     }
-<<<<<<< HEAD
     // Ages as ps and images print them: "Up 3 seconds", "2 minutes ago",
     // "Less than a second ago", "About a minute".
     for (phrase, with) in [
@@ -292,11 +291,10 @@ fn redact_units(line: &str) -> String {
         ("About an hour", "<n> hours"),
     ] {
         s = s.replace(phrase, with);
-=======
+    }
     // Measured memory peaks and the booted kernel's size (compare vm).
     for word in ["peak ", "kernel "] {
         s = replace_size_after(&s, word);
->>>>>>> vm
     }
     for unit in [
         " second", " minute", " hour", " day", " week", " month", " year",
