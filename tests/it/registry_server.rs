@@ -1006,3 +1006,67 @@ fn the_serve_command_answers_and_stops_on_sigterm() {
         "{out}"
     );
 }
+
+/// `registry:2` from `glassbox setup --registry` runs as a container (in
+/// the host's network namespace, on a free port given as its command) and
+/// serves the same API; `glassbox stop` ends it cleanly.
+#[test]
+fn the_registry_image_serves_as_a_container() {
+    let root = Root::new();
+    let out = root.ok(&["setup", "--registry"]);
+    assert!(out.contains("registry:2 sha256:"), "{out}");
+    // Reproducible: a second root gets the same image.
+    let again = Root::new().ok(&["setup", "--registry"]);
+    assert_eq!(out, again);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    struct Remove<'a>(&'a Root);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["rm", "-f", "regtest"]);
+        }
+    }
+    root.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "--name",
+        "regtest",
+        "registry:2",
+        "--addr",
+        &addr.to_string(),
+        "--storage",
+        "/var/lib/registry",
+    ]);
+    let _guard = Remove(&root);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the registry container did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = push_blob(addr, "boxed/app", b"from inside a container");
+    let r = http(addr, "GET", &format!("/v2/boxed/app/blobs/{d}"), &[], b"");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"from inside a container"[..])
+    );
+    root.ok(&["stop", "regtest"]);
+    let logs = root.ok(&["logs", "regtest"]);
+    assert!(logs.contains("stopped (SIGTERM)"), "{logs}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&root.ok(&["inspect", "regtest"])).unwrap();
+    let state = if inspect.is_array() {
+        &inspect[0]["State"]
+    } else {
+        &inspect["State"]
+    };
+    assert_eq!(state["ExitCode"], 0, "{inspect}");
+}

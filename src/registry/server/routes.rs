@@ -135,6 +135,11 @@ fn unsupported(req: &Request) -> ApiError {
     )
 }
 
+/// `sha256:` and the first 12 hex digits, for event subjects.
+fn short(d: &Digest) -> String {
+    crate::explain::short_digest(d.to_string())
+}
+
 fn blob_location(name: &str, d: &Digest) -> String {
     format!("/v2/{name}/blobs/{d}")
 }
@@ -276,7 +281,7 @@ impl App {
         self.event(
             Kind::Registry,
             "delete",
-            format!("blob {d} from {name}"),
+            format!("blob {} from {name}", short(d)),
             |b| b.field("repository", name).field("digest", d.as_str()),
         );
         ok(
@@ -300,7 +305,7 @@ impl App {
                 self.event(
                     Kind::Registry,
                     "mount",
-                    format!("blob {d} from {from} into {name}"),
+                    format!("blob {} from {from} into {name}", short(&d)),
                     |b| {
                         b.field("repository", name)
                             .field("from", from)
@@ -469,7 +474,7 @@ impl App {
         self.event(
             Kind::Registry,
             "accept_blob",
-            format!("blob {d} in {name}"),
+            format!("blob {} in {name}", short(d)),
             |b| {
                 b.field("repository", name)
                     .field("digest", d.as_str())
@@ -611,7 +616,7 @@ impl App {
         self.event(
             Kind::Registry,
             "accept_manifest",
-            format!("manifest {d} in {name}"),
+            format!("manifest {} in {name}", short(&d)),
             |b| {
                 let b = b
                     .field("repository", name)
@@ -729,7 +734,7 @@ impl App {
             self.event(
                 Kind::Registry,
                 "delete",
-                format!("manifest {d} from {name}"),
+                format!("manifest {} from {name}", short(&d)),
                 |b| {
                     b.field("repository", name)
                         .field("digest", d.as_str())
