@@ -1070,3 +1070,188 @@ fn the_registry_image_serves_as_a_container() {
     };
     assert_eq!(state["ExitCode"], 0, "{inspect}");
 }
+
+/// Reads one response from a kept-alive connection (by Content-Length).
+fn read_response(r: &mut std::io::BufReader<TcpStream>, head_only: bool) -> Resp {
+    use std::io::BufRead;
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status = line
+        .split(' ')
+        .nth(1)
+        .expect("a status line")
+        .parse()
+        .unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(':').unwrap();
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    let mut resp = Resp {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let len: usize = resp
+        .header("Content-Length")
+        .unwrap_or("0")
+        .parse()
+        .unwrap();
+    if !head_only {
+        resp.body = vec![0; len];
+        r.read_exact(&mut resp.body).unwrap();
+    }
+    resp
+}
+
+/// One connection, several requests: a chunked (Transfer-Encoding) PATCH,
+/// an `Expect: 100-continue` PUT that waits for the go-ahead, a HEAD and a
+/// GET, all answered in order on the same socket.
+#[test]
+fn one_connection_carries_chunked_bodies_and_expect_continue() {
+    let reg = Glassbox::start(None);
+    let a = reg.addr();
+    let data = b"hello, chunked world";
+    let d = sha(data);
+    let loc = http(a, "POST", "/v2/wire/test/blobs/uploads/", &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    let s = TcpStream::connect(a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(s);
+    // Two chunks of the first 12 bytes, then the terminating chunk.
+    write!(
+        w,
+        "PATCH {loc} HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, chunk\r\n0\r\n\r\n"
+    )
+    .unwrap();
+    let resp = read_response(&mut r, false);
+    assert_eq!(
+        (resp.status, resp.header("Range")),
+        (202, Some("0-11")),
+        "{resp:?}"
+    );
+    // Expect: 100-continue: the server says go before the body is sent.
+    let rest = &data[12..];
+    write!(
+        w,
+        "PUT {loc}?digest={d} HTTP/1.1\r\nHost: {a}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        rest.len()
+    )
+    .unwrap();
+    let cont = read_response(&mut r, true);
+    assert_eq!(cont.status, 100);
+    w.write_all(rest).unwrap();
+    let resp = read_response(&mut r, false);
+    assert_eq!(
+        (resp.status, resp.header("Docker-Content-Digest")),
+        (201, Some(d.as_str()))
+    );
+    write!(
+        w,
+        "HEAD /v2/wire/test/blobs/{d} HTTP/1.1\r\nHost: {a}\r\n\r\n"
+    )
+    .unwrap();
+    let resp = read_response(&mut r, true);
+    assert_eq!(
+        (resp.status, resp.header("Content-Length")),
+        (200, Some("20"))
+    );
+    write!(
+        w,
+        "GET /v2/wire/test/blobs/{d} HTTP/1.1\r\nHost: {a}\r\n\r\n"
+    )
+    .unwrap();
+    let resp = read_response(&mut r, false);
+    assert_eq!(resp.body, data);
+}
+
+/// A push killed mid-chunk leaves the upload as it was before the chunk
+/// (and no blob); the client resumes from the Range the server reports.
+/// Two clients pushing the same blob at once both succeed.
+#[test]
+fn a_killed_chunk_is_cut_back_and_concurrent_pushes_of_one_blob_agree() {
+    let reg = Glassbox::start(None);
+    let a = reg.addr();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+    let d = sha(&data);
+    let loc = http(a, "POST", "/v2/crash/test/blobs/uploads/", &[], b"")
+        .header("Location")
+        .unwrap()
+        .to_string();
+    let r = http(a, "PATCH", &loc, &[], &data[..50_000]);
+    assert_eq!(r.header("Range"), Some("0-49999"));
+    {
+        // Promise 100000 bytes, send 30000, hang up.
+        let mut s = TcpStream::connect(a).unwrap();
+        write!(
+            s,
+            "PATCH {loc} HTTP/1.1\r\nHost: {a}\r\nContent-Length: 100000\r\n\r\n"
+        )
+        .unwrap();
+        s.write_all(&data[50_000..80_000]).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let r = http(a, "GET", &loc, &[], b"");
+        if r.header("Range") == Some("0-49999") || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        (status.status, status.header("Range")),
+        (204, Some("0-49999"))
+    );
+    assert!(files_under(&reg.storage().join("blobs")).is_empty());
+    let r = http(
+        a,
+        "PUT",
+        &with_query(&loc, &format!("digest={d}")),
+        &[],
+        &data[50_000..],
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    // Ten clients push one new blob at the same moment.
+    let other: Vec<u8> = data.iter().rev().copied().collect();
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            let other = other.clone();
+            std::thread::spawn(move || {
+                let loc = http(a, "POST", "/v2/crash/race/blobs/uploads/", &[], b"")
+                    .header("Location")
+                    .unwrap()
+                    .to_string();
+                http(
+                    a,
+                    "PUT",
+                    &with_query(&loc, &format!("digest={}", sha(&other))),
+                    &[],
+                    &other,
+                )
+                .status
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 201);
+    }
+    let r = http(
+        a,
+        "GET",
+        &format!("/v2/crash/race/blobs/{}", sha(&other)),
+        &[],
+        b"",
+    );
+    assert_eq!(r.body, other);
+    assert!(files_under(&reg.storage().join("_uploads")).is_empty());
+    assert!(files_under(&reg.storage().join("_tmp")).is_empty());
+}
