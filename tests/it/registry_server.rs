@@ -142,6 +142,11 @@ struct Distribution {
 
 impl Distribution {
     fn start() -> Distribution {
+        Distribution::start_with("")
+    }
+
+    /// With `extra` appended to the config (an `auth:` section).
+    fn start_with(extra: &str) -> Distribution {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -155,7 +160,7 @@ impl Distribution {
             format!(
                 "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
                 dir.path().join("data").display()
-            ),
+            ) + extra,
         )
         .unwrap();
         let child = Command::new("docker-registry")
@@ -1254,4 +1259,54 @@ fn a_killed_chunk_is_cut_back_and_concurrent_pushes_of_one_blob_agree() {
     assert_eq!(r.body, other);
     assert!(files_under(&reg.storage().join("_uploads")).is_empty());
     assert!(files_under(&reg.storage().join("_tmp")).is_empty());
+}
+
+/// With an htpasswd file, both servers refuse anonymous and wrong
+/// credentials with 401, a Basic challenge and UNAUTHORIZED, and let the
+/// right user in.
+#[test]
+fn auth_answers_match_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("htpasswd");
+    std::fs::write(
+        &file,
+        format!("student:{}\n", bcrypt::hash("s3cret", 5).unwrap()),
+    )
+    .unwrap();
+    let ours = Glassbox::start(Some(file.clone()));
+    let theirs = Distribution::start_with(&format!(
+        "auth:\n  htpasswd:\n    realm: glassbox-registry\n    path: {}\n",
+        file.display()
+    ));
+    use base64::Engine as _;
+    let basic = |up: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(up)
+        )
+    };
+    let run = |addr: SocketAddr| -> Vec<String> {
+        let mut out = Vec::new();
+        for (label, creds) in [
+            ("anonymous", None),
+            ("wrong", Some("student:nope")),
+            ("unknown user", Some("eve:s3cret")),
+            ("right", Some("student:s3cret")),
+        ] {
+            for path in ["/v2/", "/v2/_catalog", "/v2/some/repo/tags/list"] {
+                let auth = creds.map(basic);
+                let headers: Vec<(&str, &str)> =
+                    auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+                let r = http(addr, "GET", path, &headers, b"");
+                out.push(format!(
+                    "{label} {path}: {} {:?} {:?}",
+                    r.status,
+                    r.code(),
+                    r.header("WWW-Authenticate")
+                ));
+            }
+        }
+        out
+    };
+    assert_eq!(run(ours.addr()), run(theirs.addr));
 }
