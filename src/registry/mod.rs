@@ -1,6 +1,6 @@
-//! The registry: sharing images over the OCI distribution API.
-//!
-//! [`server`] is glassbox's own registry (`glassbox registry serve`); the
-//! client half (push, pull, login) talks to it and to any other registry.
+//! The registry: the OCI distribution API from both ends. `client/`
+//! pushes and pulls images to any registry that speaks it (glassbox's own,
+//! distribution's `registry:2`, ...), with every HTTP exchange an explained
+//! event; `server/` serves it.
 
 pub mod server;
