@@ -1332,3 +1332,99 @@ fn auth_answers_match_distribution() {
     };
     assert_eq!(run(ours.addr()), run(theirs.addr));
 }
+
+/// What a student reads while a push and a pull happen: one explained
+/// line per request, in order (upload ids and ports redacted).
+#[test]
+fn a_push_and_a_pull_read_as_a_story() {
+    let capture = glassbox::trace::capture();
+    let reg = Glassbox::start(None);
+    let a = reg.addr();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let layer = b"a layer's bytes".to_vec();
+    let manifest = oci_manifest(config, &layer);
+    http(a, "GET", "/v2/", &[], b"");
+    for blob in [&layer[..], &config[..]] {
+        let d = sha(blob);
+        http(a, "HEAD", &format!("/v2/story/app/blobs/{d}"), &[], b"");
+        let loc = http(a, "POST", "/v2/story/app/blobs/uploads/", &[], b"")
+            .header("Location")
+            .unwrap()
+            .to_string();
+        http(a, "PATCH", &loc, &[], blob);
+        http(
+            a,
+            "PUT",
+            &with_query(&loc, &format!("digest={d}")),
+            &[],
+            b"",
+        );
+    }
+    http(
+        a,
+        "PUT",
+        "/v2/story/app/manifests/1",
+        &[("Content-Type", OCI)],
+        &manifest,
+    );
+    http(
+        a,
+        "POST",
+        &format!(
+            "/v2/story/copy/blobs/uploads/?mount={}&from=story/app",
+            sha(&layer)
+        ),
+        &[],
+        b"",
+    );
+    http(
+        a,
+        "GET",
+        "/v2/story/app/manifests/1",
+        &[("Accept", OCI)],
+        b"",
+    );
+    http(
+        a,
+        "GET",
+        &format!("/v2/story/app/blobs/{}", sha(&layer)),
+        &[],
+        b"",
+    );
+    http(a, "GET", "/v2/_catalog", &[], b"");
+    http(
+        a,
+        "POST",
+        &format!("/v2/story/app/blobs/uploads/?digest={}", sha(b"x")),
+        &[],
+        b"y",
+    );
+    http(
+        a,
+        "GET",
+        "/v2/story/app/manifests/2",
+        &[("Accept", OCI)],
+        b"",
+    );
+    drop(reg);
+    let text: String = capture
+        .events()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}.{}: {}\n",
+                e.kind,
+                e.action,
+                glassbox::explain::render(e, glassbox::explain::Level::Brief).unwrap_or_default()
+            )
+        })
+        .collect();
+    insta::with_settings!({filters => vec![
+        (r"uploads/[0-9a-f]{32}", "uploads/[ID]"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+        (r"in /tmp/\S+", "in [STORAGE]"),
+    ]}, {
+        insta::assert_snapshot!("registry_push_pull_story", text);
+    });
+}

@@ -529,7 +529,10 @@ fn write_response(
     for (n, v) in &resp.headers {
         let _ = write!(head, "{n}: {v}\r\n");
     }
-    let _ = write!(head, "Content-Length: {}\r\n", resp.body.len());
+    // A 204 has no body and, by RFC 9110, no Content-Length either.
+    if resp.status != 204 {
+        let _ = write!(head, "Content-Length: {}\r\n", resp.body.len());
+    }
     head.push_str("Docker-Distribution-API-Version: registry/2.0\r\n");
     if !keep {
         head.push_str("Connection: close\r\n");
