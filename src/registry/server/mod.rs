@@ -17,7 +17,9 @@
 
 mod api_error;
 mod auth;
+mod blobs;
 pub mod http;
+mod manifests;
 pub mod routes;
 mod storage;
 mod uploads;
