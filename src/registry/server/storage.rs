@@ -50,6 +50,12 @@ impl Storage {
         for d in ["blobs/sha256", "repositories", "_uploads", "_tmp"] {
             fs::create_dir_all(root.join(d))?;
         }
+        // What a killed server left in _tmp/ was never renamed into place:
+        // nothing refers to it. (Uploads in _uploads/ stay: a client may
+        // resume them.)
+        for e in fs::read_dir(root.join("_tmp"))?.flatten() {
+            let _ = fs::remove_file(e.path());
+        }
         Ok(Storage {
             root: root.to_path_buf(),
         })
