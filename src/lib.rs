@@ -15,6 +15,7 @@ pub mod error;
 pub mod explain;
 pub mod image;
 pub mod lessons;
+pub mod network;
 pub mod registry;
 pub mod runtime;
 pub mod store;

@@ -18,6 +18,7 @@ mod lessons;
 mod lifecycle;
 mod limits;
 mod load_formats;
+mod network;
 mod registry_server;
 mod run;
 mod runopts;
