@@ -1034,9 +1034,10 @@ fn the_serve_command_answers_and_stops_on_sigterm() {
     );
 }
 
-/// `registry:2` from `glassbox setup --registry` runs as a container (in
-/// the host's network namespace, on a free port given as its command) and
-/// serves the same API; `glassbox stop` ends it cleanly.
+/// `registry:2` from `glassbox setup --registry` runs as a container on the
+/// default bridge and serves the same API at the container's own address
+/// (port 5000, as the real registry:2); `glassbox stop` ends it cleanly and
+/// `glassbox logs` tells what each request meant.
 #[test]
 fn the_registry_image_serves_as_a_container() {
     let root = Root::new();
@@ -1045,37 +1046,32 @@ fn the_registry_image_serves_as_a_container() {
     // Reproducible: a second root gets the same image.
     let again = Root::new().ok(&["setup", "--registry"]);
     assert_eq!(out, again);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     struct Remove<'a>(&'a Root);
     impl Drop for Remove<'_> {
         fn drop(&mut self) {
             let _ = self.0.run(&["rm", "-f", "regtest"]);
         }
     }
-    root.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "host",
-        "--name",
-        "regtest",
-        "registry:2",
-        "--addr",
-        &addr.to_string(),
-        "--storage",
-        "/var/lib/registry",
-    ]);
+    root.ok(&["run", "-d", "--name", "regtest", "registry:2"]);
     let _guard = Remove(&root);
+    let inspect = |root: &Root| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&root.ok(&["inspect", "regtest"])).unwrap();
+        if v.is_array() {
+            v[0].clone()
+        } else {
+            v
+        }
+    };
+    let ip = inspect(&root)["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .expect("the container has an address on the bridge")
+        .to_string();
+    let addr: SocketAddr = format!("{ip}:5000").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "the registry container did not start"
+            "the registry container did not answer at {addr}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -1088,14 +1084,7 @@ fn the_registry_image_serves_as_a_container() {
     root.ok(&["stop", "regtest"]);
     let logs = root.ok(&["logs", "regtest"]);
     assert!(logs.contains("stopped (SIGTERM)"), "{logs}");
-    let inspect: serde_json::Value =
-        serde_json::from_str(&root.ok(&["inspect", "regtest"])).unwrap();
-    let state = if inspect.is_array() {
-        &inspect[0]["State"]
-    } else {
-        &inspect["State"]
-    };
-    assert_eq!(state["ExitCode"], 0, "{inspect}");
+    assert_eq!(inspect(&root)["State"]["ExitCode"], 0);
 }
 
 /// Reads one response from a kept-alive connection (by Content-Length).
