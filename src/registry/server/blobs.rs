@@ -134,7 +134,12 @@ impl App {
                     return Err(e);
                 }
             };
-            self.receive(&mut u, body)?;
+            if let Err(e) = self.receive(&mut u, body) {
+                // The client never learnt this session's Location, so it
+                // cannot resume it: drop it.
+                self.uploads.remove(&u.id);
+                return Err(e);
+            }
             let size = u.size;
             self.finish_upload(name, &mut u, &d)?;
             return ok(

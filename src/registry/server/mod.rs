@@ -270,6 +270,9 @@ pub fn serve(
     })
 }
 
+/// The most connections served at once.
+const MAX_CONNECTIONS: usize = 1024;
+
 fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
@@ -283,8 +286,17 @@ fn accept_loop(
         if stopping.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(stream) = stream else { continue };
+        let Ok(mut stream) = stream else { continue };
         workers.retain(|w| !w.is_finished());
+        if workers.len() >= MAX_CONNECTIONS {
+            // One thread per connection: past the cap, say so and hang up
+            // rather than run the machine out of threads.
+            use std::io::Write;
+            let _ = stream.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+            );
+            continue;
+        }
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(c) = stream.try_clone() {
             conns
