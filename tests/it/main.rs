@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod load_formats;
 mod network;
+mod registry_diff;
 mod registry_server;
 mod run;
 mod runopts;
