@@ -11,6 +11,7 @@ mod inspect;
 mod lessons;
 mod network_cmd;
 mod output;
+mod port_cmd;
 mod registry_cmd;
 mod run_cmd;
 mod volume_cmd;
@@ -44,6 +45,8 @@ enum Command {
     Stop(container_cmd::StopArgs),
     /// Remove containers
     Rm(container_cmd::RmArgs),
+    /// List a container's published ports (80/tcp -> 0.0.0.0:8080)
+    Port(port_cmd::PortArgs),
     /// Show a container's details as JSON (docker inspect's shape)
     Inspect(container_cmd::InspectArgs),
     /// Create a container without starting it
@@ -64,6 +67,9 @@ enum Command {
     Pause(container_cmd::NamesArgs),
     /// Thaw paused containers
     Unpause(container_cmd::NamesArgs),
+    /// A TCP sink and UDP echo server for benchmarks and tests (internal)
+    #[command(name = "__bench-sink", hide = true)]
+    BenchSink(port_cmd::SinkArgs),
     /// Supervise a detached container (internal)
     #[command(name = "__shim", hide = true)]
     Shim(container_cmd::ShimArgs),
@@ -156,6 +162,8 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Stop(a) => container_cmd::stop(a, ctx),
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Port(a) => port_cmd::port(a, ctx),
+        Command::BenchSink(a) => port_cmd::sink(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Kill(a) => container_cmd::kill(a, ctx),
         Command::Exec(a) => container_cmd::exec(a, ctx),

@@ -24,6 +24,7 @@ pub mod bridge;
 pub mod hosts;
 pub mod ipam;
 pub mod netlink;
+pub mod port;
 pub mod redact;
 pub mod store;
 pub mod veth;

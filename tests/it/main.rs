@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod load_formats;
 mod network;
+mod ports;
 mod registry_diff;
 mod registry_server;
 mod run;
