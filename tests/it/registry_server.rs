@@ -644,8 +644,9 @@ fn the_serve_command_answers_and_stops_on_sigterm() {
 
 /// `registry:2` from `glassbox setup --registry` runs as a container on the
 /// default bridge and serves the same API at the container's own address
-/// (port 5000, as the real registry:2); `glassbox stop` ends it cleanly and
-/// `glassbox logs` tells what each request meant.
+/// (port 5000, as the real registry:2) and through `-p HOST:5000`;
+/// `glassbox stop` ends it cleanly and `glassbox logs` tells what each
+/// request meant.
 #[test]
 fn the_registry_image_serves_as_a_container() {
     let root = Root::new();
@@ -689,6 +690,53 @@ fn the_registry_image_serves_as_a_container() {
         (r.status, r.body.as_slice()),
         (200, &b"from inside a container"[..])
     );
+    // Published as the walk-through does it: -p HOST:5000.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct RemovePublished<'a>(&'a Root);
+    impl Drop for RemovePublished<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["rm", "-f", "regpub"]);
+        }
+    }
+    root.ok(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("{port}:5000"),
+        "--name",
+        "regpub",
+        "registry:2",
+    ]);
+    let _published = RemovePublished(&root);
+    let published: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ok = TcpStream::connect(published).is_ok()
+            && std::panic::catch_unwind(|| http(published, "GET", "/v2/", &[], b"").status == 200)
+                .unwrap_or(false);
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the published registry did not answer on {published}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let d2 = push_blob(published, "published/app", b"through the published port");
+    let r = http(
+        published,
+        "HEAD",
+        &format!("/v2/published/app/blobs/{d2}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    root.ok(&["rm", "-f", "regpub"]);
     root.ok(&["stop", "regtest"]);
     let logs = root.ok(&["logs", "regtest"]);
     assert!(logs.contains("stopped (SIGTERM)"), "{logs}");
