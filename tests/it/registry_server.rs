@@ -713,20 +713,25 @@ fn the_registry_image_serves_as_a_container() {
     ]);
     let _published = RemovePublished(&root);
     let published: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Wait for the server itself (at its own address) before going
+    // through the proxy, so the proxy never forwards to a port not yet open.
+    let v: serde_json::Value = serde_json::from_str(&root.ok(&["inspect", "regpub"])).unwrap();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    let own: SocketAddr = format!(
+        "{}:5000",
+        v["NetworkSettings"]["IPAddress"].as_str().unwrap()
+    )
+    .parse()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ok = TcpStream::connect(published).is_ok()
-            && std::panic::catch_unwind(|| http(published, "GET", "/v2/", &[], b"").status == 200)
-                .unwrap_or(false);
-        if ok {
-            break;
-        }
+    while TcpStream::connect_timeout(&own, Duration::from_millis(200)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "the published registry did not answer on {published}"
+            "the published registry did not start at {own}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
+    assert_eq!(http(published, "GET", "/v2/", &[], b"").status, 200);
     let d2 = push_blob(published, "published/app", b"through the published port");
     let r = http(
         published,
