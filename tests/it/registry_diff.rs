@@ -372,6 +372,80 @@ fn run_sequence(addr: SocketAddr) -> Vec<String> {
     note("catalog page 2", &r, &[], &[]);
     let r = http(addr, "GET", "/v2/nowhere/tags/list", &[], b"");
     note("tags of an unknown repository", &r, &[], &[]);
+    // A Docker schema 2 manifest of the same image, and image indexes.
+    const DOCKER: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    let docker = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": dc, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": dl, "size": layer.len()}]
+    }))
+    .unwrap();
+    let r = http(
+        addr,
+        "PUT",
+        "/v2/diff/app/manifests/docker",
+        &[("Content-Type", DOCKER)],
+        &docker,
+    );
+    note(
+        "put docker manifest",
+        &r,
+        &["Location"],
+        &["Docker-Content-Digest"],
+    );
+    let r = http(
+        addr,
+        "GET",
+        "/v2/diff/app/manifests/docker",
+        &[("Accept", DOCKER)],
+        b"",
+    );
+    note(
+        "get docker manifest",
+        &r,
+        &[],
+        &["Content-Type", "Docker-Content-Digest"],
+    );
+    const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    let index = |d: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": INDEX,
+            "manifests": [{"mediaType": OCI, "digest": d, "size": manifest.len(),
+                           "platform": {"architecture": "amd64", "os": "linux"}}]
+        }))
+        .unwrap()
+    };
+    let r = http(
+        addr,
+        "PUT",
+        "/v2/diff/app/manifests/multi",
+        &[("Content-Type", INDEX)],
+        &index(&dm),
+    );
+    note("put index", &r, &["Location"], &["Docker-Content-Digest"]);
+    let r = http(
+        addr,
+        "GET",
+        "/v2/diff/app/manifests/multi",
+        &[("Accept", INDEX)],
+        b"",
+    );
+    note(
+        "get index",
+        &r,
+        &[],
+        &["Content-Type", "Docker-Content-Digest"],
+    );
+    let r = http(
+        addr,
+        "PUT",
+        "/v2/diff/app/manifests/broken",
+        &[("Content-Type", INDEX)],
+        &index(&sha(b"no such manifest")),
+    );
+    note("index of a missing manifest", &r, &[], &[]);
     // Deletes.
     let r = http(
         addr,
