@@ -215,6 +215,8 @@ fn main() {
         "no glassbox binary at {}",
         bin.display()
     );
+    // It is bind-mounted into the container: the path must be absolute.
+    let bin = std::fs::canonicalize(&bin).expect("the glassbox binary's path");
     let mut g = Glassbox {
         bin,
         root: tempfile::Builder::new()

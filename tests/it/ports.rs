@@ -295,6 +295,7 @@ fn publish_all_takes_the_images_exposed_ports() {
     assert!(page.contains("published by -P"));
     let i = inspect(&root, "exposed");
     assert_eq!(i["Config"]["ExposedPorts"]["80/tcp"], serde_json::json!({}));
+    assert_eq!(i["HostConfig"]["PublishAllPorts"], true);
     let id = i["Id"].as_str().unwrap().to_string();
     root.ok(&["rm", "-f", "exposed"]);
     assert_nothing_left(port, Proto::Tcp, &id, None);

@@ -136,6 +136,9 @@ pub struct PortState {
     /// The image's EXPOSEd ports (`80/tcp`).
     #[serde(default)]
     pub exposed: Vec<String>,
+    /// `-P`: every exposed port was published.
+    #[serde(default)]
+    pub publish_all: bool,
 }
 
 impl PortState {
@@ -164,6 +167,7 @@ impl PortState {
             bindings,
             driver: Driver::parse(driver)?,
             exposed,
+            publish_all,
         })
     }
 }
@@ -765,7 +769,7 @@ pub fn annotate_inspect(v: &mut serde_json::Value, st: &crate::runtime::state::S
     let host = obj.entry("HostConfig").or_insert_with(|| json!({}));
     if let Some(h) = host.as_object_mut() {
         h.insert("PortBindings".into(), Value::Object(asked));
-        h.insert("PublishAllPorts".into(), json!(false));
+        h.insert("PublishAllPorts".into(), json!(st.ports.publish_all));
         h.insert("PortDriver".into(), json!(st.ports.driver.as_str()));
     }
     if let Some(c) = obj

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -52,14 +52,6 @@ impl Listener {
         match self {
             Listener::Tcp(l) => l.local_addr(),
             Listener::Udp(u) => u.local_addr(),
-        }
-    }
-
-    /// The file descriptor.
-    pub fn raw_fd(&self) -> RawFd {
-        match self {
-            Listener::Tcp(l) => l.as_raw_fd(),
-            Listener::Udp(u) => u.as_raw_fd(),
         }
     }
 }
@@ -420,21 +412,6 @@ fn new_flow(target: SocketAddr) -> io::Result<UdpSocket> {
     s.connect(target)?;
     s.set_nonblocking(true)?;
     Ok(s)
-}
-
-/// Turns an inherited descriptor number back into a listener (the shim
-/// receives the sockets its parent bound).
-///
-/// # Safety
-/// `fd` must be an open socket of the given kind that nothing else owns.
-pub unsafe fn listener_from_fd(fd: RawFd, tcp: bool) -> Listener {
-    if tcp {
-        // SAFETY: the caller hands over ownership of an open TCP socket.
-        Listener::Tcp(unsafe { TcpListener::from_raw_fd(fd) })
-    } else {
-        // SAFETY: the caller hands over ownership of an open UDP socket.
-        Listener::Udp(unsafe { UdpSocket::from_raw_fd(fd) })
-    }
 }
 
 #[cfg(test)]
