@@ -32,12 +32,18 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
-    /// A network or network option that cannot be used.
+    /// The registry server could not start.
     #[error(transparent)]
-    Network(#[from] crate::network::NetworkError),
+    RegistryServer(#[from] crate::registry::server::ServerError),
     /// `compare vm` could not measure one side.
     #[error(transparent)]
     Compare(#[from] crate::compare::CompareError),
+    /// A published port that cannot be set up.
+    #[error(transparent)]
+    Port(crate::network::port::PortError),
+    /// A network or network option that cannot be used.
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -47,6 +53,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::network::port::PortError> for Error {
+    fn from(e: crate::network::port::PortError) -> Self {
+        match e {
+            crate::network::port::PortError::Aborted(a) => Error::Aborted(a),
+            e => Error::Port(e),
+        }
+    }
 }
 
 /// Short for `Result<T, glassbox::Error>`.

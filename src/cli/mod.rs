@@ -11,6 +11,8 @@ mod inspect;
 mod lessons;
 mod network_cmd;
 mod output;
+mod port_cmd;
+mod registry_cmd;
 mod run_cmd;
 mod volume_cmd;
 
@@ -43,6 +45,8 @@ enum Command {
     Stop(container_cmd::StopArgs),
     /// Remove containers
     Rm(container_cmd::RmArgs),
+    /// List a container's published ports (80/tcp -> 0.0.0.0:8080)
+    Port(port_cmd::PortArgs),
     /// Show a container's details as JSON (docker inspect's shape)
     Inspect(container_cmd::InspectArgs),
     /// Create a container without starting it
@@ -63,6 +67,9 @@ enum Command {
     Pause(container_cmd::NamesArgs),
     /// Thaw paused containers
     Unpause(container_cmd::NamesArgs),
+    /// A TCP sink and UDP echo server for benchmarks and tests (internal)
+    #[command(name = "__bench-sink", hide = true)]
+    BenchSink(port_cmd::SinkArgs),
     /// Supervise a detached container (internal)
     #[command(name = "__shim", hide = true)]
     Shim(container_cmd::ShimArgs),
@@ -101,6 +108,9 @@ enum Command {
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
+    /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
     /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
     #[command(subcommand)]
     Compare(compare_cmd::CompareCommand),
@@ -152,6 +162,8 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Stop(a) => container_cmd::stop(a, ctx),
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Port(a) => port_cmd::port(a, ctx),
+        Command::BenchSink(a) => port_cmd::sink(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Kill(a) => container_cmd::kill(a, ctx),
         Command::Exec(a) => container_cmd::exec(a, ctx),
@@ -178,6 +190,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Network(c) => network_cmd::run(c, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
+        Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
     }
 }

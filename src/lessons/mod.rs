@@ -7,6 +7,7 @@
 //! the same root and trace flags: what the student sees in a lesson is
 //! exactly what they would see typing the command.
 
+mod http;
 pub mod model;
 mod progress;
 pub mod transcript;
@@ -101,6 +102,19 @@ impl Runner {
             .iter()
             .find(|l| l.number == n)
             .ok_or(LessonError::NoSuchLesson(n))
+    }
+
+    /// For an `exclusive` lesson, waits for and holds the host-wide lock
+    /// that lets one run of its steps at a time use the host's shared
+    /// resources (fixed host ports); released when dropped.
+    pub fn exclusive(&self, lesson: &Lesson) -> Option<std::fs::File> {
+        if !lesson.exclusive {
+            return None;
+        }
+        let path = std::env::temp_dir().join(format!("glassbox-lesson-{}.lock", lesson.number));
+        let f = std::fs::File::create(path).ok()?;
+        f.lock().ok()?;
+        Some(f)
     }
 
     /// The progress file's path.
@@ -228,7 +242,10 @@ impl Runner {
     /// first failing check.
     pub fn grade<'a>(&self, ex: &'a Exercise) -> Result<Option<(&'a Check, String)>, LessonError> {
         for c in &ex.checks {
-            let ran = self.run(&c.run, false)?;
+            let ran = match &c.http {
+                Some(url) => http::get(url),
+                None => self.run(&c.run, false)?,
+            };
             if let Some(problem) = evaluate(c, &ran) {
                 return Ok(Some((c, problem)));
             }
@@ -240,6 +257,11 @@ impl Runner {
 /// Applies one check to a command's result; `Some(problem)` when it fails.
 pub fn evaluate(c: &Check, ran: &Ran) -> Option<String> {
     let want = c.status.unwrap_or(0);
+    if let Some(url) = &c.http {
+        if ran.status != want {
+            return Some(format!("GET {url} failed: {}", abbreviate(&ran.stdout)));
+        }
+    }
     if ran.status != want {
         return Some(format!(
             "`glassbox {}` ended with status {} (expected {want})",

@@ -31,6 +31,10 @@ pub struct Lesson {
     /// Commands that remove what the lesson made (`lessons reset N`).
     #[serde(default)]
     pub cleanup: Vec<String>,
+    /// Its steps use something the whole host shares (a fixed host port):
+    /// two runs of its steps on one machine take turns.
+    #[serde(default)]
+    pub exclusive: bool,
     /// Where the lesson was loaded from.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -77,7 +81,13 @@ pub struct Check {
     /// What is checked, in words (`the image app:1 exists`).
     pub what: String,
     /// The read-only glassbox command whose output is inspected.
+    #[serde(default)]
     pub run: String,
+    /// Instead of `run`: an HTTP GET from the host of this URL on
+    /// 127.0.0.1 (`http://127.0.0.1:8090/`); the body is the output, and
+    /// a 2xx answer is status 0.
+    #[serde(default)]
+    pub http: Option<String>,
     /// Expected exit status (default 0).
     #[serde(default)]
     pub status: Option<i32>,
@@ -202,6 +212,14 @@ mod tests {
             assert!(!l.steps.is_empty(), "lesson {} has no steps", l.number);
             for s in &l.steps {
                 split_words(&s.run).unwrap();
+            }
+            for c in l.exercises.iter().flat_map(|e| &e.checks) {
+                assert!(
+                    c.run.is_empty() != c.http.is_none(),
+                    "lesson {}: check {:?} needs exactly one of run and http",
+                    l.number,
+                    c.what
+                );
             }
         }
     }

@@ -32,6 +32,7 @@ mod inspect;
 pub mod ipam;
 mod manage;
 pub mod netlink;
+pub mod port;
 pub mod redact;
 pub mod store;
 pub mod veth;
