@@ -41,6 +41,15 @@ fn network_ms(trace: &Path) -> f64 {
         / 1e3
 }
 
+/// Deletes the root's bridges even when a run fails half-way.
+struct Teardown<'a>(&'a Path);
+
+impl Drop for Teardown<'_> {
+    fn drop(&mut self) {
+        glassbox::network::teardown_root(self.0);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args
@@ -54,6 +63,7 @@ fn main() {
         .prefix("glassbox-netbench-")
         .tempdir()
         .expect("temp root");
+    let _teardown = Teardown(root.path());
     let trace = root.path().join("trace.jsonl");
     let ok = Command::new(exe)
         .arg("--root")
@@ -78,5 +88,4 @@ fn main() {
     println!("  --network bridge    {b:8.2} ms   (+{:.2} ms)", b - n);
     println!("  network steps alone {s:8.2} ms   (allocate, hosts, veth, port, addresses, route, veth removal, release)");
     println!("  load average before: {}", load.trim());
-    glassbox::network::teardown_root(root.path());
 }
