@@ -10,8 +10,8 @@
 //! - start ([`attach`]): after the init joined its cgroup and before it may
 //!   exec, the parent makes sure the bridge exists ([`bridge`]) and wires a
 //!   veth pair into the init's network namespace ([`veth`]).
-//! - exit ([`detach`]): the host ends of the veth pairs are deleted (the
-//!   kernel would also do it when the namespace goes).
+//! - exit ([`detach`]): the veth pairs go with the container's network
+//!   namespace; the kernel deletes them in the background.
 //! - rm ([`release`]): the addresses go back to the pool and the peers'
 //!   hosts files lose the container.
 //!

@@ -138,10 +138,9 @@ fn configure_inside(nl: &mut Netlink, ep: &Endpoint, pid: i32) -> crate::Result<
     Ok(())
 }
 
-/// Makes sure the host end of `ep`'s veth pair is gone: deletes it if it
-/// is still there. The kernel removes it by itself once the container's
-/// namespace is freed, but in the background, a little later; the event
-/// is the same either way, so a trace does not depend on that race.
+/// Deletes `ep`'s veth pair if its host end is still there (`network
+/// disconnect` of a running container, a pair left from an earlier start,
+/// a failed wiring).
 pub fn detach(host: &mut Netlink, ep: &Endpoint) -> crate::Result<()> {
     let hv = &ep.host_veth;
     let s = trace::cleanup(Kind::Network, "veth_remove", format!("veth {hv}"))
