@@ -32,6 +32,9 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    /// A registry could not be reached or refused a request.
+    #[error(transparent)]
+    Registry(Box<crate::registry::client::RegistryError>),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod explain;
 pub mod image;
 pub mod lessons;
+pub mod registry;
 pub mod runtime;
 pub mod store;
 pub mod trace;

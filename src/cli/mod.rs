@@ -9,6 +9,7 @@ mod images;
 mod inspect;
 mod lessons;
 mod output;
+mod push_pull;
 mod run_cmd;
 mod volume_cmd;
 
@@ -96,6 +97,14 @@ enum Command {
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
+    /// Send an image to a registry: glassbox push localhost:5001/busybox:1
+    Push(push_pull::PushArgs),
+    /// Fetch an image from a registry, verifying every digest
+    Pull(push_pull::PullArgs),
+    /// Check and store credentials for a registry
+    Login(push_pull::LoginArgs),
+    /// Remove stored credentials for a registry
+    Logout(push_pull::LogoutArgs),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -169,5 +178,9 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Build(a) => build::build(a, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
+        Command::Push(a) => push_pull::push(a, ctx),
+        Command::Pull(a) => push_pull::pull(a, ctx),
+        Command::Login(a) => push_pull::login(a, ctx),
+        Command::Logout(a) => push_pull::logout(a, ctx),
     }
 }

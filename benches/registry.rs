@@ -1,0 +1,2 @@
+//! Registry benchmark (filled in below).
+fn main() {}
