@@ -16,6 +16,7 @@ mod lessons;
 mod lifecycle;
 mod limits;
 mod load_formats;
+mod registry_client;
 mod run;
 mod runopts;
 mod step;
