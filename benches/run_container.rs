@@ -392,8 +392,8 @@ fn shim_memory(glassbox: &str, root: &Path) -> Result<(u64, u64, u64, u64), Stri
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    // Let the shim settle into its wait loop.
-    std::thread::sleep(Duration::from_millis(300));
+    // Let the shim settle into its wait loop (it releases its start-up pages once this command has exited).
+    std::thread::sleep(Duration::from_millis(1000));
     let state: serde_json::Value = fs::read(root.join("containers").join(&id).join("state.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

@@ -2,7 +2,11 @@
 # Installs the Debian packages glassbox and its tests need (run as root).
 # Skips apt entirely when everything is already there.
 set -euo pipefail
-PKGS=(busybox-static skopeo umoci jq tmux docker-registry apache2-utils)
+# qemu-system-x86 and linux-image-amd64: the VM half of `glassbox compare vm`
+# (about a minute to install; the kernel lands in /boot/vmlinuz-*).
+# docker-registry (distribution 2.8) and apache2-utils (htpasswd): the
+# reference registry the registry client is tested against.
+PKGS=(busybox-static skopeo umoci jq tmux qemu-system-x86 linux-image-amd64 docker-registry apache2-utils)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -12,4 +16,17 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# compare vm boots the kernel file itself: it must be there and readable.
+if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+    echo "no kernel in /boot after installing linux-image-amd64" >&2
+    exit 1
+fi
+readable=no
+for k in /boot/vmlinuz-*; do
+    [[ -r $k ]] && readable=yes
+done
+if [[ $readable == no ]]; then
+    echo "the kernels in /boot are not readable by $(id -un); run the tests as root" >&2
+    exit 1
 fi

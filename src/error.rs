@@ -35,6 +35,9 @@ pub enum Error {
     /// A registry could not be reached or refused a request.
     #[error(transparent)]
     Registry(Box<crate::registry::client::RegistryError>),
+    /// `compare vm` could not measure one side.
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

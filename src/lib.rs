@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod explain;
 pub mod image;

@@ -27,7 +27,7 @@ pub enum ContextError {
     #[error("COPY source '{0}' not found in the build context")]
     NotFound(String),
     /// It exists, but `.dockerignore` excludes it.
-    #[error("COPY source '{path}' is excluded by .dockerignore line {line}; add '!{path}' after that line to include it")]
+    #[error("COPY source '{path}' is excluded by .dockerignore line {line}")]
     Excluded {
         /// The source.
         path: String,
@@ -121,6 +121,15 @@ impl Context {
             }
         }
         Err(ContextError::NotFound(src.to_string()))
+    }
+
+    /// The context path closest to `src` (a likely typo), if any is close.
+    pub fn nearest(&self, src: &str) -> Option<String> {
+        let want = clean(src);
+        let names: Vec<&str> = self.entries.iter().map(String::as_str).collect();
+        super::dockerfile::diag::did_you_mean_among(&want, &names)
+            .filter(|n| *n != want)
+            .map(str::to_string)
     }
 
     /// The content hash of one resolved source, per the module docs.

@@ -286,6 +286,9 @@ impl Builder<'_> {
             flags_text.push_str(&format!("--{}={v} ", flag_name(f)));
         }
         let dest_v = self.sub(&dest.value, dest.span.start)?;
+        let first_line = self.line_at(pos);
+        let mut marks = super::heredoc::markers(&first_line).into_iter();
+        let mut heredocs: Vec<(String, String, usize)> = Vec::new();
         let mut srcs = Vec::new();
         for s in src {
             match s {
@@ -302,20 +305,64 @@ impl Builder<'_> {
                     srcs.push((v, p.span.start));
                 }
                 Source::HereDoc(h) => {
-                    return Err(self.err(
-                        h.span.start,
-                        "HereDoc",
-                        format!("{what} from a here-document is not supported by glassbox yet"),
-                        Some("put the text in a file in the context and COPY it".into()),
-                    ))
+                    let m = marks.next().unwrap_or(super::heredoc::Marker {
+                        name: format!("heredoc{}", heredocs.len()),
+                        strip_tabs: false,
+                        quoted: true,
+                    });
+                    let body = if h.expand && !m.quoted {
+                        super::heredoc::expand(&h.value, &self.scope.vars())
+                    } else {
+                        h.value.to_string()
+                    };
+                    heredocs.push((m.name, body, h.span.start));
                 }
                 #[allow(unreachable_patterns)]
                 _ => return Err(self.err(pos, "Unsupported", "unsupported source".into(), None)),
             }
         }
+        if !heredocs.is_empty() && (!srcs.is_empty() || from.is_some()) {
+            return Err(self.err(
+                heredocs[0].2,
+                "HereDocMixed",
+                format!("{what} mixes a here-document with other sources"),
+                Some("use one COPY for the here-documents and another for the files".into()),
+            ));
+        }
+        // Here-documents become files in a small context of their own.
+        let heredoc_dir = if heredocs.is_empty() {
+            None
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let d = tempfile::tempdir_in(self.store.tmp_dir())
+                .ctx(|| "creating a dir for the here-documents".into())?;
+            for (name, body, hpos) in &heredocs {
+                if name.contains('/') || name == "." || name == ".." {
+                    return Err(self.err(
+                        *hpos,
+                        "HereDocName",
+                        format!("here-document name '{name}' cannot be a file name"),
+                        Some("use a plain word as the delimiter, such as EOF".into()),
+                    ));
+                }
+                let f = d.path().join(name);
+                fs::write(&f, body).ctx(|| format!("writing {}", f.display()))?;
+                fs::set_permissions(&f, fs::Permissions::from_mode(0o644))
+                    .ctx(|| format!("chmod 644 {}", f.display()))?;
+                srcs.push((name.clone(), *hpos));
+            }
+            Some(d)
+        };
         // Where the sources come from: the context, another stage, an image.
         let mut view = None;
         let (ctx, origin) = match &from {
+            None if heredoc_dir.is_some() => {
+                let d = heredoc_dir.as_ref().expect("checked");
+                (
+                    Context::open(d.path()).map_err(|e| crate::Error::Usage(e.to_string()))?,
+                    "a here-document".to_string(),
+                )
+            }
             None => match &self.context {
                 Some(c) => (c.clone(), "context".to_string()),
                 None => {
@@ -348,11 +395,19 @@ impl Builder<'_> {
         let mut sources = BTreeMap::new();
         for (s, spos) in &srcs {
             let found = ctx.resolve(s).map_err(|e| {
+                use super::context::ContextError as E;
                 let hint = match &e {
-                    super::context::ContextError::NotFound(_) if from.is_none() => Some(
-                        "check the path is relative to the context directory and not excluded"
-                            .to_string(),
+                    E::NotFound(p) if from.is_none() => Some(match ctx.nearest(p) {
+                        Some(n) => format!("did you mean {n}? paths are relative to the context directory {}", ctx.root.display()),
+                        None => format!("paths are relative to the context directory {}", ctx.root.display()),
+                    }),
+                    E::NotFound(_) => Some(format!("look inside with `glassbox run --rm IMAGE ls -la` to see what {origin} holds")),
+                    E::OutsideContext(_) => Some(
+                        "a build sees only its context: move the file into the context directory, or build from a directory that contains both".to_string(),
                     ),
+                    E::Excluded { path, line } => Some(format!(
+                        "add a line `!{path}` after line {line} of .dockerignore, or copy another file"
+                    )),
                     _ => None,
                 };
                 let msg = if from.is_some() {
@@ -369,6 +424,8 @@ impl Builder<'_> {
                 sources.insert(
                     if from.is_some() {
                         format!("{origin}:/{rel}")
+                    } else if heredoc_dir.is_some() {
+                        format!("<<{rel}")
                     } else {
                         rel.clone()
                     },
@@ -380,7 +437,11 @@ impl Builder<'_> {
         let text = format!(
             "{what} {flags_text}{} {dest_v}",
             srcs.iter()
-                .map(|s| s.0.as_str())
+                .map(|s| if heredoc_dir.is_some() {
+                    format!("<<{}", s.0)
+                } else {
+                    s.0.clone()
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         );

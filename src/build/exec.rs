@@ -93,6 +93,18 @@ pub(super) struct Builder<'a> {
     pub(super) done: BTreeMap<usize, Stage>,
     pub(super) names: BTreeMap<String, usize>,
     pub(super) starts: Vec<usize>,
+    /// Set while an ONBUILD trigger of the base image runs: its text and
+    /// the FROM it came in by (diagnostics point there).
+    pub(super) trigger: Option<Trigger>,
+}
+
+/// An ONBUILD trigger being executed.
+#[derive(Debug, Clone)]
+pub(super) struct Trigger {
+    /// The trigger's own text, parsed after a `FROM` line.
+    pub(super) text: String,
+    /// The byte offset of the FROM image in the Dockerfile.
+    pub(super) from_pos: usize,
 }
 
 /// Builds an image from `opts` into `store`.
@@ -147,6 +159,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
         done: BTreeMap::new(),
         names: BTreeMap::new(),
         starts: df.instructions.iter().map(keyword_pos).collect(),
+        trigger: None,
     };
     for a in df.global_args() {
         let pos = a.arguments.span.start;
@@ -271,6 +284,16 @@ impl Builder<'_> {
         message: String,
         hint: Option<String>,
     ) -> crate::Error {
+        let (pos, message) = match &self.trigger {
+            Some(t) => (
+                t.from_pos,
+                format!(
+                    "ONBUILD trigger `{}` of the base image failed: {message}",
+                    t.text.lines().nth(1).unwrap_or("").trim()
+                ),
+            ),
+            None => (pos, message),
+        };
         let (line, column) = location(self.text, pos);
         BuildError(Box::new(Diagnostic {
             severity: Severity::Error,
@@ -285,9 +308,50 @@ impl Builder<'_> {
         .into()
     }
 
+    /// The source line an instruction starting at `pos` begins with (in
+    /// the ONBUILD trigger's text while one runs).
+    pub(super) fn line_at(&self, pos: usize) -> String {
+        let text = self
+            .trigger
+            .as_ref()
+            .map(|t| t.text.as_str())
+            .unwrap_or(self.text);
+        text.get(pos..)
+            .and_then(|t| t.lines().next())
+            .unwrap_or("")
+            .to_string()
+    }
+
     pub(super) fn sub(&self, word: &str, pos: usize) -> Result<String> {
         super::words::process_word(word, &self.scope.vars(), self.escape)
             .map_err(|e| self.err(pos, "Substitution", e.to_string(), None))
+    }
+
+    /// What to do about a FROM image that is not in the store: a stage or
+    /// tag with a close name (a typo), or how to get the image.
+    fn missing_base_hint(&self, image: &str) -> String {
+        let stages: Vec<&str> = self.names.keys().map(String::as_str).collect();
+        if let Some(s) = super::dockerfile::diag::did_you_mean_among(image, &stages) {
+            return format!("did you mean the stage '{s}' defined above?");
+        }
+        let tags: Vec<String> = self
+            .store
+            .tags()
+            .map(|t| t.into_iter().map(|(tag, _)| tag).collect())
+            .unwrap_or_default();
+        let short: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let bare: Vec<&str> = short
+            .iter()
+            .map(|t| t.strip_suffix(":latest").unwrap_or(t))
+            .collect();
+        if let Some(t) = super::dockerfile::diag::did_you_mean_among(image, &bare) {
+            return format!("did you mean {t}? (`glassbox images` lists what the store holds)");
+        }
+        if image.starts_with("busybox") {
+            "run `glassbox setup` to build busybox:latest".into()
+        } else {
+            format!("build or load {image} first (`glassbox images` lists what the store holds), or run `glassbox setup` for busybox")
+        }
     }
 
     pub(super) fn stage_ref(&self, name: &str) -> Option<usize> {
@@ -346,13 +410,7 @@ impl Builder<'_> {
                         pos,
                         "ImageNotFound",
                         format!("base image '{image}' is not in the store"),
-                        Some(if image.starts_with("busybox") {
-                            "run `glassbox setup` to build busybox:latest".into()
-                        } else {
-                            format!(
-                                "build or pull {image} first, or run `glassbox setup` for busybox"
-                            )
-                        }),
+                        Some(self.missing_base_hint(&image)),
                     );
                     s.failed(&e);
                     return Err(e);
@@ -406,6 +464,7 @@ impl Builder<'_> {
         let mut stage = self.base(index, st.from)?;
         self.scope
             .begin_stage(stage.config.env().into_iter().collect());
+        self.onbuild_triggers(index, st.from, &mut stage)?;
         for (n, ins) in st.instructions.iter().enumerate() {
             let start = keyword_pos(ins);
             let end = self
@@ -440,7 +499,10 @@ impl Builder<'_> {
         pos: usize,
         stage: &mut Stage,
     ) -> Result<()> {
-        let (line, _) = location(self.text, pos);
+        let (line, _) = match &self.trigger {
+            Some(t) => location(self.text, t.from_pos),
+            None => location(self.text, pos),
+        };
         let mut s = trace::step(Kind::Build, "instruction", written.to_string())
             .field("line", line)
             .field("stage", stage_index)

@@ -27,6 +27,8 @@ pub struct RunJob {
     pub workdir: String,
     /// The user, when the stage set one.
     pub user: Option<String>,
+    /// Bind mounts for this step only (here-document scripts, `--mount`).
+    pub mounts: Vec<crate::volume::Request>,
 }
 
 /// A finished RUN container whose upper dir holds the changes; the
@@ -85,7 +87,7 @@ pub fn run(
         name: None,
         image_ref: "build step".into(),
         limits: Default::default(),
-        volumes: Vec::new(),
+        volumes: job.mounts.clone(),
         ..Default::default()
     };
     let (dir, spec) = runtime::create(store.root(), &rootfs, &image, &opts)?;
@@ -137,13 +139,22 @@ impl Builder<'_> {
                 Some("remove the flag; RUN runs with the default mounts and network".into()),
             ));
         }
-        let args = match r.here_docs.first() {
-            Some(h) => {
-                let mut l = stage.shell.clone();
-                l.push(h.value.to_string());
-                l
+        // A `#!` here-document runs as a file bound into the container; its
+        // text is part of the instruction (and so of the cache key).
+        let mut script = None;
+        let args = match (r.here_docs.first(), &r.arguments) {
+            (Some(h), parse_dockerfile::Command::Shell(line)) => {
+                let first = self.line_at(pos);
+                match super::heredoc::run_form(&first, line.value, &h.value, &stage.shell) {
+                    super::heredoc::RunForm::Shell(argv) => argv,
+                    super::heredoc::RunForm::Script { name, body } => {
+                        let path = super::heredoc::script_path(&name);
+                        script = Some((path.clone(), body));
+                        vec![path]
+                    }
+                }
             }
-            None => command_list(&r.arguments, &stage.shell),
+            _ => command_list(&r.arguments, &stage.shell),
         };
         // Build args are in the command's environment (and so in its key)
         // unless an ENV of the same name wins.
@@ -157,6 +168,12 @@ impl Builder<'_> {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let mut text = format!("RUN {}", serde_json::to_string(&args).expect("json"));
+        if let Some((_, body)) = &script {
+            text.push_str(&format!(
+                " (script: {})",
+                serde_json::to_string(body).expect("json")
+            ));
+        }
         if !extra.is_empty() {
             text.push_str(&format!(" (with {})", extra.join(" ")));
         }
@@ -183,7 +200,24 @@ impl Builder<'_> {
                     .into_iter()
                     .zip(stage.layers.iter().map(|l| l.digest.clone()))
                     .collect();
+                // The script file lives in the store's tmp/ until the step ends.
+                let script_dir = tempfile::tempdir_in(self.store.tmp_dir())
+                    .ctx(|| "creating a dir for the here-document".into())?;
+                let mut mounts = Vec::new();
+                if let Some((path, body)) = &script {
+                    use std::os::unix::fs::PermissionsExt;
+                    let file = script_dir.path().join("script");
+                    std::fs::write(&file, body).ctx(|| format!("writing {}", file.display()))?;
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                        .ctx(|| format!("chmod 755 {}", file.display()))?;
+                    mounts.push(crate::volume::Request {
+                        source: crate::volume::Source::Bind(file),
+                        destination: path.clone(),
+                        read_only: true,
+                    });
+                }
                 let job = super::run::RunJob {
+                    mounts,
                     args: args.clone(),
                     env: extra,
                     workdir: stage.workdir.clone(),

@@ -87,7 +87,7 @@ pub fn build(a: BuildArgs, ctx: &Ctx) -> crate::Result<i32> {
         },
     )?;
     for w in &out.warnings {
-        eprint!("{}", w.render());
+        eprintln!("{}", w.render());
     }
     if !out.unused_build_args.is_empty() {
         eprintln!(

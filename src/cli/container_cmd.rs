@@ -133,17 +133,32 @@ pub fn ps(a: PsArgs, ctx: &Ctx) -> crate::Result<i32> {
             println!("{}", serde_json::to_string(&r).unwrap_or_default());
         }
     } else {
-        println!(
-            "{:<14}{:<16}{:<24}{:<32}{:<48}{:<8}NAMES",
-            "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
-        );
+        let head = [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ];
+        let mut table: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
         for r in rows {
-            let cmd: String = format!("\"{}\"", r.command).chars().take(22).collect();
-            println!(
-                "{:<14}{:<16}{:<24}{:<32}{:<48}{:<8}{}",
-                r.id, r.image, cmd, r.created_at, r.status, r.ports, r.names
-            );
+            let mut cmd: String = format!("\"{}\"", r.command);
+            if cmd.chars().count() > 22 {
+                cmd = cmd.chars().take(20).collect::<String>() + "…\"";
+            }
+            table.push(vec![
+                r.id,
+                r.image,
+                cmd,
+                r.running_for,
+                r.status,
+                r.ports,
+                r.names,
+            ]);
         }
+        print_table(&table);
     }
     Ok(0)
 }
@@ -259,4 +274,25 @@ pub fn restart(a: RestartArgs, ctx: &Ctx) -> crate::Result<i32> {
         println!("{c}");
     }
     Ok(0)
+}
+
+/// Prints rows as columns padded to their widest cell plus three spaces,
+/// as docker's tabwriter does.
+fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.first().map_or(0, |r| r.len());
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 3));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
 }

@@ -6,10 +6,22 @@ use clap::Args;
 
 /// Arguments of `glassbox setup`.
 #[derive(Debug, Args)]
-pub struct SetupArgs {}
+pub struct SetupArgs {
+    /// Also install what `compare vm` needs (qemu-system-x86, linux-image-amd64) with apt-get
+    #[arg(long)]
+    pub vm: bool,
+}
 
-/// Builds busybox:latest.
-pub fn setup(_a: SetupArgs, ctx: &Ctx) -> crate::Result<i32> {
+/// Builds busybox:latest (and with --vm installs the VM packages).
+pub fn setup(a: SetupArgs, ctx: &Ctx) -> crate::Result<i32> {
+    if a.vm {
+        let installed = crate::compare::setup::install_vm()?;
+        if installed.is_empty() {
+            println!("vm: qemu-system-x86_64 and a kernel in /boot are already installed");
+        } else {
+            println!("vm: installed {}", installed.join(" "));
+        }
+    }
     let store = Store::open(&ctx.root)?;
     let img = crate::image::busybox::setup(&store)?;
     println!("busybox:latest {}", img.id);
@@ -33,7 +45,7 @@ pub fn images(a: ImagesArgs, ctx: &Ctx) -> crate::Result<i32> {
         let (repo, t) = tag.rsplit_once(':').unwrap_or((&tag, ""));
         let size: u64 = img.layers.iter().map(|l| l.size).sum();
         let created = img.config.created().clone().unwrap_or_default();
-        rows.push(serde_json::json!({"Repository": repo, "Tag": t, "ID": img.id, "Created": created, "Size": size}));
+        rows.push(serde_json::json!({"Repository": repo, "Tag": t, "ID": img.id, "Created": created, "CreatedSince": crate::image::inspect::human_age(&created), "Size": size}));
     }
     if a.format == "json" {
         for r in rows {
@@ -54,7 +66,7 @@ pub fn images(a: ImagesArgs, ctx: &Ctx) -> crate::Result<i32> {
                     .unwrap_or(id)
                     .get(..12)
                     .unwrap_or(""),
-                r["Created"].as_str().unwrap_or(""),
+                r["CreatedSince"].as_str().unwrap_or(""),
                 crate::explain::human_bytes(r["Size"].as_u64().unwrap_or(0))
             );
         }

@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod compare_cmd;
 mod container_cmd;
 mod explain_cmd;
 mod images;
@@ -105,6 +106,9 @@ enum Command {
     Login(push_pull::LoginArgs),
     /// Remove stored credentials for a registry
     Logout(push_pull::LogoutArgs),
+    /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
+    #[command(subcommand)]
+    Compare(compare_cmd::CompareCommand),
 }
 
 /// What every command gets: the global options and the resolved root.
@@ -182,5 +186,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Pull(a) => push_pull::pull(a, ctx),
         Command::Login(a) => push_pull::login(a, ctx),
         Command::Logout(a) => push_pull::logout(a, ctx),
+        Command::Compare(c) => compare_cmd::run(c, ctx),
     }
 }

@@ -149,6 +149,7 @@ pub fn install(g: &GlobalOpts) -> Result<Installed, String> {
         );
         sinks.push(s.clone());
         layers.push(layer(s));
+        crate::trace::set_pausing(true);
     }
     if let Some(p) = &g.timeline {
         let s = Arc::new(Timeline::new(p.clone()));

@@ -213,20 +213,36 @@ pub fn history(store: &Store, img: &Image) -> Result<Vec<HistoryRow>> {
 
 /// "3 days ago"-style age of an RFC 3339 time, as docker prints it.
 pub fn human_age(rfc3339: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
-        return "N/A".into();
-    };
-    let secs = (chrono::Utc::now().timestamp() - t.timestamp()).max(0);
-    let (n, unit) = match secs {
-        s if s < 60 => return "Less than a minute ago".into(),
-        s if s < 3600 => (s / 60, "minute"),
-        s if s < 86_400 => (s / 3600, "hour"),
-        s if s < 86_400 * 14 => (s / 86_400, "day"),
-        s if s < 86_400 * 60 => (s / (86_400 * 7), "week"),
-        s if s < 86_400 * 730 => (s / (86_400 * 30), "month"),
-        s => (s / (86_400 * 365), "year"),
-    };
-    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+    match seconds_since(rfc3339) {
+        Some(secs) => format!("{} ago", human_duration(secs)),
+        None => "N/A".into(),
+    }
+}
+
+/// Whole seconds from an RFC 3339 time to now (0 if it is in the future).
+pub fn seconds_since(rfc3339: &str) -> Option<i64> {
+    let t = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+    Some((chrono::Utc::now().timestamp() - t.timestamp()).max(0))
+}
+
+/// A duration in words, the way docker's `ps` and `images` print ages
+/// ("Less than a second", "About a minute", "3 hours", "2 weeks").
+pub fn human_duration(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let minutes = secs / 60;
+    let hours = (secs + 1800) / 3600;
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        s if s < 60 => plural(s, "second"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => plural(minutes, "minute"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => plural(hours, "hour"),
+        _ if hours < 24 * 7 * 2 => plural(hours / 24, "day"),
+        _ if hours < 24 * 30 * 2 => plural(hours / 24 / 7, "week"),
+        _ if hours < 24 * 365 * 2 => plural(hours / 24 / 30, "month"),
+        _ => plural(secs / 3600 / 24 / 365, "year"),
+    }
 }
 
 /// The `layers` JSON of `img`: bottom to top.

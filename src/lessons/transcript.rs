@@ -139,11 +139,38 @@ fn is_hex(s: &str) -> bool {
 
 /// Replaces what varies between runs with placeholders.
 pub fn redact(text: &str, root: &str, stable: &BTreeSet<String>) -> String {
-    let text = redact_tempnames(&text.replace(root, "<root>"));
+    let text = redact_kernels(&redact_tempnames(&text.replace(root, "<root>")));
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         out.push_str(&redact_line(line, stable));
         out.push('\n');
+    }
+    out
+}
+
+/// Kernel releases differ from machine to machine (`glassbox compare vm`
+/// prints the host's and the one it boots from /boot): the host's release
+/// becomes `<host-kernel>`, each /boot/vmlinuz-RELEASE's `<vm-kernel>`.
+fn redact_kernels(text: &str) -> String {
+    let mut releases: Vec<(String, &str)> = Vec::new();
+    if let Ok(u) = nix::sys::utsname::uname() {
+        releases.push((u.release().to_string_lossy().into_owned(), "<host-kernel>"));
+    }
+    if let Ok(entries) = std::fs::read_dir("/boot") {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(r) = name.strip_prefix("vmlinuz-") {
+                releases.push((r.to_string(), "<vm-kernel>"));
+            }
+        }
+    }
+    // Longest first, so one release that contains another is taken whole.
+    releases.sort_by_key(|(r, _)| std::cmp::Reverse(r.len()));
+    let mut out = text.to_string();
+    for (r, with) in releases {
+        if r.len() >= 3 {
+            out = out.replace(&r, with);
+        }
     }
     out
 }
@@ -256,16 +283,28 @@ fn redact_units(line: &str) -> String {
     for word in ["pid ", "Pid ", "PID "] {
         s = replace_number_after(&s, word, "<pid>");
     }
+    // Ages as ps and images print them: "Up 3 seconds", "2 minutes ago",
+    // "Less than a second ago", "About a minute".
+    for (phrase, with) in [
+        ("Less than a second", "<n> seconds"),
+        ("About a minute", "<n> minutes"),
+        ("About an hour", "<n> hours"),
+    ] {
+        s = s.replace(phrase, with);
+    }
+    // Measured memory peaks and the booted kernel's size (compare vm).
+    for word in ["peak ", "kernel "] {
+        s = replace_size_after(&s, word);
+    }
     for unit in [
-        " seconds ago",
-        " minutes ago",
-        " hours ago",
-        " days ago",
-        " weeks ago",
-        " months ago",
-        " years ago",
+        " second", " minute", " hour", " day", " week", " month", " year",
     ] {
         s = replace_number_before(&s, unit, "<n>");
+        s = s.replace(&format!("<n>{unit} "), &format!("<n>{unit}s "));
+        if s.ends_with(&format!("<n>{unit}")) {
+            s.push('s');
+        }
+        s = replace_number_before(&s, &format!("{unit}s"), "<n>");
     }
     // namespace inodes: pid:[4026532180]
     let mut out = String::new();
@@ -310,6 +349,35 @@ fn replace_number_before(s: &str, unit: &str, with: &str) -> String {
     out
 }
 
+/// `peak 12.5 MiB` → `peak <size>` (a number and a byte unit after `word`).
+fn replace_size_after(s: &str, word: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(word) {
+        out.push_str(&rest[..i + word.len()]);
+        let tail = &rest[i + word.len()..];
+        let n = tail
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
+        let unit = ["KiB", "MiB", "GiB", "B"].into_iter().find(|u| {
+            n > 0
+                && tail[n..]
+                    .strip_prefix(' ')
+                    .is_some_and(|t| t.starts_with(u))
+        });
+        match unit {
+            Some(u) => {
+                out.push_str("<size>");
+                rest = &tail[n + 1 + u.len()..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn replace_number_after(s: &str, word: &str, with: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
@@ -317,8 +385,12 @@ fn replace_number_after(s: &str, word: &str, with: &str) -> String {
         out.push_str(&rest[..i + word.len()]);
         let tail = &rest[i + word.len()..];
         let n = tail.bytes().take_while(|b| b.is_ascii_digit()).count();
-        if n > 0 {
+        // PID 1 is PID 1 on every machine (an init, inside a namespace or a
+        // VM): it is what the lessons are about, so it stays.
+        if n > 0 && &tail[..n] != "1" {
             out.push_str(with);
+        } else {
+            out.push_str(&tail[..n]);
         }
         rest = &tail[n..];
     }
@@ -341,7 +413,7 @@ mod tests {
              ✓ [mount] overlay /tmp/r/containers/{id}/rootfs  1.3 ms\n\
              ✓ [cgroup] join pid 23510  11.8 ms\n\
              · new pid namespace: pid:[4026532180].\n\
-             web  2026-11-23T11:21:44.505914031Z  Up since 2026-11-23T11:21:44.5Z\n\
+             web  3 seconds ago  Up 1 second  Exited (0) Less than a second ago  About a minute ago\n\
              busybox  latest  56b7f0da22ab  56 years ago  1970-01-01T00:00:00Z"
         );
         let r = redact(&text, "/tmp/r", &stable);
@@ -350,10 +422,34 @@ mod tests {
         assert!(r.contains("<root>/containers/<id>/rootfs"), "{r}");
         assert!(r.contains("join pid <pid>"), "{r}");
         assert!(r.contains("pid:[<inode>]"), "{r}");
-        assert!(r.contains("web  <time>  Up since <time>"), "{r}");
+        assert!(
+            r.contains(
+                "web  <n> seconds ago  Up <n> seconds  Exited (0) <n> seconds ago  <n> minutes ago"
+            ),
+            "{r}"
+        );
         assert!(
             r.contains("56b7f0da22ab  <n> years ago  1970-01-01T00:00:00Z"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn measured_memory_and_kernel_sizes_are_redacted_but_other_sizes_kept() {
+        let host = nix::sys::utsname::uname().unwrap();
+        let host = host.release().to_string_lossy().into_owned();
+        let text = format!(
+            "kernel (uname -r inside)  {host}\n\
+             memory used on the host   peak 256.0 KiB    peak 217.9 MiB\n\
+             disk  1.0 MiB: 1 image layer  kernel 7.9 MiB\n\
+             NSpid 4984 → 1"
+        );
+        let r = redact(&text, "/nowhere", &BTreeSet::new());
+        assert!(r.contains("inside)  <host-kernel>"), "{r}");
+        assert!(r.contains("peak <size>  peak <size>"), "{r}");
+        assert!(r.contains("1.0 MiB: 1 image layer  kernel <size>"), "{r}");
+        assert!(r.contains("NSpid <pid> → 1"), "{r}");
+        let r = redact("PID 1 inside, host PID 4321", "/nowhere", &BTreeSet::new());
+        assert_eq!(r, "PID 1 inside, host PID <pid>\n");
     }
 }

@@ -384,6 +384,19 @@ impl Cgroup {
             .unwrap_or(false)
     }
 
+    /// The most memory the cgroup's processes used at once, in bytes, and
+    /// the file it was read from (v2 `memory.peak`, v1
+    /// `memory.max_usage_in_bytes`); `None` when the kernel keeps no peak.
+    pub fn memory_peak(&self, fs: &mut dyn CgroupFs) -> Option<(u64, PathBuf)> {
+        let file = match &self.layout {
+            Layout::V2 { .. } => "memory.peak",
+            Layout::V1 { .. } => "memory.max_usage_in_bytes",
+        };
+        let path = self.dir_of("memory")?.join(file);
+        let n = fs.read(&path).ok()?.trim().parse().ok()?;
+        Some((n, path))
+    }
+
     /// Removes the (empty) directories.
     pub fn remove(&self, fs: &mut dyn CgroupFs) -> crate::Result<()> {
         let dirs: Vec<String> = self

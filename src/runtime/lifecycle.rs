@@ -479,7 +479,9 @@ pub struct PsRow {
     pub command: String,
     /// Creation time.
     pub created_at: String,
-    /// Status text ("Up since …", "Exited (0) …", "Dead (supervisor gone)").
+    /// How long ago it was created ("5 seconds ago"), as docker's CREATED.
+    pub running_for: String,
+    /// Status text as docker's: "Up 5 seconds", "Exited (0) 2 minutes ago".
     pub status: String,
     /// State name.
     pub state: String,
@@ -491,25 +493,33 @@ pub struct PsRow {
 
 /// `ps [-a]`.
 pub fn ps(root: &Path, all: bool) -> Vec<PsRow> {
-    state::all(root)
+    let mut all_states = state::all(root);
+    // Newest first, as docker lists them.
+    all_states.sort_by(|a, b| b.1.created.cmp(&a.1.created));
+    all_states
         .into_iter()
         .filter_map(|(dir, st)| {
             let s = st.observed();
             if !all && !matches!(s, Status::Running | Status::Paused | Status::Restarting) {
                 return None;
             }
+            use crate::image::inspect::{human_age, human_duration, seconds_since};
+            let up = || {
+                st.started_at
+                    .as_deref()
+                    .and_then(seconds_since)
+                    .map(human_duration)
+                    .unwrap_or_default()
+            };
+            let ended = || human_age(st.finished_at.as_deref().unwrap_or_default());
             let status = match s {
-                Status::Running => {
-                    format!("Up since {}", st.started_at.clone().unwrap_or_default())
-                }
-                Status::Paused => "Up (Paused)".to_string(),
-                Status::Exited => format!(
-                    "Exited ({}) at {}",
-                    st.exit_code.unwrap_or(0),
-                    st.finished_at.clone().unwrap_or_default()
-                ),
+                Status::Running => format!("Up {}", up()),
+                Status::Paused => format!("Up {} (Paused)", up()),
+                Status::Exited => format!("Exited ({}) {}", st.exit_code.unwrap_or(0), ended()),
                 Status::Created => "Created".to_string(),
-                Status::Restarting => "Restarting".to_string(),
+                Status::Restarting => {
+                    format!("Restarting ({}) {}", st.exit_code.unwrap_or(0), ended())
+                }
                 Status::Dead => {
                     "Dead (its supervisor is gone; no exit code was recorded)".to_string()
                 }
@@ -519,6 +529,7 @@ pub fn ps(root: &Path, all: bool) -> Vec<PsRow> {
                 image: st.image.clone(),
                 command: command_of(&dir).join(" "),
                 created_at: st.created.clone(),
+                running_for: human_age(&st.created),
                 status,
                 state: s.as_str().to_string(),
                 ports: String::new(),

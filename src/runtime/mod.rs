@@ -336,6 +336,60 @@ pub(crate) fn start_and_wait(
     io: Stdio,
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, bool)> {
+    start_and_wait_observed(dir, spec, rootfs, limits, io, on_start, &mut |_| {})
+}
+
+/// What a measured foreground run saw (`glassbox compare`).
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    /// The exit code.
+    pub code: i32,
+    /// The namespaces the spec asked for (`pid`, `mount`, ...).
+    pub namespaces: Vec<&'static str>,
+}
+
+/// A foreground run like [`run_foreground`] (always `--rm`), whose output
+/// goes to `io`, whose init's host PID is given to `on_start`, and whose
+/// cgroup is shown to `before_remove` after the process exited but before
+/// the cgroup is removed (where its peak memory can still be read).
+pub(crate) fn run_observed(
+    root: &Path,
+    rootfs: &Rootfs,
+    image: &ImageConfiguration,
+    opts: &RunOptions,
+    io: Stdio,
+    on_start: &mut dyn FnMut(i32),
+    before_remove: &mut dyn FnMut(&cgroup::Cgroup),
+) -> crate::Result<Observed> {
+    let _p = trace::phase("run");
+    let (dir, spec) = create(root, rootfs, image, opts)?;
+    let namespaces = namespaces::in_spec(&spec).iter().map(|n| n.name).collect();
+    let result = start_and_wait_observed(
+        &dir,
+        &spec,
+        rootfs,
+        &opts.limits,
+        io,
+        on_start,
+        before_remove,
+    );
+    let st = state::State::load(&dir.path);
+    remove_dir(&dir);
+    if let Ok(st) = st {
+        volumes::remove_anonymous(root, &st);
+    }
+    result.map(|(code, _)| Observed { code, namespaces })
+}
+
+fn start_and_wait_observed(
+    dir: &ContainerDir,
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Rootfs,
+    limits: &cgroup::Limits,
+    io: Stdio,
+    on_start: &mut dyn FnMut(i32),
+    before_remove: &mut dyn FnMut(&cgroup::Cgroup),
+) -> crate::Result<(i32, bool)> {
     // The cgroup namespace is made by the init itself, after the parent has
     // moved it into its cgroup, so that the container sees that cgroup as /.
     let all = namespaces::in_spec(spec);
@@ -381,6 +435,7 @@ pub(crate) fn start_and_wait(
         f.info();
         (code, oom)
     });
+    before_remove(&cg);
     let removed = cg.remove(&mut fs);
     let r = r?;
     removed?;
@@ -429,7 +484,11 @@ fn clone_and_wait(
     let cb = Box::new(|| -> isize {
         let w = trace::relay::RelayWriter::new(
             std::fs::File::from(ev_w.take().expect("event pipe")),
-            Some(std::fs::File::from(ans_r.take().expect("answer pipe"))),
+            // Without --step nothing pauses: the init need not wait.
+            ans_r
+                .take()
+                .filter(|_| trace::pausing())
+                .map(std::fs::File::from),
         );
         trace::set_relay(w);
         init::run(
@@ -486,8 +545,12 @@ fn clone_and_wait(
             .equivalent(format!("lsns -p {pid}"))
             .info();
     }
-    let mut reader =
-        trace::relay::RelayReader::new(std::fs::File::from(ev_r), Some(std::fs::File::from(ans_w)));
+    let mut reader = trace::relay::RelayReader::new(
+        std::fs::File::from(ev_r),
+        Some(ans_w)
+            .filter(|_| trace::pausing())
+            .map(std::fs::File::from),
+    );
     let pumped = reader.pump();
     drop(reader);
     let status = loop {

@@ -37,6 +37,7 @@ pub struct Aborted(pub String);
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 static ABORT: AtomicBool = AtomicBool::new(false);
+static PAUSING: AtomicBool = AtomicBool::new(false);
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 static RELAY: Mutex<Option<relay::RelayWriter>> = Mutex::new(None);
 
@@ -61,6 +62,17 @@ pub fn start_clock() {
 /// step-through sink when the student presses q).
 pub fn request_abort() {
     ABORT.store(true, Ordering::SeqCst);
+}
+
+/// Records that a sink pauses before steps (`--step`): only then must a
+/// relayed child wait for an answer after each announce.
+pub fn set_pausing(on: bool) {
+    PAUSING.store(on, Ordering::SeqCst);
+}
+
+/// Whether a sink pauses before steps.
+pub fn pausing() -> bool {
+    PAUSING.load(Ordering::SeqCst)
 }
 
 /// Whether an abort was requested.

@@ -549,3 +549,124 @@ fn copy_of_an_ignored_file_points_at_the_dockerignore_line() {
     assert!(err.contains("Dockerfile:2:6"), "{err}");
     assert!(err.contains("excluded by .dockerignore line 2"), "{err}");
 }
+
+/// The content of `path` in the image, from the topmost layer that has it.
+fn file_in_image(root: &Root, reference: &str, path: &str) -> Option<(String, u32)> {
+    let store = glassbox::store::Store::open(root.path()).unwrap();
+    let img = store.resolve(reference).unwrap();
+    for l in img.layers.iter().rev() {
+        let blob = std::fs::File::open(store.blob_path(&l.digest).unwrap()).unwrap();
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some(path) {
+                let mode = e.header().mode().unwrap();
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                return Some((s, mode));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn heredocs_in_run_and_copy_work_as_buildkit_documents() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nARG WHO=class\n\
+         RUN <<EOF\necho one > /one\necho two > /two\nEOF\n\
+         RUN <<EOF\n#!/bin/sh -e\necho \"script $0\" > /script\nEOF\n\
+         RUN <<EOF sh -c 'cat > /greeting'\nhello\nEOF\n\
+         COPY <<EOF /etc/motd\nhi \"$WHO\"\nEOF\n\
+         COPY <<\"EOF\" /etc/raw\nhi $WHO\nEOF\n\
+         COPY --chmod=600 <<notes /docs/\nread me\nnotes\n",
+        &[],
+    );
+    let (_, events) = r.traced(&["build", "-t", "hd:1", ctx.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let file = |p: &str| file_in_image(&r, "hd:1", p).unwrap_or_else(|| panic!("{p} missing"));
+    assert_eq!(file("one").0, "one\n");
+    assert_eq!(file("two").0, "two\n");
+    assert_eq!(
+        file("script").0,
+        "script /dev/pipes/EOF\n",
+        "a #! here-document runs as a file"
+    );
+    assert_eq!(file("greeting").0, "hello\n");
+    assert_eq!(file("etc/motd"), ("hi \"class\"\n".to_string(), 0o644));
+    assert_eq!(
+        file("etc/raw").0,
+        "hi $WHO\n",
+        "a quoted delimiter expands nothing"
+    );
+    assert_eq!(file("docs/notes"), ("read me\n".to_string(), 0o600));
+    for l in 0..6 {
+        assert!(
+            !layer_names(&r, "hd:1", l)
+                .iter()
+                .any(|n| n.starts_with("dev")),
+            "the script's bind mount is not in any layer"
+        );
+    }
+    // A rebuild hits the cache for every step, here-documents included.
+    let (_, events) = r.traced(&["build", "-t", "hd:1", ctx.path().to_str().unwrap()]);
+    assert!(events_of(&events, "cache")
+        .iter()
+        .all(|e| e["fields"]["result"] == "hit"));
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_in_order_and_are_not_inherited() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let base = context(
+        "FROM busybox\nONBUILD RUN echo first > /order\nONBUILD COPY app.txt /app/\n\
+         ONBUILD RUN cat /app/app.txt >> /order\n",
+        &[],
+    );
+    let (_, events) = r.traced(&["build", "-t", "onbase:1", base.path().to_str().unwrap()]);
+    assert!(
+        events_of(&events, "onbuild").is_empty(),
+        "triggers do not run in the image that declares them"
+    );
+    let child = context(
+        "FROM onbase:1\nLABEL child=yes\n",
+        &[("app.txt", "second\n")],
+    );
+    let (out, events) = r.traced(&["build", "-t", "onchild:1", child.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let fired: Vec<&str> = events_of(&events, "onbuild")
+        .iter()
+        .map(|e| e["fields"]["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            "RUN echo first > /order",
+            "COPY app.txt /app/",
+            "RUN cat /app/app.txt >> /order"
+        ]
+    );
+    assert_eq!(
+        file_in_image(&r, "onchild:1", "order").unwrap().0,
+        "first\nsecond\n",
+        "triggers ran in order, right after FROM"
+    );
+    let cfg = config(&r, &image_id(&out));
+    assert!(cfg["config"]["OnBuild"].is_null(), "{}", cfg["config"]);
+    let grandchild = context("FROM onchild:1\nLABEL grandchild=yes\n", &[]);
+    let (_, events) = r.traced(&["build", grandchild.path().to_str().unwrap()]);
+    assert!(events_of(&events, "onbuild").is_empty(), "not inherited");
+    // A trigger that fails points at the FROM that brought it in.
+    let bad = context("FROM onbase:1\n", &[]);
+    let out = r.run(&["build", "-t", "nope:1", bad.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("Dockerfile:1:6"), "{err}");
+    assert!(
+        err.contains("ONBUILD trigger `COPY app.txt /app/` of the base image failed"),
+        "{err}"
+    );
+}

@@ -1,6 +1,6 @@
 //! The Dockerfile language through the library: every sample app parses
-//! cleanly, and every broken Dockerfile in fixtures/dockerfiles/broken/ gets
-//! the diagnostics a student should see (one snapshot per file).
+//! cleanly, with no build-check warnings. (The broken corpus is built, and
+//! its diagnostics snapshotted, in `build_diag.rs`.)
 
 use glassbox::build::dockerfile;
 use std::path::Path;
@@ -37,38 +37,5 @@ fn every_fixture_app_dockerfile_parses_without_errors_or_warnings() {
         assert!(df.stages().len() >= 1);
         let rendered: Vec<String> = warnings.iter().map(|w| w.render()).collect();
         assert!(rendered.is_empty(), "{}: {rendered:#?}", f.display());
-    }
-}
-
-#[test]
-fn broken_dockerfiles_get_teaching_diagnostics() {
-    let files = fixture_files("fixtures/dockerfiles/broken", ".Dockerfile");
-    assert!(files.len() >= 8);
-    for f in files {
-        let name = f.file_name().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&f).unwrap();
-        let rendered = match dockerfile::parse(&name, &text) {
-            Err(d) => d.render(),
-            Ok((df, warnings)) => {
-                if let Err(e) = glassbox::build::plan::Plan::new(&text, &df) {
-                    let rendered = e.to_diagnostic(&name, &text).render();
-                    insta::assert_snapshot!(
-                        name.trim_end_matches(".Dockerfile").to_string(),
-                        rendered
-                    );
-                    continue;
-                }
-                assert!(
-                    !warnings.is_empty(),
-                    "{name} is in the broken corpus but raised nothing"
-                );
-                warnings
-                    .iter()
-                    .map(|w| w.render())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-        };
-        insta::assert_snapshot!(name.trim_end_matches(".Dockerfile").to_string(), rendered);
     }
 }

@@ -6,6 +6,8 @@ mod archive;
 mod archive_crash;
 mod book;
 mod build;
+mod build_diag;
+mod compare;
 mod describe;
 mod dockerfile;
 mod hostile;

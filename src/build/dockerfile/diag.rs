@@ -3,8 +3,6 @@
 //! what to do. Rendering is plain text (no colour) so it is stable for
 //! snapshots; warning codes follow Docker's build checks.
 
-use parse_dockerfile::{Command, Dockerfile, Instruction};
-
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -106,7 +104,7 @@ pub fn location(text: &str, pos: usize) -> (usize, usize) {
     (line, before[start..].chars().count() + 1)
 }
 
-fn warning_at(
+pub(crate) fn warning_at(
     file: &str,
     text: &str,
     pos: usize,
@@ -176,6 +174,26 @@ pub fn did_you_mean_among<'n>(word: &str, names: &[&'n str]) -> Option<&'n str> 
         .map(|(_, n)| n)
 }
 
+/// The line (1-based) of a `RUN cmd <<EOF` before `line` whose body the
+/// parser then read as instructions: parse-dockerfile understands a RUN
+/// here-document only when `<<` comes first.
+fn late_heredoc(text: &str, line: usize) -> Option<usize> {
+    let before: Vec<&str> = text.lines().take(line.saturating_sub(1)).collect();
+    before.iter().enumerate().rev().find_map(|(i, l)| {
+        let t = l.trim_start();
+        let rest = t
+            .get(..4)?
+            .eq_ignore_ascii_case("RUN ")
+            .then(|| t[4..].trim_start())?;
+        let rest = rest
+            .split_whitespace()
+            .skip_while(|w| w.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!rest.starts_with("<<") && rest.contains("<<")).then_some(i + 1)
+    })
+}
+
 /// Turns the parser's error into a teaching diagnostic.
 pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> Diagnostic {
     let full = e.to_string();
@@ -188,9 +206,14 @@ pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> 
         .and_then(|s| s.strip_suffix('\''))
     {
         code = "UnknownInstruction";
-        Some(match did_you_mean(word) {
+        Some(match late_heredoc(text, line) {
+            Some(run_line) => format!(
+                "line {run_line} starts a here-document after the command; glassbox reads one only right after RUN: write `RUN <<EOF command ...` instead"
+            ),
+            None => match did_you_mean(word) {
             Some(k) => format!("did you mean {k}?"),
             None => format!("known instructions are {}", INSTRUCTIONS.join(", ")),
+            },
         })
     } else if message == "invalid JSON" && src.contains('\'') {
         code = "JsonSingleQuotes";
@@ -225,159 +248,6 @@ pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> 
         hint,
         source_line: line_text(text, line),
     }
-}
-
-/// A shell-form command that was meant as JSON but used single quotes:
-/// Docker silently runs it as `/bin/sh -c "['sh', ...]"`, so say so.
-fn single_quoted_json(
-    file: &str,
-    text: &str,
-    cmd: &Command<'_>,
-    keyword: &str,
-) -> Option<Diagnostic> {
-    let Command::Shell(s) = cmd else { return None };
-    let v = s.value.trim();
-    if !(v.starts_with('[') && v.ends_with(']') && v.contains('\'')) {
-        return None;
-    }
-    Some(warning_at(
-        file,
-        text,
-        s.span.start,
-        "JsonSingleQuotes",
-        format!("{keyword} looks like JSON but uses single quotes, so it runs as a shell command"),
-        "JSON needs double quotes: write [\"sh\", \"-c\"], not ['sh', '-c']",
-    ))
-}
-
-/// Docker-style build checks over a parsed Dockerfile.
-pub fn check(file: &str, text: &str, df: &Dockerfile<'_>) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let mut args: Vec<(String, usize)> = Vec::new();
-    for ins in &df.instructions {
-        let (keyword, flags, known): (&str, &[parse_dockerfile::Flag<'_>], &[&str]) = match ins {
-            Instruction::Copy(c) => (
-                "COPY",
-                &c.options,
-                &["from", "chown", "chmod", "link", "parents", "exclude"],
-            ),
-            Instruction::Add(c) => (
-                "ADD",
-                &c.options,
-                &[
-                    "chown",
-                    "chmod",
-                    "checksum",
-                    "keep-git-dir",
-                    "link",
-                    "exclude",
-                ],
-            ),
-            Instruction::From(c) => ("FROM", &c.options, &["platform"]),
-            _ => ("", &[], &[]),
-        };
-        for flag in flags {
-            let name = flag.name.value.trim_start_matches('-');
-            if !known.contains(&name) {
-                let mut d = warning_at(
-                    file,
-                    text,
-                    flag.flag_span().start,
-                    "UnknownFlag",
-                    format!("unknown flag --{name} for {keyword}"),
-                    "",
-                );
-                d.severity = Severity::Error;
-                d.hint = Some(match did_you_mean_among(name, known) {
-                    Some(k) => format!("did you mean --{k}?"),
-                    None => format!("{keyword} accepts --{}", known.join(", --")),
-                });
-                out.push(d);
-            }
-        }
-        match ins {
-            Instruction::Cmd(c) => {
-                if let Some(d) = single_quoted_json(file, text, &c.arguments, "CMD") {
-                    out.push(d);
-                } else if let Command::Shell(s) = &c.arguments {
-                    out.push(warning_at(
-                        file,
-                        text,
-                        s.span.start,
-                        "JSONArgsRecommended",
-                        "CMD in shell form runs under /bin/sh -c, which does not pass signals on"
-                            .into(),
-                        "use the JSON (exec) form: CMD [\"executable\", \"arg\"]",
-                    ));
-                }
-            }
-            Instruction::Entrypoint(c) => {
-                if let Some(d) = single_quoted_json(file, text, &c.arguments, "ENTRYPOINT") {
-                    out.push(d);
-                } else if let Command::Shell(s) = &c.arguments {
-                    out.push(warning_at(
-                        file,
-                        text,
-                        s.span.start,
-                        "JSONArgsRecommended",
-                        "ENTRYPOINT in shell form runs under /bin/sh -c, which does not pass signals on".into(),
-                        "use the JSON (exec) form: ENTRYPOINT [\"executable\", \"arg\"]",
-                    ));
-                }
-            }
-            Instruction::Env(e) => {
-                let first = e.arguments.value.split_whitespace().next().unwrap_or("");
-                if !first.contains('=') {
-                    out.push(warning_at(
-                        file,
-                        text,
-                        e.arguments.span.start,
-                        "LegacyKeyValueFormat",
-                        "ENV key value (without '=') is the legacy form".into(),
-                        "write ENV key=value",
-                    ));
-                }
-            }
-            Instruction::From(f) => {
-                if let Some((_, name)) = &f.as_ {
-                    if name.value.chars().any(|c| c.is_ascii_uppercase()) {
-                        out.push(warning_at(
-                            file,
-                            text,
-                            name.span.start,
-                            "StageNameCasing",
-                            format!("stage name '{}' should be lower-case", name.value),
-                            "stage names are matched in lower case; write them that way",
-                        ));
-                    }
-                }
-            }
-            Instruction::Arg(a) => {
-                for part in a.arguments.value.split_whitespace() {
-                    let name = part.split('=').next().unwrap_or(part).to_string();
-                    args.push((name, a.arguments.span.start));
-                }
-            }
-            _ => {}
-        }
-    }
-    for (name, pos) in args {
-        let used = [format!("${name}"), format!("${{{name}")]
-            .iter()
-            .any(|needle| text.contains(needle.as_str()));
-        if !used {
-            out.push(warning_at(
-                file,
-                text,
-                pos,
-                "UnusedArg",
-                format!("ARG {name} is declared but never used"),
-                "remove it, or refer to it as $NAME or ${NAME} where it matters",
-            ));
-        }
-    }
-    out.sort_by_key(|d| (d.line, d.column));
-    out
 }
 
 #[cfg(test)]

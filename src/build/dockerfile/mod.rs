@@ -4,8 +4,10 @@
 //! ([`diag`]): errors and Docker-style build-check warnings with
 //! file:line:column, a source snippet with a caret, and a hint.
 
+pub mod checks;
 pub mod diag;
 
+pub use checks::keyword_span;
 pub use diag::{Diagnostic, Severity};
 pub use parse_dockerfile::{Dockerfile, Instruction};
 
@@ -19,7 +21,7 @@ pub fn parse<'a>(
 ) -> Result<(Dockerfile<'a>, Vec<Diagnostic>), Box<Diagnostic>> {
     match parse_dockerfile::parse(text) {
         Ok(df) => {
-            let warnings = diag::check(file, text, &df);
+            let warnings = checks::check(file, text, &df);
             if let Some(e) = warnings.iter().find(|d| d.severity == Severity::Error) {
                 return Err(Box::new(e.clone()));
             }
