@@ -2,7 +2,7 @@
 //! one run, and 20 concurrent pulls.
 //!
 //! Run with `cargo bench --bench registry`. Options (after `--`): `--mib N`
-//! (default 100), `--runs N` (default 3), `--pulls N` (concurrent pulls,
+//! (default 100), `--runs N` (default 5), `--pulls N` (concurrent pulls,
 //! default 20), `--glassbox PATH` (default: the binary cargo built for this
 //! bench), `--server PATH` (the glassbox binary that runs `registry serve`;
 //! default: the same one). Figures and reasoning: benches/README.md,
@@ -180,7 +180,7 @@ fn write_tar(path: &Path, mib: usize) {
 
 fn main() {
     let mib: usize = value("--mib").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let runs: usize = value("--runs").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let runs: usize = value("--runs").and_then(|v| v.parse().ok()).unwrap_or(5);
     let pulls: usize = value("--pulls").and_then(|v| v.parse().ok()).unwrap_or(20);
     let gb: PathBuf = value("--glassbox")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_glassbox").into())
@@ -252,56 +252,61 @@ fn main() {
         bytes as f64 / 1e6
     );
 
-    let mut rows: Vec<(String, Duration, Duration)> = Vec::new();
-    // skopeo → docker-registry.
-    {
-        let (mut push, mut pull) = (Vec::new(), Vec::new());
-        for i in 0..runs {
-            let s = Server::docker_registry(d);
-            let dest = format!("docker://localhost:{}/bench:1", s.port);
-            push.push(run(Command::new("skopeo")
-                .args(["copy", "-q", "--dest-tls-verify=false"])
-                .arg(format!("oci:{}:bench:1", src.display()))
-                .arg(&dest)));
-            let out = d.join(format!("skopeo-out-{i}"));
-            pull.push(run(Command::new("skopeo")
-                .args(["copy", "-q", "--src-tls-verify=false"])
-                .arg(&dest)
-                .arg(format!("oci:{}:bench:1", out.display()))));
-            let _ = fs::remove_dir_all(&out);
-        }
-        rows.push((
-            "skopeo 1.9 → docker-registry".into(),
-            median(push),
-            median(pull),
-        ));
+    // The sides, interleaved run by run so all see the same background load.
+    struct Side {
+        name: &'static str,
+        push: Vec<Duration>,
+        pull: Vec<Duration>,
     }
-    // glassbox → its own server (or docker-registry), and → docker-registry.
-    let sides: Vec<bool> = if has_server {
-        vec![true, false]
-    } else {
-        vec![false]
-    };
-    for own in sides {
-        let (mut push, mut pull) = (Vec::new(), Vec::new());
-        let mut what = "";
-        for i in 0..runs {
-            let s = if own {
+    let mut names = vec!["skopeo 1.9 → docker-registry 2.8"];
+    if has_server {
+        names.push("glassbox → glassbox registry serve");
+    }
+    names.push("glassbox → docker-registry 2.8");
+    let mut sides: Vec<Side> = names
+        .into_iter()
+        .map(|name| Side {
+            name,
+            push: vec![],
+            pull: vec![],
+        })
+        .collect();
+    for i in 0..runs {
+        for (k, side) in sides.iter_mut().enumerate() {
+            let s = if has_server && k == 1 {
                 Server::glassbox(&server_bin, d)
             } else {
                 Server::docker_registry(d)
             };
-            what = s.what;
-            let reference = format!("localhost:{}/bench:1", s.port);
-            run(glassbox(&src).args(["tag", "bench:1", &reference]));
-            push.push(run(glassbox(&src).args(["push", &reference])));
-            let out = d.join(format!("gb-out-{i}"));
-            pull.push(run(glassbox(&out).args(["pull", &reference])));
-            let _ = fs::remove_dir_all(&out);
-            run(glassbox(&src).args(["rmi", &reference]));
+            if k == 0 {
+                let dest = format!("docker://localhost:{}/bench:1", s.port);
+                side.push.push(run(Command::new("skopeo")
+                    .args(["copy", "-q", "--dest-tls-verify=false"])
+                    .arg(format!("oci:{}:bench:1", src.display()))
+                    .arg(&dest)));
+                let out = d.join(format!("skopeo-out-{i}"));
+                side.pull.push(run(Command::new("skopeo")
+                    .args(["copy", "-q", "--src-tls-verify=false"])
+                    .arg(&dest)
+                    .arg(format!("oci:{}:bench:1", out.display()))));
+                let _ = fs::remove_dir_all(&out);
+            } else {
+                let reference = format!("localhost:{}/bench:1", s.port);
+                run(glassbox(&src).args(["tag", "bench:1", &reference]));
+                side.push
+                    .push(run(glassbox(&src).args(["push", &reference])));
+                let out = d.join(format!("gb-out-{i}"));
+                side.pull
+                    .push(run(glassbox(&out).args(["pull", &reference])));
+                let _ = fs::remove_dir_all(&out);
+                run(glassbox(&src).args(["rmi", &reference]));
+            }
         }
-        rows.push((format!("glassbox → {what}"), median(push), median(pull)));
     }
+    let rows: Vec<(&str, Duration, Duration)> = sides
+        .into_iter()
+        .map(|s| (s.name, median(s.push), median(s.pull)))
+        .collect();
     println!();
     println!(
         "{:<44} {:>10} {:>10} {:>10} {:>10}",

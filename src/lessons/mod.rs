@@ -7,6 +7,7 @@
 //! the same root and trace flags: what the student sees in a lesson is
 //! exactly what they would see typing the command.
 
+pub mod background;
 pub mod model;
 mod progress;
 pub mod transcript;
@@ -184,15 +185,27 @@ impl Runner {
         let step = &lesson.steps[index];
         let _ = writeln!(
             out,
-            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ glassbox {}",
+            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ glassbox {}{}",
             lesson.number,
             index + 1,
             lesson.steps.len(),
             step.say.trim(),
-            step.run
+            step.run,
+            if step.background { " &" } else { "" }
         );
         let _ = out.flush();
-        let ran = self.run_in(&step.run, true, Some(&lesson.dir))?;
+        let ran = if step.background {
+            let (printed, pid) = background::start(self, lesson, index, step)?;
+            Ran {
+                status: 0,
+                stdout: format!(
+                    "{printed}(running in the background as pid {pid}; `glassbox lessons reset {}` stops it)\n",
+                    lesson.number
+                ),
+            }
+        } else {
+            self.run_in(&step.run, true, Some(&lesson.dir))?
+        };
         let _ = write!(out, "{}", ran.stdout);
         let want = step.status.unwrap_or(0);
         let fail = |problem: String| LessonError::StepFailed {
@@ -228,7 +241,10 @@ impl Runner {
     /// first failing check.
     pub fn grade<'a>(&self, ex: &'a Exercise) -> Result<Option<(&'a Check, String)>, LessonError> {
         for c in &ex.checks {
-            let ran = self.run(&c.run, false)?;
+            let ran = match &c.http {
+                Some(url) => http_get(url),
+                None => self.run(&c.run, false)?,
+            };
             if let Some(problem) = evaluate(c, &ran) {
                 return Ok(Some((c, problem)));
             }
@@ -237,24 +253,57 @@ impl Runner {
     }
 }
 
+/// GETs `url` (on this machine) for an `http` check: status 0 and the
+/// body on a 2xx answer, else status 1 and what went wrong.
+pub fn http_get(url: &str) -> Ran {
+    if !(url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:")) {
+        return Ran {
+            status: 1,
+            stdout: format!("{url}: http checks only ask this machine"),
+        };
+    }
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(10))
+        .build();
+    match agent.get(url).call() {
+        Ok(resp) => Ran {
+            status: 0,
+            stdout: resp.into_string().unwrap_or_default(),
+        },
+        Err(ureq::Error::Status(code, resp)) => Ran {
+            status: 1,
+            stdout: format!("{code}: {}", resp.into_string().unwrap_or_default()),
+        },
+        Err(e) => Ran {
+            status: 1,
+            stdout: e.to_string(),
+        },
+    }
+}
+
 /// Applies one check to a command's result; `Some(problem)` when it fails.
 pub fn evaluate(c: &Check, ran: &Ran) -> Option<String> {
     let want = c.status.unwrap_or(0);
+    let what = match &c.http {
+        Some(url) => format!("GET {url}"),
+        None => format!("glassbox {}", c.run),
+    };
     if ran.status != want {
         return Some(format!(
-            "`glassbox {}` ended with status {} (expected {want})",
-            c.run, ran.status
+            "`{what}` ended with status {} (expected {want}): {}",
+            ran.status,
+            abbreviate(&ran.stdout)
         ));
     }
     let value: serde_json::Value = match &c.pointer {
         Some(p) => {
             let doc: serde_json::Value = match serde_json::from_str(&ran.stdout) {
                 Ok(d) => d,
-                Err(_) => return Some(format!("`glassbox {}` did not print JSON", c.run)),
+                Err(_) => return Some(format!("`{what}` did not print JSON")),
             };
             match doc.pointer(p) {
                 Some(v) => v.clone(),
-                None => return Some(format!("`glassbox {}` has nothing at {p}", c.run)),
+                None => return Some(format!("`{what}` has nothing at {p}")),
             }
         }
         None => serde_json::Value::String(ran.stdout.trim_end().to_string()),

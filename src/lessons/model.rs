@@ -54,6 +54,14 @@ pub struct LessonStep {
     /// The exit status the command must end with (default 0).
     #[serde(default)]
     pub status: Option<i32>,
+    /// Keep the command running in the background (a server a later step
+    /// talks to); `lessons reset` stops it.
+    #[serde(default)]
+    pub background: bool,
+    /// For a background step: the `host:port` it listens on; the lesson
+    /// goes on once it accepts connections there.
+    #[serde(default)]
+    pub ready: Option<String>,
 }
 
 /// One exercise.
@@ -77,7 +85,13 @@ pub struct Check {
     /// What is checked, in words (`the image app:1 exists`).
     pub what: String,
     /// The read-only glassbox command whose output is inspected.
+    #[serde(default)]
     pub run: String,
+    /// Instead of a command: an `http://127.0.0.1:PORT/…` (or localhost)
+    /// URL whose body is inspected (a registry's `_catalog`); a status
+    /// other than 2xx counts as exit status 1.
+    #[serde(default)]
+    pub http: Option<String>,
     /// Expected exit status (default 0).
     #[serde(default)]
     pub status: Option<i32>,
@@ -202,6 +216,20 @@ mod tests {
             assert!(!l.steps.is_empty(), "lesson {} has no steps", l.number);
             for s in &l.steps {
                 split_words(&s.run).unwrap();
+            }
+            for c in l.exercises.iter().flat_map(|e| &e.checks) {
+                assert!(
+                    c.http.is_some() == c.run.is_empty(),
+                    "lesson {}: a check has exactly one of run and http",
+                    l.number
+                );
+                if let Some(u) = &c.http {
+                    assert!(
+                        u.starts_with("http://127.0.0.1:") || u.starts_with("http://localhost:"),
+                        "lesson {}: http checks stay on this machine: {u}",
+                        l.number
+                    );
+                }
             }
         }
     }
