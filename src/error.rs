@@ -38,6 +38,9 @@ pub enum Error {
     /// `compare vm` could not measure one side.
     #[error(transparent)]
     Compare(#[from] crate::compare::CompareError),
+    /// A network or network option that cannot be used.
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -9,6 +9,7 @@ mod explain_cmd;
 mod images;
 mod inspect;
 mod lessons;
+mod network_cmd;
 mod output;
 mod push_pull;
 mod run_cmd;
@@ -95,6 +96,9 @@ enum Command {
     /// System-wide commands: `system prune [-a] [--volumes] [-f]`
     #[command(subcommand)]
     System(volume_cmd::SystemCommand),
+    /// Manage networks: create, ls, inspect, rm, prune, connect, disconnect
+    #[command(subcommand)]
+    Network(network_cmd::NetworkCommand),
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
@@ -180,6 +184,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Load(a) => archive::load(a, ctx),
         Command::Lessons(a) => lessons::run(a, ctx),
         Command::Build(a) => build::build(a, ctx),
+        Command::Network(c) => network_cmd::run(c, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
         Command::Push(a) => push_pull::push(a, ctx),

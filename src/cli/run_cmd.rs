@@ -53,9 +53,18 @@ pub struct RunArgs {
     /// Mount the root filesystem read-only
     #[arg(long)]
     read_only: bool,
-    /// none (own namespace with lo only) or host
-    #[arg(long, default_value = "none")]
+    /// bridge (the default network), none (own namespace with lo only), host, or a network's name
+    #[arg(long, default_value = "bridge")]
     network: String,
+    /// Another name for the container on its (user-defined) network
+    #[arg(long = "network-alias", value_name = "ALIAS")]
+    network_alias: Vec<String>,
+    /// Add NAME (reachable as ALIAS) to the container's /etc/hosts
+    #[arg(long, value_name = "NAME[:ALIAS]")]
+    link: Vec<String>,
+    /// The container's IPv4 address on its network
+    #[arg(long)]
+    ip: Option<std::net::Ipv4Addr>,
     /// Memory limit (e.g. 64m, 1g)
     #[arg(short = 'm', long)]
     memory: Option<String>,
@@ -112,15 +121,13 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         .iter()
         .map(|v| crate::volume::parse(v))
         .collect::<Result<Vec<_>, _>>()?;
-    let host_network = match a.network.as_str() {
-        "none" | "default" | "bridge" => false,
-        "host" => true,
-        other => {
-            return Err(crate::Error::Usage(format!(
-                "network {other:?} is not known here; use --network none or --network host"
-            )))
-        }
+    let network = crate::network::Request {
+        mode: crate::network::Mode::parse(&a.network),
+        aliases: a.network_alias,
+        links: a.link,
+        ip: a.ip,
     };
+    let host_network = network.mode == crate::network::Mode::Host;
     let (rootfs, image) = if a.rootfs_dir.is_empty() {
         let store = crate::store::Store::open(&ctx.root)?;
         let img = store.resolve(&a.image)?;
@@ -164,6 +171,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         },
         volumes,
         tty: a.tty,
+        network,
         restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,
     };
     if create_only {

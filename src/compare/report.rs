@@ -55,7 +55,7 @@ pub fn rows(c: &Comparison) -> Vec<(String, Vec<String>, Vec<String>)> {
                 } else {
                     "TCG: software emulation".into()
                 },
-                format!("kernel reached init at {:.2} s", v.guest_uptime_at_init_s),
+                format!("guest clock at its init: {:.2} s", v.guest_uptime_at_init_s),
             ]
         })
         .unwrap_or_else(missing),
@@ -102,7 +102,14 @@ pub fn rows(c: &Comparison) -> Vec<(String, Vec<String>, Vec<String>)> {
         ],
         vm.map(|v| {
             vec![
-                format!("one qemu process, PID {}", v.qemu_pid),
+                if v.host_processes == 1 {
+                    format!("one qemu process, PID {}", v.qemu_pid)
+                } else {
+                    format!(
+                        "{} processes: qemu, PID {}, and helpers",
+                        v.host_processes, v.qemu_pid
+                    )
+                },
                 "the guest's processes are invisible".into(),
             ]
         })
@@ -177,26 +184,31 @@ pub fn table(c: &Comparison) -> String {
         .max("container".len());
     let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
     let mut out = format!(
-        "{} vs VM, image {}, command `{}` (host kernel {})\n\n",
-        "container",
+        "container vs VM, image {}, command `{}` (host kernel {})\n\n",
         c.image,
         c.command.join(" "),
         c.host_kernel
     );
-    out.push_str(&format!("{}  {}  VM\n", pad("", w0), pad("container", w1)));
     out.push_str(&format!(
-        "{}  {}  {}\n",
-        "-".repeat(w0),
-        "-".repeat(w1),
-        "-".repeat(w1)
+        "{} │ {} │ VM\n",
+        pad("", w0),
+        pad("container", w1)
     ));
+    let rule = format!(
+        "{}─┼─{}─┼─{}\n",
+        "─".repeat(w0),
+        "─".repeat(w1),
+        "─".repeat(w1)
+    );
     for (label, a, b) in &rows {
-        let n = a.len().max(b.len());
-        for i in 0..n {
+        // A rule between rows keeps each row's lines together, also when
+        // the padding is squeezed (as in the book's transcripts).
+        out.push_str(&rule);
+        for i in 0..a.len().max(b.len()) {
             let l = if i == 0 { label.as_str() } else { "" };
             let x = a.get(i).map(String::as_str).unwrap_or("");
             let y = b.get(i).map(String::as_str).unwrap_or("");
-            out.push_str(pad(&format!("{}  {}  {}", pad(l, w0), pad(x, w1), y), 0).trim_end());
+            out.push_str(format!("{} │ {} │ {}", pad(l, w0), pad(x, w1), y).trim_end());
             out.push('\n');
         }
     }

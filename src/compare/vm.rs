@@ -270,6 +270,7 @@ pub fn build_initramfs(
 #[derive(Debug, Default)]
 struct Boot {
     pid: i32,
+    host_processes: u32,
     kernel: String,
     pid1: String,
     guest_uptime: f64,
@@ -312,7 +313,10 @@ fn qemu_args(tools: &Tools, initrd: &Path, accel: &str, memory_mib: u32) -> Vec<
             "-initrd",
             &initrd.display().to_string(),
             "-append",
-            &format!("console=ttyS0 quiet rdinit={INIT_PATH} panic=-1"),
+            // loglevel=1: only emergencies reach the console, so a kernel
+            // warning on a slow, emulated machine (a clocksource judged
+            // unstable) cannot land between the command's output lines.
+            &format!("console=ttyS0 quiet loglevel=1 rdinit={INIT_PATH} panic=-1"),
         ]
         .map(String::from),
     );
@@ -341,6 +345,26 @@ fn proc_status(pid: i32) -> (Option<u64>, Option<u64>) {
     (hwm, threads)
 }
 
+/// How many host processes have `pid` as their parent.
+fn children_of(pid: i32) -> u32 {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        if ppid == Some(pid) {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Parses `key=value` words of a marker line.
 fn marker_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
@@ -351,6 +375,7 @@ fn marker_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 /// not spoken by then.
 fn boot(
     tools: &Tools,
+    accel: &str,
     args: &[String],
     timeout: Duration,
     kvm_deadline: Option<Duration>,
@@ -378,6 +403,11 @@ fn boot(
         .ctx(|| format!("starting {}", tools.qemu.display()))?;
     let mut qemu = Qemu { child };
     let pid = qemu.pid();
+    trace::fact(Kind::Compare, "spawn", format!("qemu pid {pid}"))
+        .field("pid", pid)
+        .field("accel", accel)
+        .equivalent(format!("ps -o pid,rss,nlwp,cmd -p {pid}"))
+        .info();
     let mut out = qemu.child.stdout.take().expect("piped stdout");
     let mut err = qemu.child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
@@ -421,6 +451,9 @@ fn boot(
                         let line = line.trim_end_matches('\n');
                         if line.starts_with(MARK_READY) {
                             ready = true;
+                            // The guest is running its init now: whatever it
+                            // does, the host sees qemu and nothing under it.
+                            b.host_processes = 1 + children_of(pid);
                             b.kernel = marker_field(line, "kernel").unwrap_or_default().to_string();
                             b.pid1 = marker_field(line, "pid1").unwrap_or_default().to_string();
                             b.guest_uptime = marker_field(line, "uptime")
@@ -429,6 +462,14 @@ fn boot(
                             b.guest_procs = marker_field(line, "procs")
                                 .and_then(|v| v.parse().ok())
                                 .unwrap_or_default();
+                            // Said as it happens, while the guest runs.
+                            trace::fact(Kind::Compare, "init", format!("guest PID 1 {}", b.pid1))
+                                .field("pid1", &b.pid1)
+                                .field("kernel", &b.kernel)
+                                .field("guest_uptime_s", b.guest_uptime)
+                                .field("guest_processes", b.guest_procs)
+                                .field("host_processes", b.host_processes)
+                                .info();
                         } else if line.starts_with(MARK_BEGIN) {
                             begun = true;
                         } else if line.starts_with(MARK_END) {
@@ -516,6 +557,16 @@ pub fn measure(
     let built = Instant::now();
     let initrd = build_initramfs(store, image, image_ref, command)?;
     let initramfs_build_ms = built.elapsed().as_secs_f64() * 1000.0;
+    // The kernel unpacks the initramfs into RAM next to the archive itself:
+    // a guest with too little memory panics half-way.
+    let need_mib = initrd.bytes.div_ceil(1 << 20) * 2 + 64;
+    if u64::from(opts.memory_mib) < need_mib {
+        return Err(CompareError::BadOption(format!(
+            "the initramfs of {image_ref} is {} and the guest unpacks it into RAM; give it at least --memory {need_mib}",
+            crate::explain::human_bytes(initrd.bytes)
+        ))
+        .into());
+    }
     let kernel_bytes = std::fs::metadata(&tools.kernel)
         .ctx(|| format!("reading {}", tools.kernel.display()))?
         .len();
@@ -581,6 +632,7 @@ pub fn measure(
         .announce()?;
         let end = boot(
             tools,
+            accel,
             &args,
             opts.timeout,
             deadline.filter(|_| opts.accel == AccelChoice::Auto),
@@ -621,9 +673,9 @@ pub fn measure(
             {
                 s.field("outcome", "failed");
                 s.done();
-                note = format!(
-                    "TCG: /dev/kvm is there, but qemu with KVM failed ({status}: {detail})"
-                );
+                let first = detail.split(" / ").next().unwrap_or_default();
+                note =
+                    format!("TCG: /dev/kvm is there, but qemu with KVM failed ({status}: {first})");
                 trace::fact(Kind::Compare, "accel", "KVM does not run guests here")
                     .field("deadline_s", KVM_DEADLINE.as_secs())
                     .field("error", &detail)
@@ -638,12 +690,6 @@ pub fn measure(
         }
     }
     let (accel, args, b) = result.ok_or(CompareError::Timeout(opts.timeout.as_secs()))?;
-    trace::fact(Kind::Compare, "init", format!("guest PID 1 {}", b.pid1))
-        .field("pid1", &b.pid1)
-        .field("kernel", &b.kernel)
-        .field("guest_uptime_s", b.guest_uptime)
-        .field("guest_processes", b.guest_procs)
-        .info();
     trace::fact(Kind::Compare, "exit", format!("qemu pid {}", b.pid))
         .field("pid", b.pid)
         .field("code", b.code)
@@ -664,7 +710,7 @@ pub fn measure(
         guest_memory_mib: opts.memory_mib,
         pid1: b.pid1,
         qemu_pid: b.pid,
-        host_processes: 1,
+        host_processes: b.host_processes,
         host_threads: b.threads,
         guest_processes: b.guest_procs,
         kernel_path: tools.kernel.display().to_string(),
@@ -691,6 +737,13 @@ mod tests {
         std::fs::write(d.path().join("config-9.9.9"), b"x").unwrap();
         let k = find_kernel(d.path()).unwrap();
         assert!(k.ends_with("vmlinuz-6.1.0-56-amd64"), "{}", k.display());
+    }
+
+    #[test]
+    fn no_kernel_in_boot_is_none() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config-6.1.0"), b"x").unwrap();
+        assert_eq!(find_kernel(d.path()), None);
     }
 
     #[test]

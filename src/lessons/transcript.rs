@@ -25,6 +25,9 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
     runner.prepare(lesson)?;
     let mut steps = Vec::new();
     let stopped = StopBackground(tmp.path(), lesson.number);
+    // Every network the lesson made, even those it removed again, for
+    // redacting their addresses and bridge names.
+    let mut nets: Vec<crate::network::Network> = Vec::new();
     for (index, step) in lesson.steps.iter().enumerate() {
         if step.background {
             let (printed, _pid) = super::background::start(&runner, lesson, index, step)?;
@@ -51,6 +54,11 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         ));
+        for n in crate::network::store::all(tmp.path()) {
+            if !nets.iter().any(|m| m.id == n.id) {
+                nets.push(n);
+            }
+        }
     }
     // Whatever the steps left running goes before the root does.
     if let Ok(ran) = runner.run("ps -a -q", false) {
@@ -59,6 +67,8 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         }
     }
     drop(stopped);
+    // Bridges are the host's: the root's go with it.
+    crate::network::teardown_root(tmp.path());
     let stable = stable_digests(tmp.path());
     let root = tmp.path().display().to_string();
     let mut md = format!(
@@ -82,9 +92,17 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
             "```console\n$ glassbox {}{}\n{}```\n\n",
             step.run,
             if step.background { " &" } else { "" },
-            ensure_newline(&redact(stdout, &root, &stable))
+            ensure_newline(&redact(
+                &crate::network::redact::redact(stdout, &nets),
+                &root,
+                &stable
+            ))
         ));
-        let narration = redact(stderr, &root, &stable);
+        let narration = redact(
+            &crate::network::redact::redact(stderr, &nets),
+            &root,
+            &stable,
+        );
         if !narration.trim().is_empty() {
             md.push_str(&format!(
                 "<details><summary>What glassbox did</summary>\n\n```text\n{}```\n\n</details>\n\n",

@@ -610,6 +610,8 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
             "Propagation": if m.kind == "bind" { "rprivate" } else { "" },
         })).collect::<Vec<_>>(),
         "LogPath": super::shim::log_path(&dir).display().to_string(),
+        "NetworkSettings": crate::network::settings(&st),
+        "NetworkMode": if st.network_mode.is_empty() { "none".to_string() } else { st.network_mode.clone() },
     }))
 }
 

@@ -91,6 +91,9 @@ pub struct RunOptions {
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
     pub volumes: Vec<crate::volume::Request>,
+    /// `--network`, `--network-alias`, `--link`, `--ip` (the default is
+    /// `--network none`; the CLI's default is the `bridge` network).
+    pub network: crate::network::Request,
 }
 
 /// A container's directory under `root/containers/<id>/`.
@@ -166,10 +169,22 @@ pub fn create(
     if let Some(u) = wanted {
         process.user = Some(user::resolve(&u, &rootfs.lowers)?);
     }
-    let mounts = volumes::prepare(root, image, &opts.volumes)?;
+    process.host_network |= opts.network.mode == crate::network::Mode::Host;
+    let endpoints = crate::network::join(root, &dir.id, &opts.network)?;
+    let undo_network = || crate::network::release_endpoints(root, &dir.id, &name, &endpoints);
+    let mounts = match volumes::prepare(root, image, &opts.volumes) {
+        Ok(m) => m,
+        Err(e) => {
+            undo_network();
+            return Err(e);
+        }
+    };
     let spec = volumes::spec_mounts(&mounts).and_then(|extra| {
         let mut spec = spec::generate(image, &process, dir.merged(), &dir.id[..12])?;
         let mut all = spec.mounts().clone().unwrap_or_default();
+        if !endpoints.is_empty() {
+            all.extend(crate::network::name_mounts(&dir.path));
+        }
         all.extend(extra);
         spec.set_mounts(Some(all));
         Ok(spec)
@@ -178,6 +193,7 @@ pub fn create(
         Ok(s) => s,
         Err(e) => {
             volumes::undo(root, &mounts);
+            undo_network();
             return Err(e);
         }
     };
@@ -196,6 +212,7 @@ pub fn create(
         Ok(s) => s,
         Err(e) => {
             volumes::undo(root, &mounts);
+            undo_network();
             return Err(e.into());
         }
     };
@@ -238,13 +255,21 @@ pub fn create(
             mounts: mounts.clone(),
             restart_policy: opts.restart,
             restart_count: 0,
+            network_mode: match &opts.network.mode {
+                crate::network::Mode::None => "none".into(),
+                crate::network::Mode::Host => "host".into(),
+                crate::network::Mode::Network(n) => n.clone(),
+            },
+            networks: endpoints.clone(),
         }
         .save(&dir.path)?;
+        crate::network::announce(root, &dir.path)?;
         Ok(())
     })();
     if r.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
         volumes::undo(root, &mounts);
+        undo_network();
     }
     s.finish_with(r)?;
     Ok((dir, spec))
@@ -306,6 +331,14 @@ pub fn run_foreground(
 }
 
 pub(crate) fn remove_dir(dir: &ContainerDir) {
+    // The addresses go back to their pools first, while the state that
+    // names them is still there.
+    if let (Ok(st), Some(root)) = (
+        state::State::load(&dir.path),
+        dir.path.parent().and_then(Path::parent),
+    ) {
+        crate::network::release(root, &st);
+    }
     let _ = trace::cleanup(
         Kind::Store,
         "remove",
@@ -364,13 +397,24 @@ pub(crate) fn run_observed(
     let _p = trace::phase("run");
     let (dir, spec) = create(root, rootfs, image, opts)?;
     let namespaces = namespaces::in_spec(&spec).iter().map(|n| n.name).collect();
+    let mut st = state::State::load(&dir.path)?;
+    // `glassbox ps` from a second terminal shows it running, as for `run`.
+    let mut started = |pid: i32| {
+        // The caller first: it may be timing the output.
+        on_start(pid);
+        st.status = state::Status::Running;
+        st.pid = Some(pid);
+        st.shim_pid = Some(std::process::id() as i32);
+        st.started_at = Some(state::now());
+        let _ = st.save(&dir.path);
+    };
     let result = start_and_wait_observed(
         &dir,
         &spec,
         rootfs,
         &opts.limits,
         io,
-        on_start,
+        &mut started,
         before_remove,
     );
     let st = state::State::load(&dir.path);
@@ -401,6 +445,9 @@ fn start_and_wait_observed(
     let layout = cgroup::Layout::detect()?;
     let cg = cgroup::Cgroup::new(layout, &dir.id);
     let mut fs = cgroup::HostFs;
+    let endpoints = state::State::load(&dir.path)
+        .map(|s| s.networks)
+        .unwrap_or_default();
     {
         let _p = trace::phase("cgroup");
         if let Err(e) = cg.create(&mut fs, limits) {
@@ -417,6 +464,7 @@ fn start_and_wait_observed(
         flags,
         new_cgroup_ns,
         io,
+        &endpoints,
         on_start,
     );
     let r = r.map(|(code, pid, sig)| {
@@ -436,6 +484,7 @@ fn start_and_wait_observed(
         (code, oom)
     });
     before_remove(&cg);
+    crate::network::detach(&endpoints);
     let removed = cg.remove(&mut fs);
     let r = r?;
     removed?;
@@ -452,6 +501,7 @@ fn clone_and_wait(
     flags: nix::sched::CloneFlags,
     new_cgroup_ns: bool,
     io: Stdio,
+    endpoints: &[crate::network::Endpoint],
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, i32, Option<&'static str>)> {
     use nix::sys::wait::{waitpid, WaitStatus};
@@ -522,6 +572,16 @@ fn clone_and_wait(
         let _p = trace::phase("cgroup");
         cg.join(&mut cgroup::HostFs, pid.as_raw())
     };
+    // The init waits for the start byte: wire its network namespace now,
+    // so its command never runs without its network.
+    let joined = joined.and_then(|_| {
+        let root = dir
+            .path
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"));
+        crate::network::attach(root, endpoints, pid.as_raw())
+    });
     if let Err(e) = joined {
         // The init is still waiting for the start byte: end it, by its PID.
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);

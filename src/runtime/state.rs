@@ -82,6 +82,12 @@ pub struct State {
     /// Volumes and bind mounts.
     #[serde(default)]
     pub mounts: Vec<crate::volume::MountRecord>,
+    /// `--network` as given: "bridge", "none", "host" or a network's name.
+    #[serde(default)]
+    pub network_mode: String,
+    /// Its place on each network: address, gateway, MAC, aliases, veth.
+    #[serde(default)]
+    pub networks: Vec<crate::network::Endpoint>,
 }
 
 /// [`Limits`] in a serialisable form.

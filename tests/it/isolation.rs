@@ -23,7 +23,7 @@ fn hostname_network_and_mounts_are_the_containers_own() {
     let root = busybox_root();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let out = root.ok(&run_args(
-        &["--rm"],
+        &["--rm", "--network", "none"],
         &[
             "sh",
             "-c",

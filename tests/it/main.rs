@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod load_formats;
 mod registry_client;
+mod network;
 mod run;
 mod runopts;
 mod step;

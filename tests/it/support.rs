@@ -73,6 +73,14 @@ impl Root {
     }
 }
 
+impl Drop for Root {
+    /// Bridges are the host's, not the root's: delete the ones this root
+    /// made (its default network's included) before its directory goes.
+    fn drop(&mut self) {
+        glassbox::network::teardown_root(self.path());
+    }
+}
+
 /// Asserts every event has an explanation template.
 pub fn assert_explained(events: &[serde_json::Value]) {
     for ev in events {
