@@ -72,7 +72,9 @@ fn options(ctx: &Ctx, jobs: usize) -> TransferOptions {
 /// Pushes an image to its registry.
 pub fn push(a: PushArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
-    let rep = client::push(&store, &a.reference, &options(ctx, a.jobs))?;
+    let rep = client::push(&store, &a.reference, &options(ctx, a.jobs));
+    clear_bars();
+    let rep = rep?;
     println!(
         "{}: digest: {} size: {} ({} blobs uploaded, {} already there, {} mounted)",
         rep.reference, rep.digest, rep.size, rep.uploaded, rep.existed, rep.mounted
@@ -83,7 +85,9 @@ pub fn push(a: PushArgs, ctx: &Ctx) -> crate::Result<i32> {
 /// Pulls an image from its registry.
 pub fn pull(a: PullArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
-    let rep = client::pull(&store, &a.reference, &options(ctx, a.jobs))?;
+    let rep = client::pull(&store, &a.reference, &options(ctx, a.jobs));
+    clear_bars();
+    let rep = rep?;
     println!(
         "{}: digest: {} id: {} ({} blobs fetched, {} already here)",
         rep.reference, rep.digest, rep.id, rep.fetched, rep.present
@@ -156,6 +160,14 @@ fn prompt(question: &str, echo: bool) -> crate::Result<String> {
     }
     r.map_err(|e| crate::Error::Usage(format!("reading from the terminal: {e}")))?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Takes the bars off the screen once the transfer is over (the summary
+/// line on stdout says what happened).
+fn clear_bars() {
+    if let Some(m) = BARS.get() {
+        let _ = m.clear();
+    }
 }
 
 /// Progress bars, one per blob.
