@@ -35,9 +35,15 @@ pub enum Error {
     /// A registry could not be reached or refused a request.
     #[error(transparent)]
     Registry(Box<crate::registry::client::RegistryError>),
+    /// The registry server could not start.
+    #[error(transparent)]
+    RegistryServer(#[from] crate::registry::server::ServerError),
     /// `compare vm` could not measure one side.
     #[error(transparent)]
     Compare(#[from] crate::compare::CompareError),
+    /// A published port that cannot be set up.
+    #[error(transparent)]
+    Port(crate::network::port::PortError),
     /// A network or network option that cannot be used.
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
@@ -50,6 +56,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::network::port::PortError> for Error {
+    fn from(e: crate::network::port::PortError) -> Self {
+        match e {
+            crate::network::port::PortError::Aborted(a) => Error::Aborted(a),
+            e => Error::Port(e),
+        }
+    }
 }
 
 /// Short for `Result<T, glassbox::Error>`.

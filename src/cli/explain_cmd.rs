@@ -1,4 +1,5 @@
-//! `glassbox explain KIND.ACTION`: print an explanation template.
+//! `glassbox explain KIND.ACTION`: print an explanation template; and
+//! `glassbox explain port CONTAINER HOSTPORT`: the live path of a packet.
 
 use super::Ctx;
 use clap::Args;
@@ -6,15 +7,32 @@ use clap::Args;
 /// Arguments of `glassbox explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// kind.action, e.g. layer.apply (omit to list every one)
+    /// kind.action, e.g. layer.apply (omit to list every one), or `port`
     pub key: Option<String>,
+    /// With `port`: CONTAINER HOSTPORT[/PROTO] — the path of a packet, hop by hop
+    #[arg(value_name = "CONTAINER HOSTPORT")]
+    pub rest: Vec<String>,
     /// Print the book's "Every event, explained" chapter (Markdown)
     #[arg(long, conflicts_with = "key")]
     pub book: bool,
 }
 
 /// Prints one template (brief, then full), or the list of keys.
-pub fn run(a: ExplainArgs, _ctx: &Ctx) -> crate::Result<i32> {
+pub fn run(a: ExplainArgs, ctx: &Ctx) -> crate::Result<i32> {
+    if a.key.as_deref() == Some("port") {
+        return match a.rest.as_slice() {
+            [c, p] => super::port_cmd::explain_path(ctx, c, p),
+            _ => Err(crate::Error::Usage(
+                "usage: glassbox explain port CONTAINER HOSTPORT[/PROTO]".into(),
+            )),
+        };
+    }
+    if !a.rest.is_empty() {
+        return Err(crate::Error::Usage(format!(
+            "unexpected arguments {:?}; only `glassbox explain port CONTAINER HOSTPORT` takes more than a key",
+            a.rest
+        )));
+    }
     if a.book {
         print!("{}", crate::explain::book_chapter());
         return Ok(0);

@@ -143,6 +143,7 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
                 *progress.of(n) = Default::default();
                 progress.of(n).status = Status::InProgress;
             }
+            let _turn = r.exclusive(&lesson);
             while progress.of(n).next_step < lesson.steps.len() {
                 step_once(&r, &mut progress, n, &mut out)?;
             }

@@ -11,7 +11,9 @@ mod inspect;
 mod lessons;
 mod network_cmd;
 mod output;
+mod port_cmd;
 mod push_pull;
+mod registry_cmd;
 mod run_cmd;
 mod volume_cmd;
 
@@ -44,6 +46,8 @@ enum Command {
     Stop(container_cmd::StopArgs),
     /// Remove containers
     Rm(container_cmd::RmArgs),
+    /// List a container's published ports (80/tcp -> 0.0.0.0:8080)
+    Port(port_cmd::PortArgs),
     /// Show a container's details as JSON (docker inspect's shape)
     Inspect(container_cmd::InspectArgs),
     /// Create a container without starting it
@@ -64,6 +68,9 @@ enum Command {
     Pause(container_cmd::NamesArgs),
     /// Thaw paused containers
     Unpause(container_cmd::NamesArgs),
+    /// A TCP sink and UDP echo server for benchmarks and tests (internal)
+    #[command(name = "__bench-sink", hide = true)]
+    BenchSink(port_cmd::SinkArgs),
     /// Supervise a detached container (internal)
     #[command(name = "__shim", hide = true)]
     Shim(container_cmd::ShimArgs),
@@ -110,6 +117,9 @@ enum Command {
     Login(push_pull::LoginArgs),
     /// Remove stored credentials for a registry
     Logout(push_pull::LogoutArgs),
+    /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
     /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
     #[command(subcommand)]
     Compare(compare_cmd::CompareCommand),
@@ -161,6 +171,8 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Stop(a) => container_cmd::stop(a, ctx),
         Command::Rm(a) => container_cmd::rm(a, ctx),
         Command::Inspect(a) => container_cmd::inspect(a, ctx),
+        Command::Port(a) => port_cmd::port(a, ctx),
+        Command::BenchSink(a) => port_cmd::sink(a, ctx),
         Command::Shim(a) => container_cmd::shim(a, ctx),
         Command::Kill(a) => container_cmd::kill(a, ctx),
         Command::Exec(a) => container_cmd::exec(a, ctx),
@@ -191,6 +203,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Pull(a) => push_pull::pull(a, ctx),
         Command::Login(a) => push_pull::login(a, ctx),
         Command::Logout(a) => push_pull::logout(a, ctx),
+        Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
     }
 }

@@ -54,10 +54,19 @@ pub struct RunArgs {
     #[arg(long)]
     read_only: bool,
     /// bridge (the default network), none (own namespace with lo only), host, or a network's name
-    #[arg(long, default_value = "bridge")]
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     network: String,
+    /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST:]PORT[/PROTO]")]
+    publish: Vec<String>,
+    /// Publish every port the image EXPOSEs on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// How published ports reach the container: proxy (a userland proxy) or nat (nftables DNAT)
+    #[arg(long, default_value = "proxy", value_name = "DRIVER")]
+    port_driver: String,
     /// Another name for the container on its (user-defined) network
-    #[arg(long = "network-alias", value_name = "ALIAS")]
+    #[arg(long = "network-alias", visible_alias = "net-alias", value_name = "ALIAS")]
     network_alias: Vec<String>,
     /// Add NAME (reachable as ALIAS) to the container's /etc/hosts
     #[arg(long, value_name = "NAME[:ALIAS]")]
@@ -145,6 +154,22 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         };
         (rootfs, oci_spec::image::ImageConfiguration::default())
     };
+    let exposed = image
+        .config()
+        .as_ref()
+        .and_then(|c| c.exposed_ports().clone())
+        .unwrap_or_default();
+    let ports = crate::network::port::PortState::from_args(
+        &a.publish,
+        a.publish_all,
+        exposed,
+        &a.port_driver,
+    )?;
+    let own_address =
+        !matches!(a.network.as_str(), "none" | "host") && !a.network.starts_with("container:");
+    if !ports.bindings.is_empty() && !own_address {
+        return Err(crate::network::port::PortError::NoNetwork(a.network.clone()).into());
+    }
     let opts = RunOptions {
         process: ProcessOptions {
             command: a.command,
@@ -170,6 +195,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             pids: a.pids_limit,
         },
         volumes,
+        ports,
         tty: a.tty,
         network,
         restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,

@@ -316,7 +316,9 @@ fn qemu_args(tools: &Tools, initrd: &Path, accel: &str, memory_mib: u32) -> Vec<
             // loglevel=1: only emergencies reach the console, so a kernel
             // warning on a slow, emulated machine (a clocksource judged
             // unstable) cannot land between the command's output lines.
-            &format!("console=ttyS0 quiet loglevel=1 rdinit={INIT_PATH} panic=-1"),
+            // no_timer_check: under software emulation on a busy host the
+            // kernel's IO-APIC timer check can miss its ticks and panic.
+            &format!("console=ttyS0 quiet loglevel=1 no_timer_check rdinit={INIT_PATH} panic=-1"),
         ]
         .map(String::from),
     );

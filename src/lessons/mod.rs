@@ -8,6 +8,7 @@
 //! exactly what they would see typing the command.
 
 pub mod background;
+mod http;
 pub mod model;
 mod progress;
 pub mod transcript;
@@ -102,6 +103,19 @@ impl Runner {
             .iter()
             .find(|l| l.number == n)
             .ok_or(LessonError::NoSuchLesson(n))
+    }
+
+    /// For an `exclusive` lesson, waits for and holds the host-wide lock
+    /// that lets one run of its steps at a time use the host's shared
+    /// resources (fixed host ports); released when dropped.
+    pub fn exclusive(&self, lesson: &Lesson) -> Option<std::fs::File> {
+        if !lesson.exclusive {
+            return None;
+        }
+        let path = std::env::temp_dir().join(format!("glassbox-lesson-{}.lock", lesson.number));
+        let f = std::fs::File::create(path).ok()?;
+        f.lock().ok()?;
+        Some(f)
     }
 
     /// The progress file's path.
@@ -242,7 +256,7 @@ impl Runner {
     pub fn grade<'a>(&self, ex: &'a Exercise) -> Result<Option<(&'a Check, String)>, LessonError> {
         for c in &ex.checks {
             let ran = match &c.http {
-                Some(url) => http_get(url),
+                Some(url) => http::get(url),
                 None => self.run(&c.run, false)?,
             };
             if let Some(problem) = evaluate(c, &ran) {
@@ -253,57 +267,29 @@ impl Runner {
     }
 }
 
-/// GETs `url` (on this machine) for an `http` check: status 0 and the
-/// body on a 2xx answer, else status 1 and what went wrong.
-pub fn http_get(url: &str) -> Ran {
-    if !(url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:")) {
-        return Ran {
-            status: 1,
-            stdout: format!("{url}: http checks only ask this machine"),
-        };
-    }
-    let agent = ureq::AgentBuilder::new()
-        .timeout(std::time::Duration::from_secs(10))
-        .build();
-    match agent.get(url).call() {
-        Ok(resp) => Ran {
-            status: 0,
-            stdout: resp.into_string().unwrap_or_default(),
-        },
-        Err(ureq::Error::Status(code, resp)) => Ran {
-            status: 1,
-            stdout: format!("{code}: {}", resp.into_string().unwrap_or_default()),
-        },
-        Err(e) => Ran {
-            status: 1,
-            stdout: e.to_string(),
-        },
-    }
-}
-
 /// Applies one check to a command's result; `Some(problem)` when it fails.
 pub fn evaluate(c: &Check, ran: &Ran) -> Option<String> {
     let want = c.status.unwrap_or(0);
-    let what = match &c.http {
-        Some(url) => format!("GET {url}"),
-        None => format!("glassbox {}", c.run),
-    };
+    if let Some(url) = &c.http {
+        if ran.status != want {
+            return Some(format!("GET {url} failed: {}", abbreviate(&ran.stdout)));
+        }
+    }
     if ran.status != want {
         return Some(format!(
-            "`{what}` ended with status {} (expected {want}): {}",
-            ran.status,
-            abbreviate(&ran.stdout)
+            "`glassbox {}` ended with status {} (expected {want})",
+            c.run, ran.status
         ));
     }
     let value: serde_json::Value = match &c.pointer {
         Some(p) => {
             let doc: serde_json::Value = match serde_json::from_str(&ran.stdout) {
                 Ok(d) => d,
-                Err(_) => return Some(format!("`{what}` did not print JSON")),
+                Err(_) => return Some(format!("`glassbox {}` did not print JSON", c.run)),
             };
             match doc.pointer(p) {
                 Some(v) => v.clone(),
-                None => return Some(format!("`{what}` has nothing at {p}")),
+                None => return Some(format!("`glassbox {}` has nothing at {p}", c.run)),
             }
         }
         None => serde_json::Value::String(ran.stdout.trim_end().to_string()),

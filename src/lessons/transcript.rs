@@ -23,6 +23,7 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         lessons: vec![],
     };
     runner.prepare(lesson)?;
+    let _turn = runner.exclusive(lesson);
     let mut steps = Vec::new();
     let stopped = StopBackground(tmp.path(), lesson.number);
     // Every network the lesson made, even those it removed again, for
@@ -321,7 +322,7 @@ fn redact_units(line: &str) -> String {
         // The unit changes with the duration: it goes too.
         s = s.replace(&format!("<dur>{unit}"), "<dur>");
     }
-    for word in ["pid ", "Pid ", "PID "] {
+    for word in ["pid ", "Pid ", "PID ", "nsenter -t "] {
         s = replace_number_after(&s, word, "<pid>");
     }
     // Ages as ps and images print them: "Up 3 seconds", "2 minutes ago",

@@ -4,3 +4,4 @@
 //! event; `server/` serves it.
 
 pub mod client;
+pub mod server;

@@ -38,8 +38,11 @@ pub fn run_detached(
     opts: &RunOptions,
 ) -> crate::Result<String> {
     let _p = trace::phase("run");
-    let (dir, _) = super::create(root, rootfs, image, opts)?;
-    start_shim(root, &dir)?;
+    // Bind the published ports first: a port in use leaves nothing behind.
+    let mut opts = opts.clone();
+    let held = crate::network::port::bind(root, &mut opts.ports)?;
+    let (dir, _) = super::create(root, rootfs, image, &opts)?;
+    start_shim(root, &dir, held)?;
     Ok(dir.id)
 }
 
@@ -82,12 +85,13 @@ pub fn start(root: &Path, key: &str) -> crate::Result<String> {
     st.error = None;
     st.exit_code = None;
     st.oom_killed = false;
+    let held = crate::network::port::bind(root, &mut st.ports)?;
     st.save(&dir)?;
     let cd = ContainerDir {
         id: st.id.clone(),
         path: dir,
     };
-    start_shim(root, &cd)?;
+    start_shim(root, &cd, held)?;
     Ok(st.name)
 }
 
@@ -100,7 +104,11 @@ pub fn restart(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
     start(root, key)
 }
 
-fn start_shim(root: &Path, dir: &ContainerDir) -> crate::Result<()> {
+fn start_shim(
+    root: &Path,
+    dir: &ContainerDir,
+    ports: crate::network::port::Held,
+) -> crate::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().ctx(|| "finding the glassbox binary".into())?;
     let errlog =
@@ -112,15 +120,23 @@ fn start_shim(root: &Path, dir: &ContainerDir) -> crate::Result<()> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(errlog);
-    // SAFETY: setsid is async-signal-safe and touches no memory; it puts
-    // the shim in its own session so the terminal's signals and the CLI's
-    // exit do not reach it.
+    // The published ports' sockets go to the shim, which keeps them.
+    let port_fds = ports.raw_fds();
+    if !ports.is_empty() {
+        let (k, v) = ports.env();
+        cmd.env(k, v);
+    }
+    // SAFETY: setsid and fcntl are async-signal-safe and touch no memory;
+    // setsid puts the shim in its own session so the terminal's signals
+    // and the CLI's exit do not reach it.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            crate::network::port::keep_across_exec(&port_fds)?;
             Ok(())
         });
     }
+    crate::network::port::before_supervisor(&dir.path)?;
     let s = trace::step(
         Kind::Process,
         "shim",
@@ -144,6 +160,7 @@ fn start_shim(root: &Path, dir: &ContainerDir) -> crate::Result<()> {
         s.field("pid", c.id());
     }
     s.finish_with(child)?;
+    drop(ports);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let st = State::load(&dir.path);
@@ -152,6 +169,7 @@ fn start_shim(root: &Path, dir: &ContainerDir) -> crate::Result<()> {
                 if let Some(e) = st.error {
                     return Err(RuntimeError::StartFailed(st.name, e).into());
                 }
+                crate::network::port::after_supervisor(&dir.path);
                 return Ok(());
             }
             // --rm containers that ended at once are gone already.
@@ -233,6 +251,7 @@ pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
         signal(&st, nix::sys::signal::Signal::SIGKILL)?;
         wait_exited(&dir, Duration::from_secs(10));
     }
+    crate::network::port::report_released(&st);
     Ok(st.name)
 }
 
@@ -264,6 +283,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
         }
         signal(&st, nix::sys::signal::Signal::SIGKILL)?;
         wait_exited(&dir, Duration::from_secs(10));
+        crate::network::port::report_released(&st);
     }
     if observed == Status::Dead {
         // Nobody supervises it: end what is left, by its recorded PID.
@@ -275,6 +295,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
             let _ = super::cgroup::Cgroup::new(layout, &st.id).remove(&mut super::cgroup::HostFs);
         }
     }
+    crate::network::port::cleanup(&st);
     let cd = ContainerDir {
         id: st.id.clone(),
         path: dir,
@@ -485,7 +506,7 @@ pub struct PsRow {
     pub status: String,
     /// State name.
     pub state: String,
-    /// Ports (none until networking lands).
+    /// Published ports (`0.0.0.0:8080->80/tcp`).
     pub ports: String,
     /// Name.
     pub names: String,
@@ -532,7 +553,7 @@ pub fn ps(root: &Path, all: bool) -> Vec<PsRow> {
                 running_for: human_age(&st.created),
                 status,
                 state: s.as_str().to_string(),
-                ports: String::new(),
+                ports: crate::network::port::ps_column(&st),
                 names: st.name.clone(),
             })
         })
@@ -549,7 +570,7 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
         .and_then(|p| p.args().clone())
         .unwrap_or_default();
     let s = st.observed();
-    Ok(serde_json::json!({
+    let mut v = serde_json::json!({
         "Id": st.id,
         "Created": st.created,
         "Path": args.first().cloned().unwrap_or_default(),
@@ -612,7 +633,9 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
         "LogPath": super::shim::log_path(&dir).display().to_string(),
         "NetworkSettings": crate::network::settings(&st),
         "NetworkMode": if st.network_mode.is_empty() { "none".to_string() } else { st.network_mode.clone() },
-    }))
+    });
+    crate::network::port::annotate_inspect(&mut v, &st);
+    Ok(v)
 }
 
 /// The shim's entry point (`glassbox __shim ID`).

@@ -91,6 +91,8 @@ pub struct RunOptions {
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
     pub volumes: Vec<crate::volume::Request>,
+    /// `-p`, `-P`, `--port-driver`: the ports to publish.
+    pub ports: crate::network::port::PortState,
     /// `--network`, `--network-alias`, `--link`, `--ip` (the default is
     /// `--network none`; the CLI's default is the `bridge` network).
     pub network: crate::network::Request,
@@ -255,6 +257,7 @@ pub fn create(
             mounts: mounts.clone(),
             restart_policy: opts.restart,
             restart_count: 0,
+            ports: opts.ports.clone(),
             network_mode: match &opts.network.mode {
                 crate::network::Mode::None => "none".into(),
                 crate::network::Mode::Host => "host".into(),
@@ -285,9 +288,18 @@ pub fn run_foreground(
     opts: &RunOptions,
 ) -> crate::Result<i32> {
     let _p = trace::phase("run");
+    // Published ports are bound before anything exists, so a port in use
+    // fails the run with nothing to clean up.
+    let mut opts = opts.clone();
+    let held = crate::network::port::bind(root, &mut opts.ports)?;
+    let opts = &opts;
     let (dir, spec) = create(root, rootfs, image, opts)?;
+    let mut ports = crate::network::port::Supervisor::new(&dir.path, held);
     let mut st = state::State::load(&dir.path)?;
     let mut on_start = |pid: i32| {
+        if let Some(p) = ports.as_mut() {
+            p.container_started(pid);
+        }
         st.status = state::Status::Running;
         st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
@@ -319,6 +331,7 @@ pub fn run_foreground(
             &mut on_start,
         )
     };
+    drop(ports);
     let mut st = state::State::load(&dir.path)?;
     lifecycle::record_exit(&mut st, &result);
     if opts.remove {
@@ -588,15 +601,22 @@ fn clone_and_wait(
         let _ = waitpid(pid, None);
         return Err(e);
     }
+    // Read the namespaces' identities while the init still waits: a short
+    // command could be gone (and its /proc entry with it) a moment later.
+    let inodes: Vec<String> = names
+        .iter()
+        .map(|n| {
+            std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
     {
         use std::io::Write;
         let _ = std::fs::File::from(sync_w).write_all(b"s");
     }
     on_start(pid.as_raw());
-    for n in names {
-        let inode = std::fs::read_link(format!("/proc/{}/ns/{}", pid, n.proc_name))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+    for (n, inode) in names.iter().zip(inodes) {
         trace::fact(Kind::Namespace, "create", format!("{} namespace", n.name))
             .field("flag", n.flag)
             .field("unshare", n.unshare)

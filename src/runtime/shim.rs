@@ -51,9 +51,12 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
         path,
     };
     let mut delay = std::time::Duration::ZERO;
+    // The published ports' sockets, bound by the command that started us.
+    let mut ports =
+        crate::network::port::Supervisor::new(&dir.path, crate::network::port::Held::inherited());
     loop {
         let began = std::time::Instant::now();
-        let result = run_once(&dir)?;
+        let result = run_once(&dir, ports.as_mut())?;
         let mut st = State::load(&dir.path)?;
         super::lifecycle::record_exit(&mut st, &result);
         let code = result.as_ref().map(|(c, _)| *c).unwrap_or(125);
@@ -102,7 +105,10 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
 
 /// Starts the container once with its output on the log; returns how it
 /// ended (an `Err` when it could not start).
-fn run_once(dir: &ContainerDir) -> crate::Result<crate::Result<(i32, bool)>> {
+fn run_once(
+    dir: &ContainerDir,
+    mut ports: Option<&mut crate::network::port::Supervisor>,
+) -> crate::Result<crate::Result<(i32, bool)>> {
     let id = &dir.id;
     let mut st = State::load(&dir.path)?;
     let spec = oci_spec::runtime::Spec::load(dir.config())
@@ -152,6 +158,9 @@ fn run_once(dir: &ContainerDir) -> crate::Result<crate::Result<(i32, bool)>> {
             threads.push(pump(o, "stdout", log.clone()));
             threads.push(pump(e, "stderr", log.clone()));
         }
+        if let Some(p) = ports.as_deref_mut() {
+            p.container_started(pid);
+        }
         st.status = state::Status::Running;
         st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
@@ -164,6 +173,9 @@ fn run_once(dir: &ContainerDir) -> crate::Result<crate::Result<(i32, bool)>> {
         }
     };
     let result = super::start_and_wait(dir, &spec, &rootfs, &limits, io, &mut on_start);
+    if let Some(p) = ports {
+        p.container_exited();
+    }
     drop(writers.take());
     for t in threads {
         let _ = t.join();

@@ -82,6 +82,9 @@ pub struct State {
     /// Volumes and bind mounts.
     #[serde(default)]
     pub mounts: Vec<crate::volume::MountRecord>,
+    /// Published ports (`-p`, `-P`) and the image's exposed ports.
+    #[serde(default)]
+    pub ports: crate::network::port::PortState,
     /// `--network` as given: "bridge", "none", "host" or a network's name.
     #[serde(default)]
     pub network_mode: String,

@@ -1,0 +1,291 @@
+//! Benchmark: a published port versus the container's own address, side
+//! by side in one run — throughput and connection rate through the
+//! userland proxy (`-p`, the default driver), through nftables DNAT
+//! (`--port-driver nat`), and straight to `container_ip:port` over the
+//! bridge; plus what the bridge network adds to `glassbox run --rm`
+//! compared with `--network none`.
+//!
+//! Run with `cargo bench --bench net_proxy`. Options (after `--`):
+//! `--mib N` (bytes per throughput round, default 512), `--rounds N`
+//! (default 5), `--conns N` (connections per rate round, default 1000),
+//! `--runs N` (`run --rm` timings per network, default 20), `--glassbox
+//! PATH` (default: the binary cargo built for this bench).
+//!
+//! The server is real traffic through the real proxy and bridge: the
+//! glassbox binary itself, bind-mounted read-only into a busybox container
+//! with the host's C library, serving `__bench-sink` (it reads every
+//! connection to its end and answers the byte count). The client is this
+//! program, on the host. Everything lives in one temporary root; the
+//! containers are removed at the end, even on panic (a Drop guard).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn arg(name: &str) -> Option<String> {
+    let a: Vec<String> = std::env::args().collect();
+    a.iter()
+        .position(|x| x == name)
+        .and_then(|i| a.get(i + 1).cloned())
+}
+
+fn num(name: &str, default: usize) -> usize {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The load average and the CPU pressure (PSI "some avg10").
+fn loadavg() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let psi = std::fs::read_to_string("/proc/pressure/cpu")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .find_map(|w| w.strip_prefix("avg10=").map(str::to_string))
+        })
+        .unwrap_or_else(|| "?".into());
+    format!("{load} (cpu PSI some avg10 {psi}%)")
+}
+
+struct Glassbox {
+    bin: PathBuf,
+    root: tempfile::TempDir,
+    containers: Vec<String>,
+}
+
+impl Glassbox {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root")
+            .arg(self.root.path())
+            .args(["--trace", "off"])
+            .args(args);
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().expect("run glassbox");
+        assert!(
+            out.status.success(),
+            "glassbox {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a sink container; returns (host port, container address).
+    fn sink(&mut self, name: &str, driver: &str) -> (u16, SocketAddr) {
+        let bin = format!("{}:/gb:ro", self.bin.display());
+        self.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--port-driver",
+            driver,
+            "-p",
+            "127.0.0.1::5001",
+            "-v",
+            "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro",
+            "-v",
+            "/usr/lib64:/lib64:ro",
+            "-v",
+            &bin,
+            "busybox",
+            "/gb",
+            "__bench-sink",
+            "--tcp",
+            "5001",
+        ]);
+        self.containers.push(name.to_string());
+        let port: u16 = self
+            .ok(&["port", name, "5001"])
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a host port");
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["inspect", name])).expect("inspect JSON");
+        let id = v[0]["Id"].as_str().expect("id").to_string();
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                self.root
+                    .path()
+                    .join("containers")
+                    .join(id)
+                    .join("state.json"),
+            )
+            .expect("state"),
+        )
+        .expect("state JSON");
+        let ip = state["networks"][0]["ip"]
+            .as_str()
+            .expect("the container's address")
+            .to_string();
+        (port, format!("{ip}:5001").parse().expect("address"))
+    }
+}
+
+impl Drop for Glassbox {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = self.cmd(&["rm", "-f", c]).output();
+        }
+    }
+}
+
+/// Sends `bytes` over one connection, half-closes, reads the count back.
+fn push(addr: SocketAddr, bytes: usize) -> std::io::Result<Duration> {
+    let buf = vec![0x5au8; 1 << 20];
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr)?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(buf.len());
+        s.write_all(&buf[..n])?;
+        left -= n;
+    }
+    s.shutdown(Shutdown::Write)?;
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line)?;
+    let d = t.elapsed();
+    assert_eq!(line.trim(), bytes.to_string(), "the sink got every byte");
+    Ok(d)
+}
+
+/// Opens, half-closes and reads the answer of `n` connections, one after
+/// another; returns connections per second.
+fn connect_rate(addr: SocketAddr, n: usize) -> std::io::Result<f64> {
+    let t = Instant::now();
+    for _ in 0..n {
+        let s = TcpStream::connect(addr)?;
+        s.shutdown(Shutdown::Write)?;
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line)?;
+        assert_eq!(line.trim(), "0");
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+    v[v.len() / 2]
+}
+
+fn wait_ready(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while push(addr, 1).is_err() {
+        assert!(Instant::now() < deadline, "{addr} never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn time_runs(g: &Glassbox, runs: usize) -> (f64, f64) {
+    let mut none = Vec::new();
+    let mut bridge = Vec::new();
+    for i in 0..runs * 2 {
+        // Interleaved, so both see the same background load.
+        let net = if i % 2 == 0 { "none" } else { "bridge" };
+        let t = Instant::now();
+        g.ok(&["run", "--rm", "--network", net, "busybox", "true"]);
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if net == "none" {
+            none.push(ms);
+        } else {
+            bridge.push(ms);
+        }
+    }
+    (median(none), median(bridge))
+}
+
+fn main() {
+    let mib = num("--mib", 512);
+    let rounds = num("--rounds", 5);
+    let conns = num("--conns", 1000);
+    let runs = num("--runs", 20);
+    let bin = arg("--glassbox")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_glassbox")));
+    assert!(
+        Path::new(&bin).exists(),
+        "no glassbox binary at {}",
+        bin.display()
+    );
+    // It is bind-mounted into the container: the path must be absolute.
+    let bin = std::fs::canonicalize(&bin).expect("the glassbox binary's path");
+    let mut g = Glassbox {
+        bin,
+        root: tempfile::Builder::new()
+            .prefix("glassbox-netbench-")
+            .tempdir()
+            .expect("temp root"),
+        containers: Vec::new(),
+    };
+    g.ok(&["setup"]);
+    let load_before = loadavg();
+    let (proxy_port, direct) = g.sink("sink-proxy", "proxy");
+    let (nat_port, nat_direct) = g.sink("sink-nat", "nat");
+    let proxied: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().expect("address");
+    let natted: SocketAddr = format!("127.0.0.1:{nat_port}").parse().expect("address");
+    for a in [direct, proxied, nat_direct, natted] {
+        wait_ready(a);
+    }
+    let bytes = mib << 20;
+    let paths = [
+        ("direct to the container (bridge)", direct),
+        ("published, userland proxy", proxied),
+        ("published, nftables DNAT", natted),
+    ];
+    let mut tput: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    let mut rate: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    for _ in 0..rounds {
+        for (i, (_, a)) in paths.iter().enumerate() {
+            let d = push(*a, bytes).expect("throughput round");
+            tput[i].push(bytes as f64 / (1 << 20) as f64 / d.as_secs_f64());
+        }
+        for (i, (_, a)) in paths.iter().enumerate() {
+            rate[i].push(connect_rate(*a, conns).expect("connection round"));
+        }
+    }
+    let (none_ms, bridge_ms) = time_runs(&g, runs);
+    let load_after = loadavg();
+
+    println!("net_proxy: {mib} MiB per throughput round, {conns} connections per rate round, {rounds} rounds (medians)");
+    println!("load before: {load_before}");
+    println!();
+    println!(
+        "{:<36} {:>12} {:>10} {:>14} {:>10}",
+        "path", "MiB/s", "of direct", "connections/s", "of direct"
+    );
+    let (t0, r0) = (median(tput[0].clone()), median(rate[0].clone()));
+    for (i, (name, _)) in paths.iter().enumerate() {
+        let (t, r) = (median(tput[i].clone()), median(rate[i].clone()));
+        println!(
+            "{name:<36} {t:>12.0} {:>9.0}% {r:>14.0} {:>9.0}%",
+            100.0 * t / t0,
+            100.0 * r / r0
+        );
+    }
+    let ratio = median(tput[1].clone()) / t0;
+    println!();
+    println!(
+        "goal: the proxy carries >= 80% of direct throughput: {:.0}% — {}",
+        100.0 * ratio,
+        if ratio >= 0.8 { "met" } else { "NOT met" }
+    );
+    println!();
+    println!("glassbox run --rm busybox true, median of {runs} each (interleaved):");
+    println!("  --network none    {none_ms:>7.1} ms");
+    println!("  --network bridge  {bridge_ms:>7.1} ms");
+    let extra = bridge_ms - none_ms;
+    println!(
+        "goal: the bridge adds <= 5 ms: {extra:+.1} ms — {}",
+        if extra <= 5.0 { "met" } else { "NOT met" }
+    );
+    println!();
+    println!("load after: {load_after}");
+}

@@ -1,0 +1,534 @@
+//! The userland proxy: what `-p` does by default, as Docker's `docker-proxy`
+//! does. The container's supervisor holds the host socket; every TCP
+//! connection accepted there is answered by a new connection to the
+//! container's address, and the bytes are copied both ways with splice(2)
+//! (kernel to kernel through a pipe, never through user memory). Every UDP
+//! client address gets its own flow: a socket connected to the container,
+//! forgotten after a while without traffic.
+//!
+//! Threads: one per listener, two per TCP connection. The proxy must only
+//! start after the container's clone (a multi-threaded parent must not
+//! clone), and [`Proxy::stop`] ends and joins every thread it started, so no
+//! proxy outlives its container.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a UDP flow lives without traffic (Docker uses 90 s).
+pub const UDP_IDLE: Duration = Duration::from_secs(90);
+
+/// How long a connection to the container may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bytes moved per splice(2) call (and the pipe's size).
+const CHUNK: usize = 1 << 20;
+
+/// A bound host socket of a published port.
+#[derive(Debug)]
+pub enum Listener {
+    /// A listening TCP socket.
+    Tcp(TcpListener),
+    /// A bound UDP socket.
+    Udp(UdpSocket),
+}
+
+impl Listener {
+    /// Another handle on the same socket (dup(2)).
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        Ok(match self {
+            Listener::Tcp(l) => Listener::Tcp(l.try_clone()?),
+            Listener::Udp(u) => Listener::Udp(u.try_clone()?),
+        })
+    }
+
+    /// The address it is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr(),
+            Listener::Udp(u) => u.local_addr(),
+        }
+    }
+}
+
+/// A running proxy for some listeners; stops (and joins its threads) on
+/// [`Proxy::stop`] or drop.
+pub struct Proxy {
+    stop_w: Option<OwnedFd>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What one proxy thread forwards: a host socket and the container address.
+pub struct Route {
+    /// The host socket (a clone; the caller keeps its own).
+    pub listener: Listener,
+    /// `container_ip:port`.
+    pub target: SocketAddr,
+}
+
+impl Proxy {
+    /// Starts one thread per route. Call only after the container's clone.
+    pub fn start(routes: Vec<Route>, udp_idle: Duration) -> io::Result<Proxy> {
+        let (stop_r, stop_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let mut threads = Vec::new();
+        for r in routes {
+            let stop = stop_r.try_clone()?;
+            let name = format!("proxy {}", r.target);
+            let t = match r.listener {
+                Listener::Tcp(l) => std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || tcp_accept_loop(l, r.target, stop))?,
+                Listener::Udp(u) => std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || udp_loop(u, r.target, stop, udp_idle))?,
+            };
+            threads.push(t);
+        }
+        Ok(Proxy {
+            stop_w: Some(stop_w),
+            threads,
+        })
+    }
+
+    /// Stops accepting, ends every connection and flow, joins every thread.
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        // Closing the write end wakes every poll on the read end (POLLHUP).
+        drop(self.stop_w.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Waits until one of `fds` is readable (or hung up); returns which.
+/// `None` on timeout.
+fn wait_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout
+        .map(|d| d.as_millis().min(i32::MAX as u128) as i32)
+        .unwrap_or(-1);
+    loop {
+        // SAFETY: `p` is a valid array of `p.len()` pollfd structs that
+        // lives across the call.
+        let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(p.iter().map(|x| x.revents != 0).collect());
+    }
+}
+
+/// One proxied TCP connection: both streams, and its thread.
+struct Conn {
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    thread: JoinHandle<()>,
+}
+
+fn tcp_accept_loop(l: TcpListener, target: SocketAddr, stop: OwnedFd) {
+    let _ = l.set_nonblocking(true);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut conns: Vec<Conn> = Vec::new();
+    while let Ok(ready) = wait_readable(&[stop.as_raw_fd(), l.as_raw_fd()], None) {
+        if ready[0] {
+            break;
+        }
+        loop {
+            match l.accept() {
+                Ok((client, _)) => {
+                    let _ = client.set_nonblocking(false);
+                    let streams = Arc::new(Mutex::new(Vec::new()));
+                    if let Ok(c) = client.try_clone() {
+                        streams.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+                    }
+                    let s2 = streams.clone();
+                    let stopping2 = stopping.clone();
+                    let t = std::thread::Builder::new()
+                        .name(format!("proxy conn {target}"))
+                        .spawn(move || serve_tcp(client, target, s2, stopping2));
+                    match t {
+                        Ok(thread) => conns.push(Conn { streams, thread }),
+                        Err(_) => shutdown_all(&streams),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ECONNABORTED, EMFILE, ...: try again at the next wake-up.
+                Err(_) => break,
+            }
+        }
+        // Reap the connections that ended.
+        let (done, live): (Vec<Conn>, Vec<Conn>) =
+            conns.into_iter().partition(|c| c.thread.is_finished());
+        for c in done {
+            let _ = c.thread.join();
+        }
+        conns = live;
+    }
+    stopping.store(true, Ordering::SeqCst);
+    for c in &conns {
+        shutdown_all(&c.streams);
+    }
+    for c in conns {
+        let _ = c.thread.join();
+    }
+}
+
+fn shutdown_all(streams: &Arc<Mutex<Vec<TcpStream>>>) {
+    for s in streams.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = s.shutdown(Shutdown::Both);
+    }
+}
+
+fn serve_tcp(
+    client: TcpStream,
+    target: SocketAddr,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    stopping: Arc<AtomicBool>,
+) {
+    let Ok(upstream) = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT) else {
+        // Nobody listens in the container: the client sees the connection
+        // close, as with Docker's proxy.
+        return;
+    };
+    if let Ok(u) = upstream.try_clone() {
+        streams.lock().unwrap_or_else(|e| e.into_inner()).push(u);
+    }
+    if stopping.load(Ordering::SeqCst) {
+        return;
+    }
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    let other = std::thread::Builder::new()
+        .name(format!("proxy conn {target} up"))
+        .spawn(move || pump(&c2, &u2));
+    pump(&upstream, &client);
+    if let Ok(t) = other {
+        let _ = t.join();
+    }
+    // Both directions are done: let the registry's copies go now, so the
+    // descriptors close with the connection.
+    streams.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+/// Copies `from` to `to` until `from` ends, then half-closes `to` so the
+/// other side sees the end too (a client's shutdown(SHUT_WR) reaches the
+/// server while the answer still flows back). On an error both streams are
+/// shut down, which also wakes the copy in the other direction.
+fn pump(from: &TcpStream, to: &TcpStream) {
+    match copy_stream(from, to) {
+        Ok(_) => {
+            let _ = to.shutdown(Shutdown::Write);
+        }
+        Err(_) => {
+            let _ = from.shutdown(Shutdown::Both);
+            let _ = to.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Moves bytes with splice(2) (socket → pipe → socket); falls back to a
+/// large buffer when the kernel refuses splice for these descriptors.
+pub fn copy_stream(from: &TcpStream, to: &TcpStream) -> io::Result<u64> {
+    match splice_copy(from.as_raw_fd(), to.as_raw_fd()) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => buffered_copy(from, to),
+        r => r,
+    }
+}
+
+fn splice_copy(from: RawFd, to: RawFd) -> io::Result<u64> {
+    let (pr, pw) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: F_SETPIPE_SZ on a pipe we own; failure only leaves the
+    // default size.
+    unsafe { libc::fcntl(pw.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
+    let mut total = 0u64;
+    loop {
+        // SAFETY: both descriptors are open for the whole call; null
+        // offsets are required for sockets and pipes.
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                pw.as_raw_fd(),
+                std::ptr::null_mut(),
+                CHUNK,
+                libc::SPLICE_F_MOVE,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(total);
+        }
+        let mut left = n as usize;
+        while left > 0 {
+            // SAFETY: as above.
+            let m = unsafe {
+                libc::splice(
+                    pr.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    to,
+                    std::ptr::null_mut(),
+                    left,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            if m < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if m == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            left -= m as usize;
+        }
+        total += n as u64;
+    }
+}
+
+fn buffered_copy(mut from: &TcpStream, mut to: &TcpStream) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// One UDP client's flow: a socket connected to the container.
+struct Flow {
+    sock: UdpSocket,
+    last: Instant,
+}
+
+fn udp_loop(l: UdpSocket, target: SocketAddr, stop: OwnedFd, idle: Duration) {
+    let _ = l.set_nonblocking(true);
+    let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    let tick = idle.min(Duration::from_secs(1));
+    loop {
+        let clients: Vec<SocketAddr> = flows.keys().copied().collect();
+        let mut fds = vec![stop.as_raw_fd(), l.as_raw_fd()];
+        fds.extend(clients.iter().map(|c| flows[c].sock.as_raw_fd()));
+        let ready = match wait_readable(&fds, Some(tick)) {
+            Ok(r) => r,
+            Err(_) => break,
+        };
+        if ready[0] {
+            break;
+        }
+        let now = Instant::now();
+        if ready[1] {
+            loop {
+                let (n, client) = match l.recv_from(&mut buf) {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                let f = match flows.entry(client) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => match new_flow(target) {
+                        Ok(sock) => v.insert(Flow { sock, last: now }),
+                        Err(_) => continue,
+                    },
+                };
+                let _ = f.sock.send(&buf[..n]);
+                f.last = now;
+            }
+        }
+        for (i, client) in clients.iter().enumerate() {
+            if !ready[i + 2] {
+                continue;
+            }
+            let Some(f) = flows.get_mut(client) else {
+                continue;
+            };
+            loop {
+                match f.sock.recv(&mut buf) {
+                    Ok(n) => {
+                        let _ = l.send_to(&buf[..n], client);
+                        f.last = now;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // WouldBlock, or ECONNREFUSED from an ICMP port
+                    // unreachable: nothing more to read now.
+                    Err(_) => break,
+                }
+            }
+        }
+        flows.retain(|_, f| now.duration_since(f.last) < idle);
+    }
+}
+
+fn new_flow(target: SocketAddr) -> io::Result<UdpSocket> {
+    let any: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0".parse().expect("address")
+    } else {
+        "[::]:0".parse().expect("address")
+    };
+    let s = UdpSocket::bind(any)?;
+    s.connect(target)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn tcp_route(target: SocketAddr) -> (Route, SocketAddr) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        (
+            Route {
+                listener: Listener::Tcp(l),
+                target,
+            },
+            a,
+        )
+    }
+
+    #[test]
+    fn tcp_bytes_flow_both_ways_and_half_close_reaches_the_server() {
+        // A server that reads until EOF, then answers with what it counted.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let srv = std::thread::spawn(move || {
+            let (mut s, _) = server.accept().unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            s.write_all(format!("got {} bytes", all.len()).as_bytes())
+                .unwrap();
+        });
+        let (route, front) = tcp_route(target);
+        let proxy = Proxy::start(vec![route], UDP_IDLE).unwrap();
+        let mut c = TcpStream::connect(front).unwrap();
+        let payload = vec![7u8; 3 << 20];
+        c.write_all(&payload).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, format!("got {} bytes", 3 << 20));
+        srv.join().unwrap();
+        proxy.stop();
+    }
+
+    #[test]
+    fn stopping_ends_open_connections_and_frees_the_port() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let (route, front) = tcp_route(target);
+        let proxy = Proxy::start(vec![route], UDP_IDLE).unwrap();
+        let mut c = TcpStream::connect(front).unwrap();
+        let (_held, _) = server.accept().unwrap();
+        c.write_all(b"x").unwrap();
+        let began = Instant::now();
+        proxy.stop();
+        assert!(began.elapsed() < Duration::from_secs(2));
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut b = [0u8; 1];
+        assert!(matches!(c.read(&mut b), Ok(0) | Err(_)));
+        // The route's socket was the proxy's clone and is closed with it.
+        assert!(TcpStream::connect(front).is_err());
+    }
+
+    #[test]
+    fn a_closed_container_port_closes_the_client() {
+        let gone = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = gone.local_addr().unwrap();
+        drop(gone);
+        let (route, front) = tcp_route(target);
+        let _proxy = Proxy::start(vec![route], UDP_IDLE).unwrap();
+        let mut c = TcpStream::connect(front).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        assert!(matches!(c.read(&mut b), Ok(0) | Err(_)));
+    }
+
+    #[test]
+    fn udp_flows_answer_each_client_and_expire() {
+        let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = echo.local_addr().unwrap();
+        let e2 = echo.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 1500];
+            while let Ok((n, from)) = e2.recv_from(&mut b) {
+                let mut reply = b"echo:".to_vec();
+                reply.extend_from_slice(&b[..n]);
+                let _ = e2.send_to(&reply, from);
+            }
+        });
+        let front_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let front = front_sock.local_addr().unwrap();
+        let proxy = Proxy::start(
+            vec![Route {
+                listener: Listener::Udp(front_sock),
+                target,
+            }],
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for s in [&a, &b] {
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        }
+        a.send_to(b"one", front).unwrap();
+        b.send_to(b"two", front).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = a.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"echo:one"[..], front));
+        let (n, _) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"echo:two");
+        // After the idle time a new datagram opens a new flow and still works.
+        std::thread::sleep(Duration::from_millis(700));
+        a.send_to(b"again", front).unwrap();
+        let (n, _) = a.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"echo:again");
+        proxy.stop();
+        drop(echo);
+    }
+}
