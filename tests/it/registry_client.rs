@@ -807,3 +807,57 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `glassbox registry serve` as a child on a free port; killed on drop.
+pub struct GlassboxRegistry {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl GlassboxRegistry {
+    /// Starts one with its own storage.
+    pub fn start() -> GlassboxRegistry {
+        let dir = tempfile::Builder::new()
+            .prefix("glassbox-own-registry-")
+            .tempdir()
+            .unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(crate::support::bin())
+            .args([
+                "--trace",
+                "off",
+                "registry",
+                "serve",
+                "--addr",
+                &addr,
+                "--storage",
+            ])
+            .arg(dir.path().join("storage"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let reg = GlassboxRegistry {
+            child,
+            addr,
+            _dir: dir,
+        };
+        wait_for(&reg.addr);
+        reg
+    }
+}
+
+impl Drop for GlassboxRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn push_then_pull_through_glassboxs_own_registry_is_byte_identical() {
+    let reg = GlassboxRegistry::start();
+    round_trip(&reg.addr, &reg.addr.replace("127.0.0.1", "localhost"));
+}
