@@ -66,7 +66,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "proxy", value_name = "DRIVER")]
     port_driver: String,
     /// Another name for the container on its (user-defined) network
-    #[arg(long = "network-alias", visible_alias = "net-alias", value_name = "ALIAS")]
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "ALIAS"
+    )]
     network_alias: Vec<String>,
     /// Add NAME (reachable as ALIAS) to the container's /etc/hosts
     #[arg(long, value_name = "NAME[:ALIAS]")]
