@@ -32,6 +32,9 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    /// A registry could not be reached or refused a request.
+    #[error(transparent)]
+    Registry(Box<crate::registry::client::RegistryError>),
     /// The registry server could not start.
     #[error(transparent)]
     RegistryServer(#[from] crate::registry::server::ServerError),

@@ -205,6 +205,7 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
         }
         LessonsCmd::Reset { n } => {
             let lesson = r.lesson(n).map_err(lesson_err)?.clone();
+            crate::lessons::background::stop_all(&r.root, n);
             for line in &lesson.cleanup {
                 // Clean-up commands may find nothing to remove; that is fine.
                 let _ = r.run(line, false).map_err(lesson_err)?;

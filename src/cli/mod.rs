@@ -12,6 +12,7 @@ mod lessons;
 mod network_cmd;
 mod output;
 mod port_cmd;
+mod push_pull;
 mod registry_cmd;
 mod run_cmd;
 mod volume_cmd;
@@ -108,6 +109,14 @@ enum Command {
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
+    /// Send an image to a registry: glassbox push localhost:5001/busybox:1
+    Push(push_pull::PushArgs),
+    /// Fetch an image from a registry, verifying every digest
+    Pull(push_pull::PullArgs),
+    /// Check and store credentials for a registry
+    Login(push_pull::LoginArgs),
+    /// Remove stored credentials for a registry
+    Logout(push_pull::LogoutArgs),
     /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
@@ -190,6 +199,10 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Network(c) => network_cmd::run(c, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
+        Command::Push(a) => push_pull::push(a, ctx),
+        Command::Pull(a) => push_pull::pull(a, ctx),
+        Command::Login(a) => push_pull::login(a, ctx),
+        Command::Logout(a) => push_pull::logout(a, ctx),
         Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
     }

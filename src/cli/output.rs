@@ -118,7 +118,7 @@ pub fn install(g: &GlobalOpts) -> Result<Installed, String> {
             std::fs::File::create(p)
                 .map_err(|e| format!("cannot create trace file {}: {e}", p.display()))?,
         )),
-        None => Box::new(std::io::stderr()),
+        None => Box::new(super::push_pull::StderrAroundBars::default()),
     };
     match g.trace_mode() {
         TraceMode::Narrate => {

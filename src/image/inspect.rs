@@ -100,15 +100,9 @@ pub fn inspect(store: &Store, img: &Image) -> Result<Value> {
     let cfg = serde_json::to_value(&img.config).expect("a config serialises");
     let c = cfg.get("config").cloned().unwrap_or(json!({}));
     let pick = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
-    let mut repo_digests: Vec<String> = img
-        .repo_tags
-        .iter()
-        .map(|t| {
-            let name = t.rsplit_once(':').map(|(n, _)| n).unwrap_or(t);
-            format!("{name}@{}", img.manifest_digest)
-        })
-        .collect();
-    repo_digests.dedup();
+    // As docker: repo digests are what a registry knows the image by, so
+    // only a push or a pull records them (an image built here has none).
+    let repo_digests = store.repo_digests(&img.manifest_digest)?;
     let history = cfg.get("history").cloned().unwrap_or(json!([]));
     let comment = history
         .as_array()

@@ -1,5 +1,11 @@
 //! Image references with Docker's rules: `name[:tag][@digest]`, default tag
 //! `latest`, lower-case path components, tags of `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+//!
+//! Where a reference lives follows Docker's rules too: a first path
+//! component holding `.` or `:`, or equal to `localhost`, is a registry host
+//! (`localhost:5001/team/app`); anything else lives on `docker.io`, and a
+//! bare name there is in the `library/` namespace (`busybox` →
+//! `docker.io/library/busybox`).
 
 use std::fmt;
 
@@ -100,6 +106,51 @@ impl Reference {
     }
 }
 
+/// The registry Docker assumes when a name has no host part.
+pub const DEFAULT_REGISTRY: &str = "docker.io";
+
+impl Reference {
+    /// Splits the name into (registry host, rest) by Docker's rules.
+    fn split_host(&self) -> (Option<&str>, &str) {
+        match self.name.split_once('/') {
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+                (Some(first), rest)
+            }
+            _ => (None, &self.name),
+        }
+    }
+
+    /// The registry host (with port) this reference lives on: the name's
+    /// first component when it is a host, else `docker.io`
+    /// (`index.docker.io` is the same registry and is folded into it).
+    pub fn registry(&self) -> String {
+        match self.split_host().0 {
+            Some("index.docker.io") | None => DEFAULT_REGISTRY.to_string(),
+            Some(h) => h.to_string(),
+        }
+    }
+
+    /// The repository path on its registry: the name without the host,
+    /// with `library/` in front of a bare Docker Hub name.
+    pub fn repository(&self) -> String {
+        let rest = self.split_host().1;
+        if self.registry() == DEFAULT_REGISTRY && !rest.contains('/') {
+            format!("library/{rest}")
+        } else {
+            rest.to_string()
+        }
+    }
+
+    /// What to ask the registry's manifest endpoint for: the digest when
+    /// given, else the tag.
+    pub fn manifest_ref(&self) -> String {
+        self.digest
+            .clone()
+            .or_else(|| self.tag.clone())
+            .unwrap_or_else(|| "latest".to_string())
+    }
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;
@@ -138,6 +189,43 @@ mod tests {
         assert!(e.contains("lower-case"), "{e}");
         assert!(Reference::parse("ok:-bad").is_err());
         assert!(Reference::parse("x@sha256:abc").is_err());
+    }
+
+    #[test]
+    fn bare_names_live_in_docker_hubs_library() {
+        let r = Reference::parse("busybox").unwrap();
+        assert_eq!(
+            (r.registry().as_str(), r.repository().as_str()),
+            ("docker.io", "library/busybox")
+        );
+        let r = Reference::parse("team/app:1").unwrap();
+        assert_eq!(
+            (r.registry().as_str(), r.repository().as_str()),
+            ("docker.io", "team/app")
+        );
+        let r = Reference::parse("index.docker.io/library/busybox").unwrap();
+        assert_eq!(r.registry(), "docker.io");
+        assert_eq!(r.repository(), "library/busybox");
+    }
+
+    #[test]
+    fn a_host_with_a_port_is_the_registry() {
+        let d = format!("sha256:{}", "b".repeat(64));
+        let r = Reference::parse(&format!("localhost:5001/ns/name:tag@{d}")).unwrap();
+        assert_eq!(r.registry(), "localhost:5001");
+        assert_eq!(r.repository(), "ns/name");
+        assert_eq!(r.tag.as_deref(), Some("tag"));
+        assert_eq!(r.manifest_ref(), d);
+        let r = Reference::parse("127.0.0.1:5000/busybox").unwrap();
+        assert_eq!(
+            (r.registry().as_str(), r.repository().as_str()),
+            ("127.0.0.1:5000", "busybox")
+        );
+        let r = Reference::parse("localhost/busybox:1").unwrap();
+        assert_eq!(
+            (r.registry().as_str(), r.manifest_ref().as_str()),
+            ("localhost", "1")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! the same root and trace flags: what the student sees in a lesson is
 //! exactly what they would see typing the command.
 
+pub mod background;
 mod http;
 pub mod model;
 mod progress;
@@ -198,15 +199,27 @@ impl Runner {
         let step = &lesson.steps[index];
         let _ = writeln!(
             out,
-            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ glassbox {}",
+            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ glassbox {}{}",
             lesson.number,
             index + 1,
             lesson.steps.len(),
             step.say.trim(),
-            step.run
+            step.run,
+            if step.background { " &" } else { "" }
         );
         let _ = out.flush();
-        let ran = self.run_in(&step.run, true, Some(&lesson.dir))?;
+        let ran = if step.background {
+            let (printed, pid) = background::start(self, lesson, index, step)?;
+            Ran {
+                status: 0,
+                stdout: format!(
+                    "{printed}(running in the background as pid {pid}; `glassbox lessons reset {}` stops it)\n",
+                    lesson.number
+                ),
+            }
+        } else {
+            self.run_in(&step.run, true, Some(&lesson.dir))?
+        };
         let _ = write!(out, "{}", ran.stdout);
         let want = step.status.unwrap_or(0);
         let fail = |problem: String| LessonError::StepFailed {

@@ -58,6 +58,14 @@ pub struct LessonStep {
     /// The exit status the command must end with (default 0).
     #[serde(default)]
     pub status: Option<i32>,
+    /// Keep the command running in the background (a server a later step
+    /// talks to); `lessons reset` stops it.
+    #[serde(default)]
+    pub background: bool,
+    /// For a background step: the `host:port` it listens on; the lesson
+    /// goes on once it accepts connections there.
+    #[serde(default)]
+    pub ready: Option<String>,
 }
 
 /// One exercise.

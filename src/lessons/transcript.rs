@@ -25,10 +25,22 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
     runner.prepare(lesson)?;
     let _turn = runner.exclusive(lesson);
     let mut steps = Vec::new();
+    let stopped = StopBackground(tmp.path(), lesson.number);
     // Every network the lesson made, even those it removed again, for
     // redacting their addresses and bridge names.
     let mut nets: Vec<crate::network::Network> = Vec::new();
-    for step in &lesson.steps {
+    for (index, step) in lesson.steps.iter().enumerate() {
+        if step.background {
+            let (printed, _pid) = super::background::start(&runner, lesson, index, step)?;
+            steps.push((
+                format!(
+                    "{printed}(running in the background; `glassbox lessons reset {}` stops it)\n",
+                    lesson.number
+                ),
+                String::new(),
+            ));
+            continue;
+        }
         let words = split_words(&step.run).map_err(LessonError::Data)?;
         let out = Command::new(exe)
             .arg("--root")
@@ -55,6 +67,7 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
             let _ = runner.run(&format!("rm -f {id}"), false);
         }
     }
+    drop(stopped);
     // Bridges are the host's: the root's go with it.
     crate::network::teardown_root(tmp.path());
     let stable = stable_digests(tmp.path());
@@ -77,8 +90,9 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
     for (i, (step, (stdout, stderr))) in lesson.steps.iter().zip(&steps).enumerate() {
         md.push_str(&format!("## Step {}\n\n{}\n\n", i + 1, step.say.trim()));
         md.push_str(&format!(
-            "```console\n$ glassbox {}\n{}```\n\n",
+            "```console\n$ glassbox {}{}\n{}```\n\n",
             step.run,
+            if step.background { " &" } else { "" },
             ensure_newline(&redact(
                 &crate::network::redact::redact(stdout, &nets),
                 &root,
@@ -109,6 +123,15 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         ));
     }
     Ok(md.trim_end().to_string() + "\n")
+}
+
+/// Stops what a transcript run left in the background, even on error.
+struct StopBackground<'a>(&'a Path, u32);
+
+impl Drop for StopBackground<'_> {
+    fn drop(&mut self) {
+        super::background::stop_all(self.0, self.1);
+    }
 }
 
 /// Where a lesson's chapter lives: `book/src/lessons/<lesson folder>.md`

@@ -3,4 +3,5 @@
 //! distribution's `registry:2`, ...), with every HTTP exchange an explained
 //! event; `server/` serves it.
 
+pub mod client;
 pub mod server;

@@ -8,6 +8,7 @@ mod blobs;
 mod gc;
 mod images;
 mod refs;
+mod remote;
 mod unpack;
 mod verify;
 mod verify_layers;

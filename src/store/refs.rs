@@ -27,6 +27,18 @@ impl Store {
     /// Points tag `name_tag` (`name:tag`) at the manifest `digest`
     /// (`size` bytes), replacing what it pointed at before.
     pub fn set_tag(&self, name_tag: &str, digest: &str, size: u64) -> Result<()> {
+        self.set_tag_typed(name_tag, digest, size, MediaType::ImageManifest)
+    }
+
+    /// Like [`Store::set_tag`], for a manifest of another media type (a
+    /// pulled Docker schema 2 manifest keeps its own type in the index).
+    pub fn set_tag_typed(
+        &self,
+        name_tag: &str,
+        digest: &str,
+        size: u64,
+        media_type: MediaType,
+    ) -> Result<()> {
         let mut s = trace::step(Kind::Store, "tag", name_tag.to_string())
             .field("tag", name_tag)
             .field("manifest", digest)
@@ -40,7 +52,7 @@ impl Store {
             .cloned()
             .collect();
         let dg = Digest::from_str(digest).map_err(|_| StoreError::BadDigest(digest.into()))?;
-        let mut desc = Descriptor::new(MediaType::ImageManifest, size, dg);
+        let mut desc = Descriptor::new(media_type, size, dg);
         desc.set_annotations(Some(HashMap::from([(
             REF_NAME.to_string(),
             name_tag.to_string(),
