@@ -4,7 +4,7 @@
 set -euo pipefail
 # qemu-system-x86 and linux-image-amd64: the VM half of `glassbox compare vm`
 # (about a minute to install; the kernel lands in /boot/vmlinuz-*).
-PKGS=(busybox-static skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables)
+PKGS=(busybox-static skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

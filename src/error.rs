@@ -32,6 +32,9 @@ pub enum Error {
     /// A volume or `-v` argument that cannot be used.
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    /// The registry server could not start.
+    #[error(transparent)]
+    RegistryServer(#[from] crate::registry::server::ServerError),
     /// `compare vm` could not measure one side.
     #[error(transparent)]
     Compare(#[from] crate::compare::CompareError),

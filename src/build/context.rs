@@ -67,6 +67,15 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context with nothing in it (a placeholder until a view is opened).
+    pub fn empty() -> Context {
+        Context {
+            root: PathBuf::new(),
+            ignore: DockerIgnore::default(),
+            entries: Vec::new(),
+        }
+    }
+
     /// Walks `root`, honouring its `.dockerignore`.
     pub fn open(root: &Path) -> Result<Context, ContextError> {
         let ig_path = root.join(".dockerignore");

@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::context::{destination, Context};
@@ -81,6 +81,18 @@ fn copy_entry(src: &Path, dst: &Path) -> Result<()> {
         .ctx(|| format!("setting the mode of {}", dst.display()))?;
     } else {
         fs::copy(src, dst).ctx(|| format!("copying {} to {}", src.display(), dst.display()))?;
+        // Keep the source's mtime, as Docker does; the packer clamps it to
+        // SOURCE_DATE_EPOCH.
+        let t = nix::sys::time::TimeSpec::new(md.mtime(), 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            dst,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("setting the mtime of {}", dst.display()))?;
     }
     Ok(())
 }
@@ -243,6 +255,7 @@ impl Builder<'_> {
         let mut from = None;
         let mut chown = None;
         let mut chmod = None;
+        let mut checksum = None;
         let mut flags_text = String::new();
         for f in options {
             let v = f
@@ -273,7 +286,21 @@ impl Builder<'_> {
                         })?;
                     chmod = Some(bits);
                 }
-                "link" | "parents" | "keep-git-dir" | "checksum" | "exclude" => {
+                "checksum" => {
+                    let c = super::fetch::parse_checksum(&v).ok_or_else(|| {
+                        self.err(
+                            vpos,
+                            "ChecksumValue",
+                            format!("--checksum={v} is not a sha256 digest"),
+                            Some(
+                                "write --checksum=sha256:<64 hex digits> (sha256sum prints them)"
+                                    .into(),
+                            ),
+                        )
+                    })?;
+                    checksum = Some((c, vpos));
+                }
+                "link" | "parents" | "keep-git-dir" | "exclude" => {
                     return Err(self.err(
                         f.name.span.start,
                         "UnsupportedFlag",
@@ -290,19 +317,24 @@ impl Builder<'_> {
         let mut marks = super::heredoc::markers(&first_line).into_iter();
         let mut heredocs: Vec<(String, String, usize)> = Vec::new();
         let mut srcs = Vec::new();
+        let mut urls: Vec<(String, usize)> = Vec::new();
         for s in src {
             match s {
                 Source::Path(p) => {
                     let v = self.sub(&p.value, p.span.start)?;
-                    if what == "ADD" && (v.starts_with("http://") || v.starts_with("https://")) {
-                        return Err(self.err(
-                            p.span.start,
-                            "AddUrl",
-                            format!("ADD from a URL ({v}) is not supported by glassbox yet"),
-                            Some("download the file into the context and COPY it".into()),
-                        ));
+                    if super::fetch::is_url(&v) {
+                        if what != "ADD" {
+                            return Err(self.err(
+                                p.span.start,
+                                "CopyUrl",
+                                format!("COPY cannot download {v}"),
+                                Some("use ADD for a URL; COPY only copies from the context or a stage".into()),
+                            ));
+                        }
+                        urls.push((v, p.span.start));
+                    } else {
+                        srcs.push((v, p.span.start));
                     }
-                    srcs.push((v, p.span.start));
                 }
                 Source::HereDoc(h) => {
                     let m = marks.next().unwrap_or(super::heredoc::Marker {
@@ -353,9 +385,25 @@ impl Builder<'_> {
             }
             Some(d)
         };
+        let url_dir = self.url_sources(
+            &urls,
+            &srcs,
+            &heredocs,
+            from.is_some(),
+            checksum.as_ref(),
+            &dest_v,
+        )?;
         // Where the sources come from: the context, another stage, an image.
         let mut view = None;
-        let (ctx, origin) = match &from {
+        let mut from_layers: Option<Vec<(String, String, u64)>> = None;
+        let (mut ctx, origin) = match &from {
+            None if url_dir.is_some() => {
+                let d = url_dir.as_ref().expect("checked");
+                (
+                    Context::open(d.dir.path()).map_err(|e| crate::Error::Usage(e.to_string()))?,
+                    "a download".to_string(),
+                )
+            }
             None if heredoc_dir.is_some() => {
                 let d = heredoc_dir.as_ref().expect("checked");
                 (
@@ -385,53 +433,47 @@ impl Builder<'_> {
                         Err(e) => return Err(e),
                     },
                 };
-                let v = View::open(self.store, &layers, name)?;
-                let c = Context::open(v.path()).map_err(|e| crate::Error::Usage(e.to_string()))?;
-                view = Some(v);
-                (c, format!("--from={name}"))
+                // The view is opened only on a cache miss: the key needs the
+                // source layers' identity, not a walk of their files.
+                from_layers = Some(layers);
+                (Context::empty(), format!("--from={name}"))
             }
         };
         let mut resolved = Vec::new();
         let mut sources = BTreeMap::new();
-        for (s, spos) in &srcs {
-            let found = ctx.resolve(s).map_err(|e| {
-                use super::context::ContextError as E;
-                let hint = match &e {
-                    E::NotFound(p) if from.is_none() => Some(match ctx.nearest(p) {
-                        Some(n) => format!("did you mean {n}? paths are relative to the context directory {}", ctx.root.display()),
-                        None => format!("paths are relative to the context directory {}", ctx.root.display()),
-                    }),
-                    E::NotFound(_) => Some(format!("look inside with `glassbox run --rm IMAGE ls -la` to see what {origin} holds")),
-                    E::OutsideContext(_) => Some(
-                        "a build sees only its context: move the file into the context directory, or build from a directory that contains both".to_string(),
-                    ),
-                    E::Excluded { path, line } => Some(format!(
-                        "add a line `!{path}` after line {line} of .dockerignore, or copy another file"
-                    )),
-                    _ => None,
-                };
-                let msg = if from.is_some() {
-                    e.to_string().replace("build context", &origin)
-                } else {
-                    e.to_string()
-                };
-                self.err(*spos, "CopySource", msg, hint)
-            })?;
-            for rel in found {
-                let h = ctx
-                    .hash_source(&rel)
-                    .map_err(|e| crate::Error::Usage(e.to_string()))?;
-                sources.insert(
-                    if from.is_some() {
-                        format!("{origin}:/{rel}")
-                    } else if heredoc_dir.is_some() {
-                        format!("<<{rel}")
-                    } else {
-                        rel.clone()
-                    },
-                    h,
-                );
-                resolved.push(rel);
+        if let Some(d) = &url_dir {
+            for (url, name, digest) in &d.files {
+                sources.insert(url.clone(), digest.clone());
+                resolved.push(name.clone());
+            }
+        }
+        match &from_layers {
+            // Everything a `--from` source can hold is fixed by the source
+            // layers (diff_ids are content hashes), so they and the path
+            // are the key; a changed file in that stage changes a diff_id.
+            Some(layers) => {
+                let mut h = <sha2::Sha256 as sha2::Digest>::new();
+                for (_, diff_id, _) in layers {
+                    sha2::Digest::update(&mut h, diff_id.as_bytes());
+                }
+                let id = format!("sha256:{}", hex::encode(sha2::Digest::finalize(h)));
+                for (src, _) in &srcs {
+                    sources.insert(
+                        format!("{origin}:/{}", super::ignore::clean(src)),
+                        id.clone(),
+                    );
+                }
+            }
+            None => {
+                let (r, srcmap) = self.resolve_sources(
+                    &ctx,
+                    &srcs,
+                    from.is_some(),
+                    heredoc_dir.is_some(),
+                    &origin,
+                )?;
+                resolved.extend(r);
+                sources.extend(srcmap);
             }
         }
         let text = format!(
@@ -442,6 +484,7 @@ impl Builder<'_> {
                 } else {
                     s.0.clone()
                 })
+                .chain(urls.iter().map(|u| u.0.clone()))
                 .collect::<Vec<_>>()
                 .join(" ")
         );
@@ -461,6 +504,23 @@ impl Builder<'_> {
                         self.err(*vpos, "ChownUser", format!("--chown={v}: no such user or group in the image"), Some("use numeric ids (--chown=1000:1000) or a name from the image's /etc/passwd".into()))
                     })?),
                 };
+                if let Some(layers) = &from_layers {
+                    let name = &from.as_ref().expect("--from").0;
+                    let v = View::open(self.store, layers, name)?;
+                    ctx =
+                        Context::open(v.path()).map_err(|e| crate::Error::Usage(e.to_string()))?;
+                    view = Some(v);
+                    resolved = self.resolve_sources(&ctx, &srcs, true, false, &origin)?.0;
+                }
+                if let Some(d) = &url_dir {
+                    d.download_pending(checksum.as_ref().map(|c| c.0.as_str()))
+                        .map_err(|e| self.err(urls[0].1, "AddUrl", e.to_string(), Some(match e {
+                            super::fetch::FetchError::Checksum { .. } => "the file changed on the server, or the checksum is wrong; check it with sha256sum".into(),
+                            _ => "check the URL with `wget -S -O- URL`; glassbox downloads from the host's network".into(),
+                        })))?;
+                    ctx = Context::open(d.dir.path())
+                        .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                }
                 let staging = tempfile::tempdir_in(self.store.tmp_dir())
                     .ctx(|| "creating a staging dir".into())?;
                 let job = super::copy::CopyJob {
@@ -470,7 +530,7 @@ impl Builder<'_> {
                     workdir: stage.workdir.clone(),
                     chown: chown_ids,
                     chmod,
-                    extract: what == "ADD",
+                    extract: what == "ADD" && url_dir.is_none(),
                 };
                 let paths = job.stage(staging.path()).map_err(|e| match e {
                     crate::Error::Usage(m) => self.err(dest.span.start, "CopyDestination", m, None),
@@ -487,5 +547,64 @@ impl Builder<'_> {
             "{} entries from {origin} into a layer {}",
             layer.files, layer.digest
         ))
+    }
+}
+
+impl Builder<'_> {
+    /// Resolves COPY sources in `ctx` (the context, a here-document dir or
+    /// a stage's view) and hashes their content for the cache key.
+    #[allow(clippy::type_complexity)]
+    fn resolve_sources(
+        &self,
+        ctx: &Context,
+        srcs: &[(String, usize)],
+        from: bool,
+        heredoc: bool,
+        origin: &str,
+    ) -> Result<(Vec<String>, BTreeMap<String, String>)> {
+        let mut resolved = Vec::new();
+        let mut sources = BTreeMap::new();
+        for (s, spos) in srcs {
+            let found = ctx.resolve(s).map_err(|e| {
+                use super::context::ContextError as E;
+                let hint = match &e {
+                    E::NotFound(p) if !from => Some(match ctx.nearest(p) {
+                        Some(n) => format!("did you mean {n}? paths are relative to the context directory {}", ctx.root.display()),
+                        None => format!("paths are relative to the context directory {}", ctx.root.display()),
+                    }),
+                    E::NotFound(_) => Some(format!("look inside with `glassbox run --rm IMAGE ls -la` to see what {origin} holds")),
+                    E::OutsideContext(_) => Some(
+                        "a build sees only its context: move the file into the context directory, or build from a directory that contains both".to_string(),
+                    ),
+                    E::Excluded { path, line } => Some(format!(
+                        "add a line `!{path}` after line {line} of .dockerignore, or copy another file"
+                    )),
+                    _ => None,
+                };
+                let msg = if from {
+                    e.to_string().replace("build context", origin)
+                } else {
+                    e.to_string()
+                };
+                self.err(*spos, "CopySource", msg, hint)
+            })?;
+            for rel in found {
+                let h = ctx
+                    .hash_source(&rel)
+                    .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                sources.insert(
+                    if from {
+                        format!("{origin}:/{rel}")
+                    } else if heredoc {
+                        format!("<<{rel}")
+                    } else {
+                        rel.clone()
+                    },
+                    h,
+                );
+                resolved.push(rel);
+            }
+        }
+        Ok((resolved, sources))
     }
 }

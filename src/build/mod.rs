@@ -7,15 +7,18 @@
 //! stages COPY/ADD files, [`cache`] keeps the layer cache in the root and
 //! [`view`] shows a stage's layers as one tree.
 
+mod base;
 pub mod cache;
 pub mod config;
 pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod exec;
+pub mod fetch;
 pub mod heredoc;
 pub mod ignore;
 mod instructions;
+pub mod mounts;
 mod onbuild;
 pub mod plan;
 pub mod run;

@@ -2,9 +2,11 @@
 //! overlayfs and cgroup) on top of the stage's layers, then turn the
 //! container's overlay upper dir into the instruction's layer.
 //!
-//! The container's output goes to a log file in the store's `tmp/`; its
+//! The container's output comes back through a pipe and is streamed live
+//! as `build.output` events, one per line, while the command runs; its
 //! last lines travel in the `build.run` event and, when the command fails,
-//! in the error's hint.
+//! in the error's hint. The container is recorded with this process's PID
+//! as its builder, so the next build can sweep up after a killed one.
 
 use std::path::PathBuf;
 
@@ -29,16 +31,20 @@ pub struct RunJob {
     pub user: Option<String>,
     /// Bind mounts for this step only (here-document scripts, `--mount`).
     pub mounts: Vec<crate::volume::Request>,
+    /// `--network=host`: keep the host's network namespace.
+    pub host_network: bool,
 }
 
 /// A finished RUN container whose upper dir holds the changes; the
-/// container directory is removed on drop.
+/// container directory (and any anonymous volume the stage's VOLUMEs made)
+/// is removed on drop.
 pub struct Finished {
     /// The exit code.
     pub code: i32,
     /// The last lines of the output.
     pub tail: Vec<String>,
     dir: runtime::ContainerDir,
+    root: PathBuf,
 }
 
 impl Finished {
@@ -50,17 +56,59 @@ impl Finished {
 
 impl Drop for Finished {
     fn drop(&mut self) {
+        if let Ok(st) = runtime::state::State::load(&self.dir.path) {
+            runtime::volumes::remove_anonymous(&self.root, &st);
+        }
         runtime::remove_dir(&self.dir);
     }
 }
 
+/// How many output lines a failed RUN shows.
+pub const TAIL_LINES: usize = 10;
+
+/// Reads the container's output pipe line by line: each line becomes a
+/// `build.output` event the moment it is written (so a long RUN shows its
+/// progress live), and the last [`TAIL_LINES`] are kept for the error.
+fn pump_output(
+    pipe: std::fs::File,
+    phases: Vec<String>,
+    tail: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+) {
+    use std::io::BufRead;
+    let _guards: Vec<_> = phases.iter().map(|p| trace::phase(p)).collect();
+    let mut reader = std::io::BufReader::new(pipe);
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        n += 1;
+        let line = String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\n', '\r'])
+            .to_string();
+        trace::fact(Kind::Build, "output", line.clone())
+            .field("line", n)
+            .info();
+        let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if t.len() == TAIL_LINES {
+            t.pop_front();
+        }
+        t.push_back(line);
+    }
+}
+
 /// Runs `job` over `layers` (`(lowerdir, digest)`, bottom → top) with the
-/// stage's config `config` (JSON bytes).
+/// stage's config `config` (JSON bytes). `phases` are the trace phases the
+/// output events are reported under.
 pub fn run(
     store: &Store,
     layers: &[(PathBuf, String)],
     config: &[u8],
     job: &RunJob,
+    phases: &[&str],
 ) -> Result<Finished> {
     let image: oci_spec::image::ImageConfiguration = serde_json::from_slice(config)
         .map_err(|e| crate::Error::Usage(format!("the stage's config does not parse: {e}")))?;
@@ -81,38 +129,70 @@ pub fn run(
             env: job.env.clone(),
             workdir: Some(job.workdir.clone()),
             user: job.user.clone(),
+            host_network: job.host_network,
             ..Default::default()
         },
         remove: false,
         name: None,
-        image_ref: "build step".into(),
+        image_ref: BUILD_STEP.into(),
         limits: Default::default(),
         volumes: job.mounts.clone(),
         ..Default::default()
     };
     let (dir, spec) = runtime::create(store.root(), &rootfs, &image, &opts)?;
-    let log = tempfile::NamedTempFile::new_in(store.tmp_dir())
-        .ctx(|| "creating the RUN output file".into())?;
-    let fd = std::os::fd::AsRawFd::as_raw_fd(log.as_file());
+    // Record who runs this container, so a later build can tell that a
+    // killed build left it behind (see [`sweep_orphans`]).
+    let mut st = runtime::state::State::load(&dir.path)?;
+    st.shim_pid = Some(std::process::id() as i32);
+    st.save(&dir.path)?;
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| crate::Error::Usage(format!("making the RUN output pipe: {e}")))?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&out_w);
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let mut out_r = Some(std::fs::File::from(out_r));
+    let mut reader = None;
+    let phases: Vec<String> = phases.iter().map(|p| p.to_string()).collect();
+    // The reader thread starts only once the container's init is cloned:
+    // the clone needs a single-threaded process.
+    let mut on_start = |pid: i32| {
+        st.status = runtime::state::Status::Running;
+        st.pid = Some(pid);
+        st.started_at = Some(runtime::state::now());
+        let _ = st.save(&dir.path);
+        if let Some(pipe) = out_r.take() {
+            let (t, p) = (tail.clone(), phases.clone());
+            reader = Some(std::thread::spawn(move || pump_output(pipe, p, t)));
+        }
+    };
     let result = runtime::start_and_wait(
         &dir,
         &spec,
         &rootfs,
         &opts.limits,
         runtime::Stdio::Log(fd, fd),
-        &mut |_| {},
+        &mut on_start,
     );
-    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
-    let tail: Vec<String> = text
-        .lines()
-        .rev()
-        .take(10)
-        .map(str::to_string)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
+    // Our copy of the write end goes; the reader sees EOF once the
+    // container's processes (all gone with its PID namespace) are.
+    drop(out_w);
+    if let Some(h) = reader {
+        let _ = h.join();
+    }
+    let mut st = runtime::state::State::load(&dir.path)?;
+    runtime::lifecycle::record_exit(&mut st, &result);
+    let _ = st.save(&dir.path);
+    let tail: Vec<String> = tail
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
         .collect();
-    let mut finished = Finished { code: 0, tail, dir };
+    let mut finished = Finished {
+        code: 0,
+        tail,
+        dir,
+        root: store.root().to_path_buf(),
+    };
     let (code, _oom) = result?;
     trace::fact(Kind::Build, "run", job.args.join(" "))
         .field("code", code)
@@ -120,6 +200,42 @@ pub fn run(
         .info();
     finished.code = code;
     Ok(finished)
+}
+
+/// The image name build containers are recorded under.
+pub const BUILD_STEP: &str = "build step";
+
+/// Removes the RUN containers of builds that were killed: a container
+/// recorded as a build step whose builder PID is gone. Its init (if still
+/// running) is killed by its recorded PID, its cgroup and directory are
+/// removed; its mounts lived in its own mount namespace and went with it.
+/// Runs at the start of every build. Returns the ids removed.
+pub fn sweep_orphans(store: &Store) -> Vec<String> {
+    let mut removed = Vec::new();
+    for (_, st) in runtime::state::all(store.root()) {
+        if st.image != BUILD_STEP {
+            continue;
+        }
+        let Some(builder) = st.shim_pid else { continue };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(builder), None).is_ok();
+        if alive {
+            continue;
+        }
+        trace::fact(
+            Kind::Build,
+            "sweep",
+            format!("container {}", &st.id[..12.min(st.id.len())]),
+        )
+        .field("id", &st.id)
+        .field("builder_pid", builder)
+        .field("pid", st.pid)
+        .field("status", st.status.as_str())
+        .info();
+        if runtime::lifecycle::remove(store.root(), &st.id, true, true).is_ok() {
+            removed.push(st.id.clone());
+        }
+    }
+    removed
 }
 
 impl Builder<'_> {
@@ -131,14 +247,7 @@ impl Builder<'_> {
         pos: usize,
         stage: &mut Stage,
     ) -> Result<String> {
-        if let Some(f) = r.options.first() {
-            return Err(self.err(
-                f.name.span.start,
-                "UnsupportedFlag",
-                format!("RUN --{} is not supported by glassbox", flag_name(f)),
-                Some("remove the flag; RUN runs with the default mounts and network".into()),
-            ));
-        }
+        let (network, mount_specs, flags_text) = self.run_flags(r)?;
         // A `#!` here-document runs as a file bound into the container; its
         // text is part of the instruction (and so of the cache key).
         let mut script = None;
@@ -167,7 +276,10 @@ impl Builder<'_> {
             .filter(|(k, _)| !env_names.contains(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let mut text = format!("RUN {}", serde_json::to_string(&args).expect("json"));
+        let mut text = format!(
+            "RUN {flags_text}{}",
+            serde_json::to_string(&args).expect("json")
+        );
         if let Some((_, body)) = &script {
             text.push_str(&format!(
                 " (script: {})",
@@ -177,10 +289,11 @@ impl Builder<'_> {
         if !extra.is_empty() {
             text.push_str(&format!(" (with {})", extra.join(" ")));
         }
+        let (mut mounts, sources) = self.run_mounts(&mount_specs, pos)?;
         let inputs = CacheInputs {
             parent: stage.key.clone(),
             instruction: text.clone(),
-            ..Default::default()
+            sources,
         };
         let slot = self.slot(stage_index, n);
         stage.key = inputs.key();
@@ -203,7 +316,6 @@ impl Builder<'_> {
                 // The script file lives in the store's tmp/ until the step ends.
                 let script_dir = tempfile::tempdir_in(self.store.tmp_dir())
                     .ctx(|| "creating a dir for the here-document".into())?;
-                let mut mounts = Vec::new();
                 if let Some((path, body)) = &script {
                     use std::os::unix::fs::PermissionsExt;
                     let file = script_dir.path().join("script");
@@ -218,12 +330,20 @@ impl Builder<'_> {
                 }
                 let job = super::run::RunJob {
                     mounts,
+                    host_network: network == super::mounts::Network::Host,
                     args: args.clone(),
                     env: extra,
                     workdir: stage.workdir.clone(),
                     user: stage.config.get_str("User").filter(|u| !u.is_empty()),
                 };
-                let done = super::run::run(self.store, &layers, &stage.config.finish(), &job)?;
+                let stage_phase = format!("stage {stage_index}");
+                let done = super::run::run(
+                    self.store,
+                    &layers,
+                    &stage.config.finish(),
+                    &job,
+                    &["build", &stage_phase],
+                )?;
                 if done.code != 0 {
                     let tail = done.tail.join("\n  | ");
                     return Err(self.err(
@@ -259,5 +379,108 @@ impl Builder<'_> {
             "ran in a container; {} changes in a layer {}",
             layer.files, layer.digest
         ))
+    }
+}
+
+impl Builder<'_> {
+    /// Reads RUN's `--network` and `--mount` flags (see `mounts.rs`).
+    fn run_flags(
+        &self,
+        r: &parse_dockerfile::RunInstruction<'_>,
+    ) -> Result<(
+        super::mounts::Network,
+        Vec<super::mounts::MountSpec>,
+        String,
+    )> {
+        let mut network = super::mounts::Network::None;
+        let mut specs = Vec::new();
+        let mut text = String::new();
+        for f in &r.options {
+            let raw = f
+                .value
+                .as_ref()
+                .map(|v| v.value.to_string())
+                .unwrap_or_default();
+            let vpos = f
+                .value
+                .as_ref()
+                .map(|v| v.span.start)
+                .unwrap_or(f.name.span.start);
+            let v = self.sub(&raw, vpos)?;
+            match flag_name(f) {
+                "network" => {
+                    network = super::mounts::parse_network(&v).map_err(|m| {
+                        self.err(vpos, "RunNetwork", m, Some("RUN --network=none cuts the step off the network; host shares the host's".into()))
+                    })?
+                }
+                "mount" => specs.push(super::mounts::parse_mount(&v).map_err(|m| {
+                    self.err(vpos, "RunMount", m, Some("write --mount=type=cache,target=/root/.cache or --mount=type=bind,source=dir,target=/dir".into()))
+                })?),
+                other => {
+                    return Err(self.err(
+                        f.name.span.start,
+                        "UnsupportedFlag",
+                        format!("RUN --{other} is not supported by glassbox"),
+                        Some("remove the flag; glassbox supports RUN --network and --mount".into()),
+                    ))
+                }
+            }
+            text.push_str(&format!("--{}={v} ", flag_name(f)));
+        }
+        Ok((network, specs, text))
+    }
+
+    /// Turns `--mount` specs into bind requests and cache-key sources (the
+    /// content of a bound context path).
+    fn run_mounts(
+        &self,
+        specs: &[super::mounts::MountSpec],
+        pos: usize,
+    ) -> Result<(
+        Vec<crate::volume::Request>,
+        std::collections::BTreeMap<String, String>,
+    )> {
+        use super::mounts::MountSpec;
+        let mut requests = Vec::new();
+        let mut sources = std::collections::BTreeMap::new();
+        for m in specs {
+            match m {
+                MountSpec::Bind { source, target } => {
+                    let Some(ctx) = &self.context else {
+                        return Err(self.err(pos, "NoContext", "RUN --mount=type=bind needs a build context, but the Dockerfile came from stdin".into(), Some("give a context directory instead of -".into())));
+                    };
+                    let found = ctx.resolve(source).map_err(|e| {
+                        self.err(
+                            pos,
+                            "RunMount",
+                            e.to_string().replace("COPY source", "--mount source"),
+                            None,
+                        )
+                    })?;
+                    for rel in &found {
+                        let h = ctx
+                            .hash_source(rel)
+                            .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                        sources.insert(format!("mount:{rel}"), h);
+                    }
+                    requests.push(crate::volume::Request {
+                        source: crate::volume::Source::Bind(ctx.root.join(source)),
+                        destination: target.clone(),
+                        read_only: true,
+                    });
+                }
+                MountSpec::Cache { id, target } => {
+                    let dir = super::mounts::cache_dir(self.store.root(), id);
+                    std::fs::create_dir_all(&dir)
+                        .ctx(|| format!("creating the cache mount {}", dir.display()))?;
+                    requests.push(crate::volume::Request {
+                        source: crate::volume::Source::Bind(dir),
+                        destination: target.clone(),
+                        read_only: false,
+                    });
+                }
+            }
+        }
+        Ok((requests, sources))
     }
 }

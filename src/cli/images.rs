@@ -10,6 +10,9 @@ pub struct SetupArgs {
     /// Also install what `compare vm` needs (qemu-system-x86, linux-image-amd64) with apt-get
     #[arg(long)]
     pub vm: bool,
+    /// Also build registry:2, glassbox's own registry server as an image
+    #[arg(long)]
+    pub registry: bool,
 }
 
 /// Builds busybox:latest (and with --vm installs the VM packages).
@@ -25,6 +28,10 @@ pub fn setup(a: SetupArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
     let img = crate::image::busybox::setup(&store)?;
     println!("busybox:latest {}", img.id);
+    if a.registry {
+        let reg = crate::image::registry_image::setup(&store)?;
+        println!("{} {}", crate::image::registry_image::TAG, reg.id);
+    }
     Ok(0)
 }
 

@@ -12,6 +12,7 @@ mod lessons;
 mod network_cmd;
 mod output;
 mod port_cmd;
+mod registry_cmd;
 mod run_cmd;
 mod volume_cmd;
 
@@ -107,6 +108,9 @@ enum Command {
     /// Manage volumes: create, ls, inspect, rm, prune
     #[command(subcommand)]
     Volume(volume_cmd::VolumeCommand),
+    /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
     /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
     #[command(subcommand)]
     Compare(compare_cmd::CompareCommand),
@@ -186,6 +190,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Network(c) => network_cmd::run(c, ctx),
         Command::Volume(c) => volume_cmd::run(c, ctx),
         Command::System(c) => volume_cmd::system(c, ctx),
+        Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
     }
 }

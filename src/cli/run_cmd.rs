@@ -54,7 +54,7 @@ pub struct RunArgs {
     #[arg(long)]
     read_only: bool,
     /// bridge (the default network), none (own namespace with lo only), host, or a network's name
-    #[arg(long, default_value = "bridge")]
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     network: String,
     /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]
     #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST:]PORT[/PROTO]")]
@@ -66,7 +66,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "proxy", value_name = "DRIVER")]
     port_driver: String,
     /// Another name for the container on its (user-defined) network
-    #[arg(long = "network-alias", value_name = "ALIAS")]
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "ALIAS"
+    )]
     network_alias: Vec<String>,
     /// Add NAME (reachable as ALIAS) to the container's /etc/hosts
     #[arg(long, value_name = "NAME[:ALIAS]")]

@@ -9,3 +9,4 @@ pub mod import;
 pub mod inspect;
 pub mod pack;
 pub mod reference;
+pub mod registry_image;

@@ -49,6 +49,11 @@ pub fn attach(host: &mut Netlink, ep: &Endpoint, pid: i32) -> crate::Result<()> 
         context: format!("opening /proc/{pid}/ns/net"),
         source: e,
     })?;
+    // A pair left from an earlier start of this container (its namespace
+    // not yet freed by the kernel) would make the name clash.
+    if host.link(hv).ok().flatten().is_some() {
+        detach(host, ep)?;
+    }
     let s = trace::step(Kind::Network, "veth", format!("veth pair {hv} ↔ {ifname}"))
         .field("host_end", hv)
         .field("container_end", ifname)

@@ -670,3 +670,329 @@ fn onbuild_triggers_run_in_the_child_in_order_and_are_not_inherited() {
         "{err}"
     );
 }
+
+/// A tiny HTTP/1.0 file server on 127.0.0.1 for ADD URL tests: serves
+/// `/files/hello.txt` with a Last-Modified header, 404 for anything else,
+/// and counts requests. The thread ends with the test process.
+fn serve_files() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let reply = if path == "/files/hello.txt" {
+                "HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\
+                 Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\nhello from URL\n"
+                    .to_string()
+            } else {
+                "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    (base, hits)
+}
+
+#[test]
+fn add_downloads_a_url_checks_its_checksum_and_caches_by_content() {
+    use std::sync::atomic::Ordering;
+    let (base, hits) = serve_files();
+    let r = Root::new();
+    let sum = "sha256:".to_string() + &hex_sha256(b"hello from URL\n");
+    let dockerfile = format!(
+        "FROM scratch\nADD {base}/files/hello.txt /srv/\n\
+         ADD --checksum={sum} {base}/files/hello.txt /srv/again.txt\n"
+    );
+    let ctx = context(&dockerfile, &[]);
+    let dir = ctx.path().to_str().unwrap();
+    let (_, events) = r.traced(&["build", "-t", "url:1", dir]);
+    assert_explained(&events);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let entries = top_layer_entries(&r, "url:1");
+    assert_eq!(entries[1].0, "srv/again.txt");
+    assert_eq!(entries[1].3, 0o600, "downloads get mode 0600, as in Docker");
+    assert_eq!(entries[1].4, 0, "mtime clamped to SOURCE_DATE_EPOCH (0)");
+    assert_eq!(
+        file_in_image(&r, "url:1", "srv/hello.txt").unwrap().0,
+        "hello from URL\n"
+    );
+    // Rebuild: the plain ADD downloads again and hits on content; the
+    // --checksum one hits without touching the network.
+    let (_, events) = r.traced(&["build", "-t", "url:1", dir]);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert!(events_of(&events, "cache")
+        .iter()
+        .all(|e| e["fields"]["result"] == "hit"));
+    // With a later SOURCE_DATE_EPOCH, Last-Modified shows through.
+    let out = r
+        .cmd(&["build", "--no-cache", "-t", "url:2", dir])
+        .env("SOURCE_DATE_EPOCH", "2000000000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(top_layer_entries(&r, "url:2")[1].4, 1_700_000_000);
+    // A wrong checksum and a 404 are refused with the URL in the message.
+    let bad = context(
+        &format!(
+            "FROM scratch\nADD --checksum=sha256:{} {base}/files/hello.txt /x\n",
+            "0".repeat(64)
+        ),
+        &[],
+    );
+    let out = r.run(&["build", "-t", "bad:1", bad.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("but --checksum says"), "{err}");
+    let missing = context(&format!("FROM scratch\nADD {base}/nope.txt /x\n"), &[]);
+    let out = r.run(&["build", missing.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("answered 404"), "{err}");
+    assert!(err.contains("Dockerfile:2:5"), "{err}");
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn run_output_is_streamed_while_the_command_runs() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nRUN echo first && sleep 2 && echo second >&2\n",
+        &[],
+    );
+    let (_, events) = r.traced(&["build", ctx.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let output = events_of(&events, "output");
+    let at = |text: &str| {
+        output
+            .iter()
+            .find(|e| e["subject"] == text)
+            .unwrap_or_else(|| panic!("no output event {text}: {output:?}"))["ts_us"]
+            .as_u64()
+            .unwrap()
+    };
+    let (first, second) = (at("first"), at("second"));
+    assert!(
+        second - first >= 1_500_000,
+        "the first line came {} µs before the second: streamed, not batched",
+        second - first
+    );
+    let exit = events
+        .iter()
+        .find(|e| e["kind"] == "process" && e["action"] == "exit")
+        .unwrap();
+    assert!(exit["ts_us"].as_u64().unwrap() >= second);
+}
+
+/// Kills, by PID, a RUN container's init left by a test that failed
+/// before the sweep did it (only if the PID is still that container's).
+struct InitGuard(Option<(i32, String)>);
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        if let Some((pid, id)) = &self.0 {
+            let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            if cg.contains(id.as_str()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+fn cgroup_dirs_named(id: &str) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .args(["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name"])
+        .arg(format!("*{id}*"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_killed_build_leaves_no_tag_and_the_next_build_sweeps_its_container() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\nRUN echo started && sleep 30 && echo never\n",
+        &[],
+    );
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(
+        r.cmd(&["build", "-t", "killed:1", ctx.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until the RUN container is recorded as running (its init's PID
+    // is in state.json), then give `sleep` a moment to start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let running = |root: &Path| {
+        std::fs::read_dir(root.join("containers"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()).any(|e| {
+                    std::fs::read_to_string(e.path().join("state.json"))
+                        .map(|s| s.contains("\"running\""))
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false)
+    };
+    while !running(r.path()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SIGKILL the build by its PID, mid-RUN.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let containers = r.path().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the killed build's RUN container is still there"
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(left[0].join("state.json")).unwrap()).unwrap();
+    let id = state["id"].as_str().unwrap().to_string();
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    let _guard = InitGuard(Some((pid, id.clone())));
+    assert!(
+        !cgroup_dirs_named(&id).is_empty(),
+        "its cgroup exists until swept"
+    );
+    let store = glassbox::store::Store::open(r.path()).unwrap();
+    assert!(
+        store.resolve("killed:1").is_err(),
+        "a killed build sets no tag"
+    );
+    // The next build sweeps it up and says so.
+    let other = context("FROM busybox\nLABEL next=yes\n", &[]);
+    let (_, events) = r.traced(&["build", "-t", "next:1", other.path().to_str().unwrap()]);
+    assert_explained(&events);
+    let swept = events_of(&events, "sweep");
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0]["fields"]["id"], id.as_str());
+    assert_eq!(std::fs::read_dir(&containers).unwrap().count(), 0);
+    assert!(cgroup_dirs_named(&id).is_empty(), "cgroup removed");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(&r.path().display().to_string()),
+        "no mount under the root is left"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || !std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .unwrap_or_default()
+                .contains(&id),
+        "the container's init is gone"
+    );
+    // The store is consistent: the tag is absent, the same build now works.
+    assert!(store.resolve("killed:1").is_err());
+    assert!(store.resolve("next:1").is_ok());
+    r.ok(&["images"]);
+}
+
+#[test]
+fn run_mounts_a_cache_and_a_context_bind_and_chooses_its_network() {
+    let r = Root::new();
+    r.ok(&["setup"]);
+    let ctx = context(
+        "FROM busybox\n\
+         RUN --mount=type=cache,target=/cache sh -c 'echo x >> /cache/log; wc -l < /cache/log > /count'\n\
+         RUN --mount=type=bind,source=src,target=/src cp /src/a.txt /copied.txt\n\
+         RUN --network=none sh -c 'wc -l < /proc/net/dev > /links-none'\n\
+         RUN --network=host sh -c 'wc -l < /proc/net/dev > /links-host'\n",
+        &[("src/a.txt", "from the context\n")],
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let (_, events) = r.traced(&["build", "-t", "mnt:1", dir]);
+    assert_explained(&events);
+    let file = |reference: &str, p: &str| file_in_image(&r, reference, p).unwrap().0;
+    assert_eq!(file("mnt:1", "count").trim(), "1");
+    assert_eq!(file("mnt:1", "copied.txt"), "from the context\n");
+    assert_eq!(
+        file("mnt:1", "links-none").trim(),
+        "3",
+        "only lo (plus two header lines)"
+    );
+    let host_lines: usize = file("mnt:1", "links-host").trim().parse().unwrap();
+    let here = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(
+        host_lines, here,
+        "--network=host sees the host's interfaces"
+    );
+    for l in 0..4 {
+        let names = layer_names(&r, "mnt:1", l);
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("cache/") || n.starts_with("src/")),
+            "mounted content stays out of layers: {names:?}"
+        );
+    }
+    // The cache mount keeps its data across builds; the bind's content is
+    // part of the key.
+    std::fs::write(ctx.path().join("src/a.txt"), "changed\n").unwrap();
+    let (_, events) = r.traced(&["build", "-t", "mnt:2", dir]);
+    let cache = events_of(&events, "cache");
+    assert_eq!(cache[0]["fields"]["result"], "hit");
+    assert_eq!(cache[1]["fields"]["result"], "miss");
+    assert!(
+        cache[1]["fields"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("content of mount:src changed"),
+        "{cache:?}"
+    );
+    assert_eq!(file("mnt:2", "copied.txt"), "changed\n");
+    r.ok(&["build", "--no-cache", "-t", "mnt:3", dir]);
+    assert_eq!(
+        file("mnt:3", "count").trim(),
+        "2",
+        "the cache mount persisted"
+    );
+}

@@ -20,6 +20,8 @@ mod limits;
 mod load_formats;
 mod network;
 mod ports;
+mod registry_diff;
+mod registry_server;
 mod run;
 mod runopts;
 mod step;

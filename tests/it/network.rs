@@ -525,3 +525,138 @@ fn run_on_the_default_bridge_narrates_every_network_step() {
     });
     drop(root);
 }
+
+#[test]
+fn failed_starts_and_refused_addresses_leak_nothing() {
+    let root = busybox_root();
+    let mut g = Guard::new(&root);
+    let net = g.network("fixed");
+    root.ok(&["network", "create", "--subnet", "10.71.251.0/24", &net]);
+    let a = g.container("a");
+    let id = root
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            &net,
+            "--ip",
+            "10.71.251.50",
+            "--name",
+            &a,
+            "busybox",
+            "sleep",
+            "60",
+        ])
+        .trim()
+        .to_string();
+    let out = root.ok(&["exec", &a, "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(out.contains("inet 10.71.251.50/24"), "{out}");
+    // The same address again: refused, naming who holds it; nothing made.
+    let out = root.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.71.251.50",
+        "busybox",
+        "true",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("already in use") && err.contains(&id[..12]),
+        "{err}"
+    );
+    let out = root.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.9.9.9",
+        "busybox",
+        "true",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in network"));
+    // A command that cannot start (127) still gives its address back.
+    let out = root.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "no-such-command",
+    ]);
+    assert_eq!(out.status.code(), Some(127));
+    // An unknown network is a clear error.
+    let out = root.run(&["run", "--rm", "--network", "nowhere", "busybox", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network nowhere not found"));
+    let ipam: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.path().join(format!("networks/{net}.ipam.json"))).unwrap(),
+    )
+    .unwrap();
+    let held: Vec<&String> = ipam["addresses"].as_object().unwrap().keys().collect();
+    assert_eq!(held, ["10.71.251.50"]);
+    assert_eq!(
+        std::fs::read_dir(root.path().join("containers"))
+            .unwrap()
+            .count(),
+        1
+    );
+    // Bad subnets and names are refused without a trace in the root.
+    for bad in [
+        vec!["network", "create", "--subnet", "10.71.251.7/24", "x1"],
+        vec!["network", "create", "--subnet", "10.71.251.0/24", "x2"],
+        vec!["network", "create", "bad name"],
+        vec!["network", "create", &net],
+    ] {
+        let out = root.run(&bad);
+        assert!(!out.status.success(), "{bad:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(root.ok(&["network", "ls", "-q"]).lines().count(), 1);
+    drop(g);
+    network_teardown_leaves_nothing(&root, &[id]);
+}
+
+#[test]
+fn prune_removes_unused_networks_and_their_bridges() {
+    let root = busybox_root();
+    let mut g = Guard::new(&root);
+    let used = g.network("used");
+    let unused = g.network("unused");
+    root.ok(&["network", "create", &used]);
+    root.ok(&["network", "create", &unused]);
+    let bridges = bridges_of(&root);
+    assert_eq!(bridges.len(), 2);
+    assert!(bridges.iter().all(|b| links().contains(b)));
+    let c = g.container("holder");
+    let id = root
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            &used,
+            "--name",
+            &c,
+            "busybox",
+            "sleep",
+            "60",
+        ])
+        .trim()
+        .to_string();
+    let out = root.ok(&["network", "prune", "-f"]);
+    let pruned: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(pruned, ["unused"], "{out}");
+    assert_eq!(root.ok(&["network", "ls", "-q"]).trim(), "used");
+    let now = links();
+    assert_eq!(bridges.iter().filter(|b| now.contains(*b)).count(), 1);
+    drop(g);
+    network_teardown_leaves_nothing(&root, &[id]);
+    assert!(bridges.iter().all(|b| !links().contains(b)));
+}

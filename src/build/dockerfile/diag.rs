@@ -1,5 +1,5 @@
 //! Diagnostics: an error or warning with its place in the Dockerfile, a
-//! snippet with a caret under the offending column, and a hint that says
+//! snippet with carets under the offending word, and a hint that says
 //! what to do. Rendering is plain text (no colour) so it is stable for
 //! snapshots; warning codes follow Docker's build checks.
 
@@ -41,9 +41,17 @@ impl Diagnostic {
             Severity::Warning => "warning",
         };
         let num = self.line.to_string();
+        // Underline the word the column points at (to the next blank).
+        let width = self
+            .source_line
+            .chars()
+            .skip(self.column.saturating_sub(1))
+            .take_while(|c| !c.is_whitespace())
+            .count()
+            .max(1);
         let pad = " ".repeat(num.len());
         let mut out = format!(
-            "{level}[{}]: {}\n{pad}--> {}:{}:{}\n{pad} |\n{num} | {}\n{pad} | {}^\n",
+            "{level}[{}]: {}\n{pad}--> {}:{}:{}\n{pad} |\n{num} | {}\n{pad} | {}{}\n",
             self.code,
             self.message,
             self.file,
@@ -51,6 +59,7 @@ impl Diagnostic {
             self.column,
             self.source_line,
             " ".repeat(self.column.saturating_sub(1)),
+            "^".repeat(width),
         );
         if let Some(hint) = &self.hint {
             out.push_str(&format!("{pad} = hint: {hint}\n"));
