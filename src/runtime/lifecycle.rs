@@ -120,6 +120,15 @@ fn start_shim(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(errlog);
+    // The shim's events come back on a pipe until the container runs.
+    let (relay_r, relay_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(std::io::Error::from)
+        .ctx(|| "making the shim's event pipe".into())?;
+    let relay_fd = {
+        use std::os::fd::AsRawFd;
+        relay_w.as_raw_fd()
+    };
+    cmd.env(super::shim::RELAY_FD_ENV, relay_fd.to_string());
     // The published ports' sockets go to the shim, which keeps them.
     let port_fds = ports.raw_fds();
     if !ports.is_empty() {
@@ -133,6 +142,7 @@ fn start_shim(
         cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             crate::network::port::keep_across_exec(&port_fds)?;
+            crate::network::port::keep_across_exec(&[relay_fd])?;
             Ok(())
         });
     }
@@ -159,8 +169,13 @@ fn start_shim(
     if let Ok(c) = &child {
         s.field("pid", c.id());
     }
+    drop(relay_w);
     s.finish_with(child)?;
     drop(ports);
+    // Re-emit the shim's setup (and its container init's) in this trace,
+    // in order; the pipe ends when the container's command runs or the
+    // shim exits.
+    let _ = trace::relay::RelayReader::new(std::fs::File::from(relay_r), None).pump();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let st = State::load(&dir.path);

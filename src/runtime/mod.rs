@@ -633,6 +633,9 @@ fn clone_and_wait(
     );
     let pumped = reader.pump();
     drop(reader);
+    // The init has exec'd the command: a supervisor relaying its setup to
+    // the `run -d` that started it stops here.
+    trace::started();
     let status = loop {
         match waitpid(pid, None) {
             Err(nix::errno::Errno::EINTR) => continue,

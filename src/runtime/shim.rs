@@ -45,6 +45,7 @@ fn pump(
 /// Runs the shim for container `id`; returns its exit status. It starts
 /// the process again as long as the restart policy says so.
 pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
+    relay_to_starter();
     let path = state::containers_dir(root).join(id);
     let dir = ContainerDir {
         id: id.to_string(),
@@ -109,6 +110,8 @@ fn run_once(
     dir: &ContainerDir,
     mut ports: Option<&mut crate::network::port::Supervisor>,
 ) -> crate::Result<crate::Result<(i32, bool)>> {
+    // Its steps show under this heading in the starting command's trace.
+    let _p = crate::trace::phase("shim");
     let id = &dir.id;
     let mut st = State::load(&dir.path)?;
     let spec = oci_spec::runtime::Spec::load(dir.config())
@@ -181,6 +184,32 @@ fn run_once(
         let _ = t.join();
     }
     Ok(result)
+}
+
+/// The environment variable naming the pipe on which the command that
+/// started the shim (`run -d`, `start`) reads the shim's events.
+pub(crate) const RELAY_FD_ENV: &str = "GLASSBOX_SHIM_RELAY_FD";
+
+/// Sends this shim's events — and, through it, the container init's — to
+/// the command that started it, until the container's command runs.
+fn relay_to_starter() {
+    use std::os::fd::FromRawFd;
+    let Some(fd) = std::env::var(RELAY_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+    else {
+        return;
+    };
+    std::env::remove_var(RELAY_FD_ENV);
+    // SAFETY: fcntl only changes the descriptor's flags: close-on-exec, so
+    // the container's command does not inherit the pipe.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return;
+    }
+    // SAFETY: the starter passed this descriptor to us for this purpose
+    // alone; nothing else in this process owns it.
+    let pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+    crate::trace::set_relay_until_started(crate::trace::relay::RelayWriter::new(pipe, None));
 }
 
 /// Gives back the pages of glassbox's code and read-only data the shim

@@ -38,6 +38,7 @@ pub struct Aborted(pub String);
 static SEQ: AtomicU64 = AtomicU64::new(0);
 static ABORT: AtomicBool = AtomicBool::new(false);
 static PAUSING: AtomicBool = AtomicBool::new(false);
+static RELAY_UNTIL_STARTED: AtomicBool = AtomicBool::new(false);
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 static RELAY: Mutex<Option<relay::RelayWriter>> = Mutex::new(None);
 
@@ -83,7 +84,25 @@ pub fn abort_requested() -> bool {
 /// Sends this process's events to a relay pipe instead of to local sinks
 /// (called in a container's init or a shim, whose parent re-emits them).
 pub fn set_relay(writer: relay::RelayWriter) {
+    RELAY_UNTIL_STARTED.store(false, Ordering::SeqCst);
     *RELAY.lock().unwrap_or_else(|e| e.into_inner()) = Some(writer);
+}
+
+/// Relays this process's events only until the container it starts is
+/// running (see [`started`]): a detached container's supervisor shows its
+/// setup in the trace of the `run -d` that started it, and then goes quiet.
+pub fn set_relay_until_started(writer: relay::RelayWriter) {
+    set_relay(writer);
+    RELAY_UNTIL_STARTED.store(true, Ordering::SeqCst);
+}
+
+/// The container's command runs now: ends a relay set with
+/// [`set_relay_until_started`] (closing its pipe), so later events stay
+/// local.
+pub fn started() {
+    if RELAY_UNTIL_STARTED.swap(false, Ordering::SeqCst) {
+        drop(clear_relay());
+    }
 }
 
 /// Stops relaying (events go to local sinks again).
