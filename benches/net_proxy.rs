@@ -135,6 +135,8 @@ impl Drop for Glassbox {
         for c in &self.containers {
             let _ = self.cmd(&["rm", "-f", c]).output();
         }
+        // The root's bridges would outlive its directory.
+        glassbox::network::teardown_root(self.root.path());
     }
 }
 

@@ -384,8 +384,20 @@ fn median_spans(runs: &[Spans]) -> Spans {
 fn shim_memory(glassbox: &str, root: &Path) -> Result<(u64, u64, u64, u64), String> {
     let root_s = root.to_string_lossy().into_owned();
     let out = run(&strs(&[
-        glassbox, "--root", &root_s, "--trace", "off", "run", "-d", "--name", "m", "busybox",
-        "sleep", "60",
+        glassbox,
+        "--root",
+        &root_s,
+        "--trace",
+        "off",
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "m",
+        "busybox",
+        "sleep",
+        "60",
     ]))
     .map_err(|e| e.to_string())?;
     if !out.status.success() {
@@ -456,7 +468,15 @@ fn main() {
     let gb = |extra: &[&str]| {
         let mut c = strs(&[&glassbox, "--root", &root_s]);
         c.extend(strs(extra));
-        c.extend(strs(&["run", "--rm", "busybox", "true"]));
+        // No network, as in the peers' bundle (an empty net namespace).
+        c.extend(strs(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "true",
+        ]));
         c
     };
     let mut tools = vec![
