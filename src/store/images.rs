@@ -40,8 +40,18 @@ pub struct Image {
 
 /// No image by that reference.
 #[derive(Debug, thiserror::Error)]
-#[error("no such image: {0}; see `glassbox images` for what the store holds, or run `glassbox setup` for busybox")]
+#[error("no such image: {0}; see `glassbox images` for what the store holds, or run {hint}", hint = setup_hint(.0))]
 pub struct MissingImage(pub String);
+
+/// Which `setup` makes the fixture images: `registry:2` has its own flag.
+fn setup_hint(reference: &str) -> &'static str {
+    let name = reference.rsplit('/').next().unwrap_or(reference);
+    if name == "registry" || name.starts_with("registry:") {
+        "`glassbox setup --registry` for registry:2"
+    } else {
+        "`glassbox setup` for busybox"
+    }
+}
 
 /// Chain ids per the OCI image spec: `chain(0) = diff_id(0)`,
 /// `chain(n) = sha256(chain(n-1) + " " + diff_id(n))`.
