@@ -143,7 +143,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
     let host_network = network.mode == crate::network::Mode::Host;
     let (rootfs, image) = if a.rootfs_dir.is_empty() {
         let store = crate::store::Store::open(&ctx.root)?;
-        let img = store.resolve(&a.image)?;
+        let img = crate::image::registry_image::resolve_building_fixture(&store, &a.image)?;
         (Rootfs::from_image(&store, &img)?, img.config)
     } else {
         let rootfs = Rootfs {

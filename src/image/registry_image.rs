@@ -240,6 +240,29 @@ fn build_tree(root: &Path, exe: &Path) -> Result<Vec<String>> {
     Ok(libs.iter().map(|l| l.display().to_string()).collect())
 }
 
+/// Resolves `reference` for `run`/`create`; when it names `registry:2` and
+/// the store lacks it, builds it first, as docker would pull a missing
+/// image — so `glassbox run … registry:2` works after a plain `setup`.
+pub fn resolve_building_fixture(store: &Store, reference: &str) -> Result<Image> {
+    match store.resolve(reference) {
+        Err(crate::Error::MissingImage(_)) if names_fixture(reference) => {
+            trace::fact(Kind::Image, "fixture", TAG)
+                .field("reason", "not in the store yet")
+                .equivalent("glassbox setup --registry")
+                .info();
+            setup(store)
+        }
+        r => r,
+    }
+}
+
+fn names_fixture(reference: &str) -> bool {
+    Reference::parse(reference)
+        .ok()
+        .and_then(|r| r.name_tag())
+        .is_some_and(|t| t == TAG || t == format!("docker.io/library/{TAG}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
