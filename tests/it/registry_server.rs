@@ -1028,3 +1028,31 @@ fn a_push_and_a_pull_read_as_a_story() {
         insta::assert_snapshot!("registry_push_pull_story", text);
     });
 }
+
+/// After a plain `setup`, the first `run` of `registry:2` builds the
+/// fixture, as docker would pull a missing image, and says so.
+#[test]
+fn the_first_run_of_registry_2_builds_it() {
+    let root = Root::new();
+    root.ok(&["setup"]);
+    assert!(!root.ok(&["images"]).contains("registry"));
+    struct Remove<'a>(&'a Root);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["rm", "-f", "firstrun"]);
+        }
+    }
+    let _guard = Remove(&root);
+    let (_, events) = root.traced(&["create", "--name", "firstrun", "registry:2"]);
+    assert!(
+        events.iter().any(|e| e["kind"] == "image"
+            && e["action"] == "fixture"
+            && e["subject"] == "registry:2"),
+        "no image.fixture event"
+    );
+    assert!(root.ok(&["images"]).contains("registry"));
+    // The second time it is in the store: nothing is built.
+    let (_, events) = root.traced(&["create", "--name", "secondrun", "registry:2"]);
+    let _ = root.run(&["rm", "-f", "secondrun"]);
+    assert!(!events.iter().any(|e| e["action"] == "fixture"));
+}
