@@ -861,3 +861,110 @@ fn push_then_pull_through_glassboxs_own_registry_is_byte_identical() {
     let reg = GlassboxRegistry::start();
     round_trip(&reg.addr, &reg.addr.replace("127.0.0.1", "localhost"));
 }
+
+/// The biggest upload in progress under a distribution storage dir.
+fn biggest_upload(storage: &Path) -> u64 {
+    fn walk(p: &Path, in_uploads: bool, best: &mut u64) {
+        let Ok(rd) = std::fs::read_dir(p) else { return };
+        for e in rd.flatten() {
+            let path = e.path();
+            let up = in_uploads || e.file_name() == "_uploads";
+            match e.metadata() {
+                Ok(m) if m.is_dir() => walk(&path, up, best),
+                Ok(m) if up && e.file_name() == "data" => *best = (*best).max(m.len()),
+                _ => {}
+            }
+        }
+    }
+    let mut best = 0;
+    walk(storage, false, &mut best);
+    best
+}
+
+/// A push killed while a layer streams leaves the local store as it was
+/// and no tag on the registry; pushing again completes it.
+#[test]
+fn a_push_killed_mid_blob_changes_nothing_and_a_retry_completes() {
+    let reg = DockerRegistry::start(None);
+    let storage = reg._dir.path().join("storage");
+    let src = Root::new();
+    let cfg = tempfile::tempdir().unwrap();
+    let reference = format!("{}/bigpush:1", reg.name());
+    big_image(&src, &reference, 48);
+    let before = store_state(src.path());
+    let mut killed_mid_blob = false;
+    for _attempt in 0..5 {
+        let mut child = KillOnDrop(
+            gb(&src, cfg.path(), &["push", "--jobs", "1", &reference])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let start = Instant::now();
+        let partial = loop {
+            let n = biggest_upload(&storage);
+            if n > 1 << 20 {
+                break n;
+            }
+            if start.elapsed() > Duration::from_secs(30) || child.0.try_wait().unwrap().is_some() {
+                break 0;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.0.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let status = child.0.wait().unwrap();
+        let (tag_status, _, _) = http(
+            "GET",
+            &reg.addr,
+            "/v2/bigpush/manifests/1",
+            Some(OCI_MANIFEST),
+        )
+        .unwrap();
+        if partial > 0 && !status.success() && tag_status == 404 {
+            killed_mid_blob = true;
+            break;
+        }
+    }
+    assert!(killed_mid_blob, "never caught the push mid-blob");
+    assert_eq!(store_state(src.path()), before);
+    src.ok(&["store", "verify"]);
+
+    let out = gb(&src, cfg.path(), &["push", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _, _) = http(
+        "GET",
+        &reg.addr,
+        "/v2/bigpush/manifests/1",
+        Some(OCI_MANIFEST),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let dst = Root::new();
+    let out = gb(&dst, cfg.path(), &["pull", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        inspect(&dst, &reference)["Id"],
+        inspect(&src, &reference)["Id"]
+    );
+}
+
+/// The manifest type glassbox pushes (distribution answers 404 to a GET
+/// that does not accept it).
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
