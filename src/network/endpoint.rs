@@ -293,6 +293,7 @@ pub fn connect(
         (&st.id, &st.name),
         &format!("{} joined", st.name),
     )?;
+    super::port::follow_network_change(&dir, &format!("connected to network {}", ep.network));
     Ok(ep)
 }
 
@@ -319,5 +320,7 @@ pub fn disconnect(root: &Path, net_key: &str, container: &str) -> crate::Result<
         &[&ep],
         (&st.id, &st.name),
         &format!("{} left", st.name),
-    )
+    )?;
+    super::port::follow_network_change(&dir, &format!("disconnected from network {}", ep.network));
+    Ok(())
 }

@@ -20,6 +20,7 @@ mod limits;
 mod load_formats;
 mod network;
 mod ports;
+mod ports_follow;
 mod registry_client;
 mod registry_diff;
 mod registry_server;

@@ -13,7 +13,7 @@ use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// Force-removes the named containers when the test ends, pass or fail.
-struct Cleanup<'a> {
+pub(crate) struct Cleanup<'a> {
     root: &'a Root,
     names: Vec<String>,
 }
@@ -26,7 +26,7 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-fn cleanup<'a>(root: &'a Root, names: &[&str]) -> Cleanup<'a> {
+pub(crate) fn cleanup<'a>(root: &'a Root, names: &[&str]) -> Cleanup<'a> {
     Cleanup {
         root,
         names: names.iter().map(|s| s.to_string()).collect(),
@@ -34,12 +34,12 @@ fn cleanup<'a>(root: &'a Root, names: &[&str]) -> Cleanup<'a> {
 }
 
 /// The shell line of a busybox web server serving `text` on port 80.
-fn httpd(text: &str) -> String {
+pub(crate) fn httpd(text: &str) -> String {
     format!("mkdir -p /www && echo '{text}' > /www/index.html && exec httpd -f -p 80 -h /www")
 }
 
 /// Retries `f` for up to 10 s.
-fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(v) = f() {
@@ -51,7 +51,7 @@ fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 /// GET / on 127.0.0.1:port with a plain std TcpStream.
-fn http_get(port: u16) -> Option<String> {
+pub(crate) fn http_get(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     s.write_all(b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")
@@ -62,7 +62,7 @@ fn http_get(port: u16) -> Option<String> {
 }
 
 /// The host port of `private` (e.g. `80`, `53/udp`) from `glassbox port`.
-fn host_port(root: &Root, name: &str, private: &str) -> u16 {
+pub(crate) fn host_port(root: &Root, name: &str, private: &str) -> u16 {
     let out = root.ok(&["port", name, private]);
     out.trim()
         .rsplit(':')
@@ -71,14 +71,14 @@ fn host_port(root: &Root, name: &str, private: &str) -> u16 {
         .unwrap_or_else(|| panic!("no host port in {out:?}"))
 }
 
-fn inspect(root: &Root, name: &str) -> serde_json::Value {
+pub(crate) fn inspect(root: &Root, name: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&root.ok(&["inspect", name])).unwrap();
     v[0].clone()
 }
 
 /// Asserts that nothing is left of a published port: no socket on it, no
 /// nft rule of the container, no supervisor.
-fn assert_nothing_left(port: u16, proto: Proto, id: &str, shim: Option<i64>) {
+pub(crate) fn assert_nothing_left(port: u16, proto: Proto, id: &str, shim: Option<i64>) {
     until("the host port to close", || {
         // Connections in TIME_WAIT may stay on the port a while; what
         // matters is that nothing listens (or, for UDP, is bound) there.

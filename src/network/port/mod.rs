@@ -25,7 +25,7 @@ pub use spec::{Binding, Proto};
 
 use crate::trace::{self, Kind};
 use serde::{Deserialize, Serialize};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
@@ -163,13 +163,38 @@ impl PortState {
                 }
             }
         }
+        let driver = Driver::parse(driver)?;
+        if driver == Driver::Nat {
+            if let Some(b) = bindings.iter().find(|b| b.host_ip.is_ipv6()) {
+                return Err(PortError::BadSpec {
+                    spec: b.display(),
+                    why: "the nat driver writes IPv4 rules only (table ip glassbox); publish on an IPv4 address or use --port-driver proxy".into(),
+                });
+            }
+        } else if host_has_ipv6() {
+            // As Docker: no host address means every address, IPv6 too.
+            let mut with_twins = Vec::with_capacity(bindings.len() * 2);
+            for b in bindings {
+                let twin = (b.host_ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED)).then(|| b.twin());
+                with_twins.push(b);
+                with_twins.extend(twin);
+            }
+            bindings = with_twins;
+        }
         Ok(PortState {
             bindings,
-            driver: Driver::parse(driver)?,
+            driver,
             exposed,
             publish_all,
         })
     }
+}
+
+/// Whether this host has IPv6 at all (any address in `/proc/net/if_inet6`;
+/// the file is missing when the kernel has none, and empty when it is
+/// disabled).
+pub fn host_has_ipv6() -> bool {
+    std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|t| !t.trim().is_empty())
 }
 
 /// The host sockets of a container's published ports, held by its
@@ -248,35 +273,55 @@ pub fn keep_across_exec(fds: &[RawFd]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn bind_one(addr: SocketAddrV4, proto: Proto, listen: bool) -> std::io::Result<OwnedFd> {
-    match (proto, listen) {
-        (Proto::Tcp, true) => TcpListener::bind(addr).map(OwnedFd::from),
-        (Proto::Udp, _) => UdpSocket::bind(addr).map(OwnedFd::from),
-        (Proto::Tcp, false) => {
-            use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
-            let fd = socket(
-                AddressFamily::Inet,
-                SockType::Stream,
-                SockFlag::SOCK_CLOEXEC,
-                None,
-            )?;
-            // No SO_REUSEADDR: the reservation must collide with any
-            // other socket on the port, reserved or listening.
-            bind(fd.as_raw_fd(), &SockaddrIn::from(addr))?;
-            Ok(fd)
-        }
+fn bind_one(addr: SocketAddr, proto: Proto, listen: bool) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{
+        bind, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType,
+        SockaddrStorage,
+    };
+    let family = if addr.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let kind = match proto {
+        Proto::Tcp => SockType::Stream,
+        Proto::Udp => SockType::Datagram,
+    };
+    let fd = socket(family, kind, SockFlag::SOCK_CLOEXEC, None)?;
+    if addr.is_ipv6() {
+        // `[::]` must not take the IPv4 port too: that is the 0.0.0.0
+        // binding's, a socket of its own.
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
     }
+    let listening = listen && proto == Proto::Tcp;
+    if listening {
+        // As any server: connections of the container's last life in
+        // TIME_WAIT must not keep the port from being bound again. A
+        // reservation (nat) sets nothing, so that it collides with any
+        // other socket on the port, reserved or listening.
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    }
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    if listening {
+        nix::sys::socket::listen(&fd, Backlog::MAXCONN)?;
+    }
+    Ok(fd)
 }
 
 /// The port a bound socket got.
 fn bound_port(fd: &OwnedFd) -> Option<u16> {
-    let a: nix::sys::socket::SockaddrIn = nix::sys::socket::getsockname(fd.as_raw_fd()).ok()?;
-    Some(a.port())
+    let a: nix::sys::socket::SockaddrStorage =
+        nix::sys::socket::getsockname(fd.as_raw_fd()).ok()?;
+    a.as_sockaddr_in()
+        .map(|a| a.port())
+        .or_else(|| a.as_sockaddr_in6().map(|a| a.port()))
 }
 
 /// Binds the host side of every binding in `ports` (the proxy listens; nat
 /// only reserves) and writes the ports got into the bindings. Nothing is
-/// held when one fails: the error says who holds the port.
+/// held when one fails: the error says who holds the port. An IPv6 twin
+/// (`[::]` beside `0.0.0.0`) takes its sibling's port; on a host whose
+/// kernel refuses IPv6 sockets it is dropped, and its event says so.
 pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
     let mut held = Held::default();
     let listen = ports.driver == Driver::Proxy;
@@ -289,16 +334,19 @@ pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
     {
         return Err(PortError::NftMissing);
     }
-    for b in ports.bindings.iter_mut() {
-        let wanted = if b.host_port_spec.is_empty() {
-            "any free port".to_string()
-        } else {
-            b.host_port_spec.clone()
+    let mut sibling_port: Option<u16> = None;
+    let mut skipped = Vec::new();
+    for (i, b) in ports.bindings.iter_mut().enumerate() {
+        let twin_port = if b.ipv6_twin { sibling_port } else { None };
+        let wanted = match twin_port {
+            Some(p) => p.to_string(),
+            None if b.host_port_spec.is_empty() => "any free port".to_string(),
+            None => b.host_port_spec.clone(),
         };
         let mut s = trace::step(
             Kind::Port,
             "publish",
-            format!("{}:{} -> {}", b.host_ip, wanted, b.key()),
+            format!("{}:{} -> {}", b.host_ip_text(), wanted, b.key()),
         )
         .field("host_ip", b.host_ip.to_string())
         .field("host_port", &wanted)
@@ -306,20 +354,27 @@ pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
         .field("proto", b.proto.as_str())
         .field("driver", ports.driver.as_str())
         .field("listen", listen)
-        .syscall(if listen && b.proto == Proto::Tcp {
-            "socket(2), bind(2), listen(2)"
-        } else {
-            "socket(2), bind(2)"
-        })
-        .announce()?;
-        let candidates = match b.candidates() {
-            c if c.is_empty() => vec![0],
-            c => c,
+        .syscall(
+            match (listen && b.proto == Proto::Tcp, b.host_ip.is_ipv6()) {
+                (true, false) => "socket(2), bind(2), listen(2)",
+                (true, true) => "socket(2), setsockopt(IPV6_V6ONLY), bind(2), listen(2)",
+                (false, false) => "socket(2), bind(2)",
+                (false, true) => "socket(2), setsockopt(IPV6_V6ONLY), bind(2)",
+            },
+        );
+        if b.ipv6_twin {
+            s = s.field("ipv6_twin", true);
+        }
+        let mut s = s.announce()?;
+        let candidates = match (twin_port, b.candidates()) {
+            (Some(p), _) => vec![p],
+            (None, c) if c.is_empty() => vec![0],
+            (None, c) => c,
         };
         let mut last = None;
         let mut got = None;
         for p in candidates {
-            match bind_one(SocketAddrV4::new(b.host_ip, p), b.proto, listen) {
+            match bind_one(SocketAddr::new(b.host_ip, p), b.proto, listen) {
                 Ok(fd) => {
                     got = Some(fd);
                     break;
@@ -327,25 +382,37 @@ pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
                 Err(e) => last = Some((p, e)),
             }
         }
+        let no_ipv6 = |e: &std::io::Error| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT)
+            )
+        };
+        let shown_port = |p: u16| {
+            if p != 0 {
+                p.to_string()
+            } else {
+                wanted.clone()
+            }
+        };
         let result = match (got, last) {
             (Some(fd), _) => Ok(fd),
+            (None, Some((_, e))) if b.ipv6_twin && no_ipv6(&e) => {
+                // The host has no usable IPv6: publish on IPv4 only.
+                s.field("skipped", format!("this host refuses IPv6 sockets ({e})"));
+                s.done();
+                skipped.push(i);
+                continue;
+            }
             (None, Some((p, e))) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
                 Err(PortError::InUse {
-                    addr: format!(
-                        "{}:{}",
-                        b.host_ip,
-                        if p == 0 {
-                            wanted.clone()
-                        } else {
-                            b.host_port_spec.clone()
-                        }
-                    ),
+                    addr: format!("{}:{}", b.host_ip_text(), shown_port(p)),
                     proto: b.proto.as_str(),
                     holder: who_holds(root, b.host_ip, p, b.proto),
                 })
             }
             (None, Some((p, e))) => Err(PortError::Bind {
-                addr: format!("{}:{p}", b.host_ip),
+                addr: format!("{}:{p}", b.host_ip_text()),
                 proto: b.proto.as_str(),
                 source: e,
             }),
@@ -355,8 +422,11 @@ pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
             Ok(fd) => {
                 let port = bound_port(&fd);
                 b.host_port = port;
+                if !b.ipv6_twin {
+                    sibling_port = port;
+                }
                 let shown = port.map(|p| p.to_string()).unwrap_or_default();
-                s.field("bound", format!("{}:{}", b.host_ip, shown));
+                s.field("bound", format!("{}:{}", b.host_ip_text(), shown));
                 s.field("fd", fd.as_raw_fd());
                 held.sockets.push(fd);
                 s.done();
@@ -367,14 +437,20 @@ pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
             }
         }
     }
+    // Held in binding order: a skipped twin has no socket, so it goes.
+    for i in skipped.into_iter().rev() {
+        ports.bindings.remove(i);
+    }
     Ok(held)
 }
 
 /// Says who holds `port`: a glassbox container of this root that publishes
 /// it, a glassbox supervisor of another root, or another process.
-pub fn who_holds(root: &Path, ip: Ipv4Addr, port: u16, proto: Proto) -> String {
+pub fn who_holds(root: &Path, ip: IpAddr, port: u16, proto: Proto) -> String {
     use crate::runtime::state::{self, Status};
-    let overlaps = |a: Ipv4Addr| a.is_unspecified() || ip.is_unspecified() || a == ip;
+    let overlaps = |a: IpAddr| {
+        a.is_ipv6() == ip.is_ipv6() && (a.is_unspecified() || ip.is_unspecified() || a == ip)
+    };
     if port != 0 {
         for (_, st) in state::all(root) {
             if !matches!(
@@ -400,7 +476,14 @@ pub fn who_holds(root: &Path, ip: Ipv4Addr, port: u16, proto: Proto) -> String {
     }
     let mut who = Vec::new();
     for e in sockets::table(proto, None) {
-        if e.local_port == port && port != 0 && overlaps(e.local_ip) {
+        // The tables show an IPv6 socket on `::` as 0.0.0.0; such a
+        // socket (without IPV6_V6ONLY) holds the IPv4 port too.
+        let local = if ip.is_ipv6() && e.v6 && e.local_ip.is_unspecified() {
+            ip
+        } else {
+            IpAddr::V4(e.local_ip)
+        };
+        if e.local_port == port && port != 0 && overlaps(local) {
             who.extend(sockets::holders(e.inode));
         }
     }
@@ -460,20 +543,15 @@ impl Supervisor {
     }
 
     /// The container runs (called after its clone, so threads are fine):
-    /// start forwarding to its address.
+    /// start forwarding to its address. The proxy follows the address
+    /// when `network connect`/`disconnect` change it.
     pub fn container_started(&mut self, _pid: i32) {
         self.container_exited();
         let id12 = self.id[..12].to_string();
-        let Some((ip, bridge)) = endpoint(&self.dir) else {
-            let err = PortError::NoAddress(id12.clone());
-            if let Ok(s) = trace::step(Kind::Port, "proxy", format!("container {id12}")).announce()
-            {
-                s.failed(&err);
-            }
-            return;
-        };
+        let found = endpoint(&self.dir);
         match self.ports.driver {
             Driver::Proxy => {
+                let ip = found.as_ref().map(|(ip, _)| ip.to_string());
                 let mut routes = Vec::new();
                 let mut shown = Vec::new();
                 for (b, fd) in self.ports.bindings.iter().zip(&self.held.sockets) {
@@ -482,14 +560,14 @@ impl Supervisor {
                         Proto::Tcp => proxy::Listener::Tcp(TcpListener::from(fd)),
                         Proto::Udp => proxy::Listener::Udp(UdpSocket::from(fd)),
                     };
-                    let target = SocketAddr::V4(SocketAddrV4::new(ip, b.container_port));
-                    shown.push(format!(
-                        "{}:{}/{} -> {target}",
-                        b.host_ip,
-                        b.host_port.unwrap_or(0),
-                        b.proto.as_str()
-                    ));
-                    routes.push(proxy::Route { listener, target });
+                    shown.push(route_text(b, ip.as_deref()));
+                    routes.push(proxy::Route {
+                        listener,
+                        target: proxy::Target::Container {
+                            dir: self.dir.clone(),
+                            port: b.container_port,
+                        },
+                    });
                 }
                 let first = self
                     .ports
@@ -497,15 +575,17 @@ impl Supervisor {
                     .first()
                     .and_then(|b| b.host_port)
                     .unwrap_or(0);
-                let s = trace::step(Kind::Port, "proxy", format!("container {id12}"))
+                let mut s = trace::step(Kind::Port, "proxy", format!("container {id12}"))
                     .field("routes", &shown)
                     .field("pid", std::process::id())
-                    .field("container_ip", ip.to_string())
+                    .field("container_ip", ip.clone().unwrap_or_default())
                     .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
                     .equivalent(format!("ss -ltnp 'sport = :{first}'"))
-                    .syscall("accept4(2), connect(2), splice(2)")
-                    .announce();
-                if let Ok(s) = s {
+                    .syscall("accept4(2), connect(2), splice(2), inotify_add_watch(2)");
+                if ip.is_none() {
+                    s = s.field("no_address", PortError::NoAddress(id12.clone()).to_string());
+                }
+                if let Ok(s) = s.announce() {
                     match s.finish_with(proxy::Proxy::start(routes, proxy::UDP_IDLE)) {
                         Ok(p) => self.proxy = Some(p),
                         Err(_) => self.proxy = None,
@@ -513,6 +593,15 @@ impl Supervisor {
                 }
             }
             Driver::Nat => {
+                let Some((ip, bridge)) = found else {
+                    let err = PortError::NoAddress(id12.clone());
+                    if let Ok(s) =
+                        trace::step(Kind::Port, "dnat", format!("container {id12}")).announce()
+                    {
+                        s.failed(&err);
+                    }
+                    return;
+                };
                 // The command that started a detached container installed
                 // the rules already, where its trace shows them.
                 if nat::has_rules(&self.id)
@@ -550,7 +639,12 @@ impl Supervisor {
                 s.done();
             }
         }
-        let bridge = self.nat_bridge.take();
+        // `network connect`/`disconnect` may have moved the rules to
+        // another bridge since they were installed.
+        let bridge = endpoint(&self.dir)
+            .map(|(_, b)| b)
+            .or(self.nat_bridge.take());
+        self.nat_bridge = None;
         if self.ports.driver == Driver::Nat {
             // Even when the container never started: its rules may have
             // been installed before its supervisor ran.
@@ -586,19 +680,12 @@ pub fn after_supervisor(dir: &Path) {
         return;
     }
     let Some(shim) = st.shim_pid else { return };
-    let ip = endpoint(dir)
-        .map(|(ip, _)| ip.to_string())
-        .unwrap_or_default();
+    let ip = endpoint(dir).map(|(ip, _)| ip.to_string());
     let mut routes = Vec::new();
     let mut held_by_shim = true;
     for b in &st.ports.bindings {
         let Some(p) = b.host_port else { continue };
-        routes.push(format!(
-            "{}:{p}/{} -> {ip}:{}",
-            b.host_ip,
-            b.proto.as_str(),
-            b.container_port
-        ));
+        routes.push(route_text(b, ip.as_deref()));
         let holders: Vec<i32> = sockets::table(b.proto, None)
             .iter()
             .filter(|e| e.local_port == p && e.is_listening(b.proto))
@@ -616,12 +703,91 @@ pub fn after_supervisor(dir: &Path) {
     trace::fact(Kind::Port, "proxy", format!("container {}", &st.id[..12]))
         .field("routes", routes)
         .field("pid", shim)
-        .field("container_ip", ip)
+        .field("container_ip", ip.unwrap_or_default())
         .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
         .field("held_by_supervisor", held_by_shim)
         .equivalent(format!("ss -ltnp 'sport = :{first}'"))
-        .syscall("accept4(2), connect(2), splice(2)")
+        .syscall("accept4(2), connect(2), splice(2), inotify_add_watch(2)")
         .info();
+}
+
+/// `0.0.0.0:8080/tcp -> 10.66.0.2:80` (or `-> no address:80`).
+fn route_text(b: &Binding, ip: Option<&str>) -> String {
+    format!(
+        "{}:{}/{} -> {}:{}",
+        b.host_ip_text(),
+        b.host_port.unwrap_or(0),
+        b.proto.as_str(),
+        ip.unwrap_or("no address"),
+        b.container_port
+    )
+}
+
+/// After `network connect` or `disconnect` changed a container's networks
+/// (`why` says which): its published ports now lead to its address on its
+/// first network, or nowhere. A running proxy notices by itself (it
+/// watches the container's state); DNAT rules are written again here.
+/// Either way this command's trace says where the ports lead now.
+pub fn follow_network_change(dir: &Path, why: &str) {
+    let Ok(st) = crate::runtime::state::State::load(dir) else {
+        return;
+    };
+    if st.ports.bindings.is_empty() || !is_live(&st) {
+        return;
+    }
+    let id12 = st.id[..12].to_string();
+    let found = endpoint(dir);
+    let ip = found.as_ref().map(|(ip, _)| ip.to_string());
+    let mut f = trace::fact(Kind::Port, "retarget", format!("container {id12}"))
+        .field("container", &st.name)
+        .field("why", why)
+        .field("driver", st.ports.driver.as_str())
+        .field(
+            "routes",
+            st.ports
+                .bindings
+                .iter()
+                .filter(|b| b.host_port.is_some())
+                .map(|b| route_text(b, ip.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .field("container_ip", ip.clone().unwrap_or_default())
+        .field(
+            "network",
+            st.networks
+                .first()
+                .map(|e| e.network.clone())
+                .unwrap_or_default(),
+        );
+    if ip.is_none() {
+        f = f.field(
+            "no_address",
+            format!(
+                "{}; connections to its published ports are closed until it is connected to one (`glassbox network connect bridge {}`)",
+                PortError::NoAddress(st.name.clone()),
+                st.name
+            ),
+        );
+    }
+    match st.ports.driver {
+        Driver::Proxy => {
+            f = f
+                .field("pid", st.shim_pid.unwrap_or(0))
+                .equivalent(format!(
+                    "ss -tnp 'dst {}'",
+                    ip.as_deref().unwrap_or("0.0.0.0/0")
+                ))
+                .syscall("inotify(7)");
+        }
+        Driver::Nat => {
+            let _ = nat::remove(&st.id, "");
+            if let Some((addr, bridge)) = &found {
+                let _ = nat::install(&st.id, &st.ports.bindings, *addr, bridge);
+            }
+            f = f.equivalent("nft list table ip glassbox");
+        }
+    }
+    f.info();
 }
 
 impl Drop for Supervisor {
@@ -703,8 +869,8 @@ pub fn ps_column(st: &crate::runtime::state::State) -> String {
     let mut out: Vec<String> = Vec::new();
     if live {
         for b in &st.ports.bindings {
-            if let Some(p) = b.host_port {
-                out.push(format!("{}:{}->{}", b.host_ip, p, b.key()));
+            if b.host_port.is_some() {
+                out.push(b.display());
             }
         }
     }
@@ -733,7 +899,8 @@ fn normalise_key(e: &str) -> String {
 pub fn annotate_inspect(v: &mut serde_json::Value, st: &crate::runtime::state::State) {
     use serde_json::{json, Map, Value};
     let mut asked: Map<String, Value> = Map::new();
-    for b in &st.ports.bindings {
+    // What was asked: a `[::]` twin was not.
+    for b in st.ports.bindings.iter().filter(|b| !b.ipv6_twin) {
         let entry = asked.entry(b.key()).or_insert_with(|| json!([]));
         if let Some(a) = entry.as_array_mut() {
             a.push(json!({
@@ -804,14 +971,21 @@ pub fn port_lines(root: &Path, key: &str, private: Option<&str>) -> crate::Resul
     match private {
         None => Ok(bound
             .iter()
-            .map(|b| format!("{} -> {}:{}", b.key(), b.host_ip, b.host_port.unwrap_or(0)))
+            .map(|b| {
+                format!(
+                    "{} -> {}:{}",
+                    b.key(),
+                    b.host_ip_text(),
+                    b.host_port.unwrap_or(0)
+                )
+            })
             .collect()),
         Some(p) => {
             let key = normalise_key(p);
             let lines: Vec<String> = bound
                 .iter()
                 .filter(|b| b.key() == key)
-                .map(|b| format!("{}:{}", b.host_ip, b.host_port.unwrap_or(0)))
+                .map(|b| format!("{}:{}", b.host_ip_text(), b.host_port.unwrap_or(0)))
                 .collect();
             if lines.is_empty() {
                 return Err(PortError::NotPublished {
@@ -862,13 +1036,52 @@ mod tests {
             PortState::from_args(&[], true, vec!["80/tcp".into(), "53/udp".into()], "proxy")
                 .unwrap();
         let held = bind(root.path(), &mut ports).unwrap();
-        assert_eq!(held.raw_fds().len(), 2);
+        let six = host_has_ipv6();
+        assert_eq!(held.raw_fds().len(), if six { 4 } else { 2 });
         for b in &ports.bindings {
             let p = b.host_port.unwrap();
             assert!(p > 1024);
             let on = sockets::listening_on(b.proto, p);
             assert!(!on.is_empty(), "{b:?} is bound");
         }
-        assert_eq!(ports.bindings[1].key(), "53/udp");
+        let keys: Vec<String> = ports.bindings.iter().map(Binding::key).collect();
+        if six {
+            // Each IPv4 binding has its [::] twin right after it, on the
+            // same port, as `docker port` shows them.
+            assert_eq!(keys, ["80/tcp", "80/tcp", "53/udp", "53/udp"]);
+            for pair in ports.bindings.chunks(2) {
+                assert!(!pair[0].ipv6_twin && pair[1].ipv6_twin);
+                assert_eq!(pair[0].host_port, pair[1].host_port);
+                assert_eq!(pair[1].host_ip_text(), "[::]");
+            }
+        } else {
+            assert_eq!(keys, ["80/tcp", "53/udp"]);
+        }
+    }
+
+    #[test]
+    fn an_explicit_ipv6_address_is_published_alone_and_nat_refuses_it() {
+        if !host_has_ipv6() {
+            eprintln!("skipped: this host has no IPv6");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let mut ports =
+            PortState::from_args(&["[::1]::80".into()], false, vec![], "proxy").unwrap();
+        assert_eq!(ports.bindings.len(), 1);
+        let held = bind(root.path(), &mut ports).unwrap();
+        assert_eq!(held.raw_fds().len(), 1);
+        let p = ports.bindings[0].host_port.unwrap();
+        assert_eq!(ports.bindings[0].display(), format!("[::1]:{p}->80/tcp"));
+        std::net::TcpStream::connect(("::1", p)).unwrap();
+        // IPV6_V6ONLY: the IPv4 side of the port is still free.
+        TcpListener::bind(("127.0.0.1", p)).unwrap();
+        let e = PortState::from_args(&["[::1]:8080:80".into()], false, vec![], "nat")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("IPv4 rules only"), "{e}");
+        // nat never adds a twin.
+        let nat = PortState::from_args(&["8080:80".into()], false, vec![], "nat").unwrap();
+        assert_eq!(nat.bindings.len(), 1);
     }
 }

@@ -52,6 +52,10 @@ pub fn rules(id: &str, bindings: &[Binding], target: Ipv4Addr, bridge: &str) -> 
     let mut out = Vec::new();
     for b in bindings {
         let Some(hp) = b.host_port else { continue };
+        // `table ip` holds IPv4 rules only.
+        if b.host_ip.is_ipv6() {
+            continue;
+        }
         let p = b.proto.as_str();
         let comment = format!("{} {}:{}->{}", tag(id), b.host_ip, hp, b.key());
         let dst = if b.host_ip.is_unspecified() {
@@ -187,6 +191,10 @@ pub fn install(
         )
         .field("target", target.to_string())
         .field("bridge", bridge)
+        .field(
+            "ipv6",
+            "not published: the nat driver writes IPv4 rules only (table ip glassbox); the proxy driver also answers on [::]",
+        )
         .equivalent("nft list table ip glassbox")
         .syscall("netlink(NFNL_SUBSYS_NFTABLES)")
         .announce()?;

@@ -172,6 +172,9 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
         Driver::Proxy => {
             let live: Vec<SocketEntry> = sockets::table(proto, None)
                 .into_iter()
+                // Established only: closed connections may linger a while
+                // in TIME_WAIT, and they carry nothing.
+                .filter(|e| e.state == 0x01)
                 .filter(|e| e.remote_ip == ip && e.remote_port == b.container_port)
                 .collect();
             hops.push(Hop {
@@ -179,8 +182,15 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
                 ok: !host.is_empty(),
                 facts: vec![
                     format!(
-                        "the supervisor accepts on {}:{port} and opens its own connection to {ip}:{} for each client (the container sees the bridge address as the source)",
-                        b.host_ip, b.container_port
+                        "the supervisor accepts on {} and opens its own connection to {ip}:{} for each client (the container sees the bridge address as the source)",
+                        st.ports
+                            .bindings
+                            .iter()
+                            .filter(|x| x.host_port == Some(port) && x.proto == proto)
+                            .map(|x| format!("{}:{port}", x.host_ip_text()))
+                            .collect::<Vec<_>>()
+                            .join(" and "),
+                        b.container_port
                     ),
                     format!(
                         "{} live {p} socket(s) from this host to {ip}:{} now",
@@ -290,7 +300,7 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
     Ok(PacketPath {
         title: format!(
             "{}:{port}/{p} -> {}:{}/{p} (driver {})",
-            b.host_ip,
+            b.host_ip_text(),
             st.name,
             b.container_port,
             st.ports.driver.as_str()

@@ -10,11 +10,19 @@
 //! start after the container's clone (a multi-threaded parent must not
 //! clone), and [`Proxy::stop`] ends and joins every thread it started, so no
 //! proxy outlives its container.
+//!
+//! The container's address is not fixed: `network disconnect` takes it
+//! away and `network connect` gives it another. Each listener thread
+//! watches the container's `state.json` with inotify(7) ([`Target`]); when
+//! the address changes it forwards new connections to the new one and ends
+//! the connections (and UDP flows) to the old one, and while the container
+//! has no address it closes every new connection at once.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -71,8 +79,148 @@ pub struct Proxy {
 pub struct Route {
     /// The host socket (a clone; the caller keeps its own).
     pub listener: Listener,
-    /// `container_ip:port`.
-    pub target: SocketAddr,
+    /// Where its connections go.
+    pub target: Target,
+}
+
+/// Where a route forwards to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Always this address.
+    Fixed(SocketAddr),
+    /// `port` at the container's address on its first network, read from
+    /// the container's state in `dir` — again whenever the state changes.
+    Container {
+        /// The container's directory (holding `state.json`).
+        dir: PathBuf,
+        /// The container's port.
+        port: u16,
+    },
+}
+
+impl Target {
+    /// The address now, if the container has one.
+    pub fn resolve(&self) -> Option<SocketAddr> {
+        match self {
+            Target::Fixed(a) => Some(*a),
+            Target::Container { dir, port } => {
+                super::endpoint(dir).map(|(ip, _)| SocketAddr::new(ip.into(), *port))
+            }
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Target::Fixed(a) => a.to_string(),
+            Target::Container { port, .. } => format!("container port {port}"),
+        }
+    }
+}
+
+/// A listener thread's view of its target: the address it forwards to now,
+/// and (for a container) an inotify watch on the container's directory
+/// that becomes readable when `state.json` is replaced.
+struct Resolver {
+    target: Target,
+    watch: Option<OwnedFd>,
+    current: Option<SocketAddr>,
+}
+
+/// The file whose replacement means "read the address again".
+const STATE_FILE: &[u8] = b"state.json";
+
+impl Resolver {
+    fn new(target: Target) -> Resolver {
+        let watch = match &target {
+            Target::Fixed(_) => None,
+            // Without a watch the proxy keeps the address it started with,
+            // as it did before it could follow.
+            Target::Container { dir, .. } => watch_dir(dir).ok(),
+        };
+        // Watch first, then read: a change in between is not lost.
+        let current = target.resolve();
+        Resolver {
+            target,
+            watch,
+            current,
+        }
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        self.watch.as_ref().map(|w| w.as_raw_fd())
+    }
+
+    /// Reads the pending notifications; when `state.json` was replaced,
+    /// resolves the address again. Returns whether it changed.
+    fn refresh(&mut self) -> bool {
+        let Some(w) = &self.watch else { return false };
+        if !drain_watch(w) {
+            return false;
+        }
+        let now = self.target.resolve();
+        let changed = now != self.current;
+        self.current = now;
+        changed
+    }
+}
+
+/// An inotify instance watching `dir` for files renamed into it (how the
+/// state is saved: written aside, then renamed over `state.json`).
+fn watch_dir(dir: &Path) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: inotify_init1 only takes flags and returns a new descriptor
+    // (or -1).
+    let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned to us and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `path` is a NUL-terminated string alive across the call.
+    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), libc::IN_MOVED_TO) };
+    if wd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Reads every pending inotify event; whether one named `state.json`.
+fn drain_watch(fd: &OwnedFd) -> bool {
+    // inotify_event structs, each a 16-byte header and a padded name;
+    // u32 storage keeps the headers aligned.
+    let mut buf = [0u32; 1024];
+    let mut hit = false;
+    loop {
+        // SAFETY: `buf` is writable for its whole size during the call.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                std::mem::size_of_val(&buf),
+            )
+        };
+        if n <= 0 {
+            return hit;
+        }
+        // SAFETY: the kernel wrote `n` bytes into `buf`; viewing them as
+        // bytes is always valid.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+        let mut at = 0;
+        while at + 16 <= bytes.len() {
+            let len = u32::from_ne_bytes([
+                bytes[at + 12],
+                bytes[at + 13],
+                bytes[at + 14],
+                bytes[at + 15],
+            ]) as usize;
+            let name = &bytes[(at + 16).min(bytes.len())..(at + 16 + len).min(bytes.len())];
+            let name = name.split(|&c| c == 0).next().unwrap_or_default();
+            hit |= name == STATE_FILE;
+            at += 16 + len;
+        }
+    }
 }
 
 impl Proxy {
@@ -82,14 +230,15 @@ impl Proxy {
         let mut threads = Vec::new();
         for r in routes {
             let stop = stop_r.try_clone()?;
-            let name = format!("proxy {}", r.target);
+            let name = format!("proxy {}", r.target.label());
+            let target = Resolver::new(r.target);
             let t = match r.listener {
                 Listener::Tcp(l) => std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || tcp_accept_loop(l, r.target, stop))?,
+                    .spawn(move || tcp_accept_loop(l, target, stop))?,
                 Listener::Udp(u) => std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || udp_loop(u, r.target, stop, udp_idle))?,
+                    .spawn(move || udp_loop(u, target, stop, udp_idle))?,
             };
             threads.push(t);
         }
@@ -154,17 +303,33 @@ struct Conn {
     thread: JoinHandle<()>,
 }
 
-fn tcp_accept_loop(l: TcpListener, target: SocketAddr, stop: OwnedFd) {
+fn tcp_accept_loop(l: TcpListener, mut target: Resolver, stop: OwnedFd) {
     let _ = l.set_nonblocking(true);
     let stopping = Arc::new(AtomicBool::new(false));
     let mut conns: Vec<Conn> = Vec::new();
-    while let Ok(ready) = wait_readable(&[stop.as_raw_fd(), l.as_raw_fd()], None) {
+    let mut fds = vec![stop.as_raw_fd(), l.as_raw_fd()];
+    fds.extend(target.fd());
+    while let Ok(ready) = wait_readable(&fds, None) {
         if ready[0] {
             break;
+        }
+        // A change of address is handled before the connections that came
+        // with it: they go to the new one.
+        if ready.get(2) == Some(&true) && target.refresh() {
+            // Connections to the old address cannot reach it any more.
+            for c in &conns {
+                abandon(&c.streams);
+            }
         }
         loop {
             match l.accept() {
                 Ok((client, _)) => {
+                    let Some(to) = target.current else {
+                        // No address to forward to: the client sees its
+                        // connection closed at once.
+                        drop(client);
+                        continue;
+                    };
                     let _ = client.set_nonblocking(false);
                     let streams = Arc::new(Mutex::new(Vec::new()));
                     if let Ok(c) = client.try_clone() {
@@ -173,9 +338,9 @@ fn tcp_accept_loop(l: TcpListener, target: SocketAddr, stop: OwnedFd) {
                     let s2 = streams.clone();
                     let stopping2 = stopping.clone();
                     let t = std::thread::Builder::new()
-                        .name(format!("proxy conn {target}"))
+                        .name(format!("proxy conn {to}"))
                         .stack_size(CONN_STACK)
-                        .spawn(move || serve_tcp(client, target, s2, stopping2));
+                        .spawn(move || serve_tcp(client, to, s2, stopping2));
                     match t {
                         Ok(thread) => conns.push(Conn { streams, thread }),
                         Err(_) => shutdown_all(&streams),
@@ -202,6 +367,37 @@ fn tcp_accept_loop(l: TcpListener, target: SocketAddr, stop: OwnedFd) {
     for c in conns {
         let _ = c.thread.join();
     }
+}
+
+/// Ends a connection whose container address is gone: the client gets
+/// its end closed; the connection to the old address is reset when it
+/// closes (SO_LINGER 0) rather than left retrying its FIN to an address
+/// that no longer answers.
+fn abandon(streams: &Arc<Mutex<Vec<TcpStream>>>) {
+    // The client's stream comes first, the container's after it.
+    for s in streams
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .skip(1)
+    {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: `linger` is a valid struct of the size passed, alive
+        // across the call; the descriptor is open.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+    }
+    shutdown_all(streams);
 }
 
 fn shutdown_all(streams: &Arc<Mutex<Vec<TcpStream>>>) {
@@ -299,6 +495,18 @@ fn splice_copy(from: RawFd, to: RawFd) -> io::Result<u64> {
         if n == 0 {
             return Ok(total);
         }
+        // When more bytes already wait on the way in, say so on the way
+        // out: TCP then sends only full segments now and leaves the tail
+        // for the next round, instead of pushing a short segment at the end
+        // of every chunk. With nothing waiting, the tail goes at once (an
+        // interactive answer must not wait for bytes that never come).
+        let mut flags = libc::SPLICE_F_MOVE;
+        let mut pending: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which is
+        // valid for the call.
+        if unsafe { libc::ioctl(from, libc::FIONREAD, &mut pending) } == 0 && pending > 0 {
+            flags |= libc::SPLICE_F_MORE;
+        }
         let mut left = n as usize;
         while left > 0 {
             // SAFETY: as above.
@@ -309,7 +517,7 @@ fn splice_copy(from: RawFd, to: RawFd) -> io::Result<u64> {
                     to,
                     std::ptr::null_mut(),
                     left,
-                    libc::SPLICE_F_MOVE,
+                    flags,
                 )
             };
             if m < 0 {
@@ -349,14 +557,17 @@ struct Flow {
     last: Instant,
 }
 
-fn udp_loop(l: UdpSocket, target: SocketAddr, stop: OwnedFd, idle: Duration) {
+fn udp_loop(l: UdpSocket, mut target: Resolver, stop: OwnedFd, idle: Duration) {
     let _ = l.set_nonblocking(true);
     let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     let tick = idle.min(Duration::from_secs(1));
+    // The first descriptors polled: stop, the host socket, the watch (-1
+    // when there is none: poll(2) skips negative descriptors).
+    let watch = target.fd().unwrap_or(-1);
     loop {
         let clients: Vec<SocketAddr> = flows.keys().copied().collect();
-        let mut fds = vec![stop.as_raw_fd(), l.as_raw_fd()];
+        let mut fds = vec![stop.as_raw_fd(), l.as_raw_fd(), watch];
         fds.extend(clients.iter().map(|c| flows[c].sock.as_raw_fd()));
         let ready = match wait_readable(&fds, Some(tick)) {
             Ok(r) => r,
@@ -364,6 +575,11 @@ fn udp_loop(l: UdpSocket, target: SocketAddr, stop: OwnedFd, idle: Duration) {
         };
         if ready[0] {
             break;
+        }
+        if ready[2] && target.refresh() {
+            // The flows are connected to the old address.
+            flows.clear();
+            continue;
         }
         let now = Instant::now();
         if ready[1] {
@@ -373,9 +589,13 @@ fn udp_loop(l: UdpSocket, target: SocketAddr, stop: OwnedFd, idle: Duration) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(_) => break,
                 };
+                let Some(to) = target.current else {
+                    // No address to forward to: the datagram is dropped.
+                    continue;
+                };
                 let f = match flows.entry(client) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => match new_flow(target) {
+                    std::collections::hash_map::Entry::Vacant(v) => match new_flow(to) {
                         Ok(sock) => v.insert(Flow { sock, last: now }),
                         Err(_) => continue,
                     },
@@ -385,7 +605,7 @@ fn udp_loop(l: UdpSocket, target: SocketAddr, stop: OwnedFd, idle: Duration) {
             }
         }
         for (i, client) in clients.iter().enumerate() {
-            if !ready[i + 2] {
+            if !ready[i + 3] {
                 continue;
             }
             let Some(f) = flows.get_mut(client) else {
@@ -431,7 +651,7 @@ mod tests {
         (
             Route {
                 listener: Listener::Tcp(l),
-                target,
+                target: Target::Fixed(target),
             },
             a,
         )
@@ -512,7 +732,7 @@ mod tests {
         let proxy = Proxy::start(
             vec![Route {
                 listener: Listener::Udp(front_sock),
-                target,
+                target: Target::Fixed(target),
             }],
             Duration::from_millis(300),
         )

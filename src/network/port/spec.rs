@@ -2,11 +2,13 @@
 //! `[IP:][HOSTPORT:]CONTAINERPORT[/PROTO]`, where either port may be a range
 //! (`8000-8010`), an empty host port means "any free one" (an ephemeral
 //! port chosen by the kernel), and the protocol is `tcp` (the default) or
-//! `udp`. One `-p` may expand to several [`Binding`]s.
+//! `udp`. One `-p` may expand to several [`Binding`]s. The IP may be IPv6
+//! in brackets (`[::1]:8080:80`); with no IP at all the proxy driver also
+//! publishes on `[::]`, as Docker does ([`Binding::ipv6_twin`]).
 
 use super::PortError;
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A transport protocol a port can be published for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -48,8 +50,9 @@ pub struct Binding {
     pub proto: Proto,
     /// The container's port.
     pub container_port: u16,
-    /// The host address to listen on (`0.0.0.0` = every address).
-    pub host_ip: Ipv4Addr,
+    /// The host address to listen on (`0.0.0.0` = every IPv4 address,
+    /// `::` = every IPv6 address).
+    pub host_ip: IpAddr,
     /// The host port as asked for: `""` (any free port), `"8080"` or a
     /// range `"8000-8010"` (the first free one in it). Docker's
     /// `HostConfig.PortBindings` shows this.
@@ -58,6 +61,11 @@ pub struct Binding {
     /// The host port actually bound while the container is published.
     #[serde(default)]
     pub host_port: Option<u16>,
+    /// The `[::]` binding added beside a `0.0.0.0` one because `-p` gave no
+    /// host address (Docker publishes on both); it takes the same host port
+    /// as its IPv4 sibling and is not part of what was asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6_twin: bool,
 }
 
 impl Binding {
@@ -75,14 +83,38 @@ impl Binding {
         }
     }
 
-    /// `0.0.0.0:8080->80/tcp`, as `docker ps` shows it (the asked-for port
-    /// before it is bound).
+    /// `0.0.0.0:8080->80/tcp` or `[::]:8080->80/tcp`, as `docker ps` shows
+    /// it (the asked-for port before it is bound).
     pub fn display(&self) -> String {
         let host = match self.host_port {
             Some(p) => p.to_string(),
             None => self.host_port_spec.clone(),
         };
-        format!("{}:{}->{}", self.host_ip, host, self.key())
+        format!("{}:{}->{}", self.host_ip_text(), host, self.key())
+    }
+
+    /// The host address as it stands before `:PORT`: `0.0.0.0`, or `[::]`
+    /// for IPv6.
+    pub fn host_ip_text(&self) -> String {
+        match self.host_ip {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        }
+    }
+
+    /// `0.0.0.0:8080` or `[::]:8080`: the bound host address, once bound.
+    pub fn host_addr(&self) -> Option<SocketAddr> {
+        self.host_port.map(|p| SocketAddr::new(self.host_ip, p))
+    }
+
+    /// The `[::]` twin of a binding on every IPv4 address (`-p 8080:80`).
+    pub fn twin(&self) -> Binding {
+        Binding {
+            host_ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            host_port: None,
+            ipv6_twin: true,
+            ..self.clone()
+        }
     }
 }
 
@@ -126,29 +158,43 @@ pub fn parse(spec: &str) -> Result<Vec<Binding>, PortError> {
         ),
         None => (spec, Proto::Tcp),
     };
-    if rest.starts_with('[') {
-        return Err(bad(
-            "IPv6 host addresses are not supported; publish on an IPv4 address".into(),
-        ));
-    }
-    // IP:HOST:CONTAINER, HOST:CONTAINER or CONTAINER. The IP has no colons
-    // (IPv4 only), so splitting from the right is unambiguous.
+    // An IPv6 address comes in brackets (`[::1]:8080:80`); what follows
+    // it has the IPv4 form's shape.
+    let (v6, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (ip, after) = r
+                .split_once(']')
+                .ok_or_else(|| bad("the IPv6 address has no closing ']'".into()))?;
+            let after = after
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected [IPV6]:[HOSTPORT:]CONTAINERPORT[/tcp|/udp]".into()))?;
+            let ip = ip
+                .parse::<Ipv6Addr>()
+                .map_err(|_| bad(format!("{ip:?} is not an IPv6 address")))?;
+            (Some(ip), after)
+        }
+        None => (None, rest),
+    };
+    // IP:HOST:CONTAINER, HOST:CONTAINER or CONTAINER. An IPv4 address has
+    // no colons, so splitting from the right is unambiguous.
     let parts: Vec<&str> = rest.split(':').collect();
-    let (ip, host, container) = match parts.as_slice() {
-        [c] => ("", "", *c),
-        [h, c] => ("", *h, *c),
-        [ip, h, c] => (*ip, *h, *c),
+    let (ip, host, container) = match (v6, parts.as_slice()) {
+        (None, [c]) => ("", "", *c),
+        (None, [h, c]) | (Some(_), [h, c]) => ("", *h, *c),
+        (None, [ip, h, c]) => (*ip, *h, *c),
         _ => {
             return Err(bad(
                 "expected [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]".into()
             ))
         }
     };
-    let host_ip = if ip.is_empty() {
-        Ipv4Addr::UNSPECIFIED
-    } else {
-        ip.parse::<Ipv4Addr>()
-            .map_err(|_| bad(format!("{ip:?} is not an IPv4 address")))?
+    let host_ip = match v6 {
+        Some(a) => IpAddr::V6(a),
+        None if ip.is_empty() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        None => IpAddr::V4(
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| bad(format!("{ip:?} is not an IPv4 address")))?,
+        ),
     };
     let container = parse_range(container)
         .map_err(bad)?
@@ -177,6 +223,7 @@ pub fn parse(spec: &str) -> Result<Vec<Binding>, PortError> {
             host_ip,
             host_port_spec,
             host_port: None,
+            ipv6_twin: false,
         });
     }
     Ok(out)
@@ -212,11 +259,12 @@ mod tests {
             (b.container_port, b.proto, b.host_port_spec.as_str()),
             (80, Proto::Tcp, "")
         );
-        assert_eq!(b.host_ip, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(b.host_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert!(!b.ipv6_twin);
         let b = one("8080:80");
         assert_eq!((b.container_port, b.host_port_spec.as_str()), (80, "8080"));
         let b = one("127.0.0.1:5353:53/udp");
-        assert_eq!(b.host_ip, Ipv4Addr::LOCALHOST);
+        assert_eq!(b.host_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(
             (b.container_port, b.proto, b.host_port_spec.as_str()),
             (53, Proto::Udp, "5353")
@@ -224,10 +272,19 @@ mod tests {
         let b = one("127.0.0.1::80");
         assert_eq!(
             (b.host_ip, b.host_port_spec.as_str()),
-            (Ipv4Addr::LOCALHOST, "")
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), "")
         );
         assert_eq!(one("8080:80/TCP").proto, Proto::Tcp);
         assert_eq!(one("8080:80").display(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(one("8080:80").twin().display(), "[::]:8080->80/tcp");
+        let b = one("[::1]:8080:80/udp");
+        assert_eq!(b.host_ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(
+            (b.host_port_spec.as_str(), b.container_port, b.proto),
+            ("8080", 80, Proto::Udp)
+        );
+        assert_eq!(b.display(), "[::1]:8080->80/udp");
+        assert_eq!(one("[::]::80").host_port_spec, "");
     }
 
     #[test]
@@ -259,7 +316,9 @@ mod tests {
             ("0", "not a port"),
             ("70000", "not a port"),
             ("999.1.1.1:80:80", "not an IPv4"),
-            ("[::1]:80:80", "IPv6"),
+            ("[::1:80:80", "closing"),
+            ("[::g]:80:80", "not an IPv6"),
+            ("[::1]80:80", "expected"),
             ("1:2:3:4", "expected"),
             ("", "missing"),
             ("90-80:90-80", "ends before"),
