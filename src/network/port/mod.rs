@@ -17,6 +17,7 @@
 pub mod nat;
 pub mod path;
 pub mod proxy;
+mod proxy_tcp;
 pub mod sink;
 pub mod sockets;
 pub mod spec;
@@ -581,7 +582,9 @@ impl Supervisor {
                     .field("container_ip", ip.clone().unwrap_or_default())
                     .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
                     .equivalent(format!("ss -ltnp 'sport = :{first}'"))
-                    .syscall("accept4(2), connect(2), splice(2), inotify_add_watch(2)");
+                    .syscall(
+                        "accept4(2), connect(2), splice(2), epoll_wait(2), inotify_add_watch(2)",
+                    );
                 if ip.is_none() {
                     s = s.field("no_address", PortError::NoAddress(id12.clone()).to_string());
                 }
@@ -707,7 +710,7 @@ pub fn after_supervisor(dir: &Path) {
         .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
         .field("held_by_supervisor", held_by_shim)
         .equivalent(format!("ss -ltnp 'sport = :{first}'"))
-        .syscall("accept4(2), connect(2), splice(2), inotify_add_watch(2)")
+        .syscall("accept4(2), connect(2), splice(2), epoll_wait(2), inotify_add_watch(2)")
         .info();
 }
 

@@ -2,11 +2,12 @@
 //! does. The container's supervisor holds the host socket; every TCP
 //! connection accepted there is answered by a new connection to the
 //! container's address, and the bytes are copied both ways with splice(2)
-//! (kernel to kernel through a pipe, never through user memory). Every UDP
-//! client address gets its own flow: a socket connected to the container,
-//! forgotten after a while without traffic.
+//! (kernel to kernel through a pipe, never through user memory; see
+//! [`super::proxy_tcp`]). Every UDP client address gets its own flow: a
+//! socket connected to the container, forgotten after a while without
+//! traffic.
 //!
-//! Threads: one per listener, two per TCP connection. The proxy must only
+//! Threads: one per listener, whatever the number of connections. The proxy must only
 //! start after the container's clone (a multi-threaded parent must not
 //! clone), and [`Proxy::stop`] ends and joins every thread it started, so no
 //! proxy outlives its container.
@@ -19,27 +20,15 @@
 //! has no address it closes every new connection at once.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a UDP flow lives without traffic (Docker uses 90 s).
 pub const UDP_IDLE: Duration = Duration::from_secs(90);
-
-/// How long a connection to the container may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Bytes moved per splice(2) call (and the pipe's size).
-const CHUNK: usize = 1 << 20;
-
-/// The stack of a connection's threads: they only loop over splice(2), so
-/// a small stack makes starting one (twice per connection) cheaper.
-const CONN_STACK: usize = 128 << 10;
 
 /// A bound host socket of a published port.
 #[derive(Debug)]
@@ -120,10 +109,11 @@ impl Target {
 /// A listener thread's view of its target: the address it forwards to now,
 /// and (for a container) an inotify watch on the container's directory
 /// that becomes readable when `state.json` is replaced.
-struct Resolver {
+pub(super) struct Resolver {
     target: Target,
     watch: Option<OwnedFd>,
-    current: Option<SocketAddr>,
+    /// The address new connections go to (none: they are closed).
+    pub(super) current: Option<SocketAddr>,
 }
 
 /// The file whose replacement means "read the address again".
@@ -146,13 +136,14 @@ impl Resolver {
         }
     }
 
-    fn fd(&self) -> Option<RawFd> {
+    /// The inotify descriptor to wait on, if the address can change.
+    pub(super) fn fd(&self) -> Option<RawFd> {
         self.watch.as_ref().map(|w| w.as_raw_fd())
     }
 
     /// Reads the pending notifications; when `state.json` was replaced,
     /// resolves the address again. Returns whether it changed.
-    fn refresh(&mut self) -> bool {
+    pub(super) fn refresh(&mut self) -> bool {
         let Some(w) = &self.watch else { return false };
         if !drain_watch(w) {
             return false;
@@ -235,7 +226,7 @@ impl Proxy {
             let t = match r.listener {
                 Listener::Tcp(l) => std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || tcp_accept_loop(l, target, stop))?,
+                    .spawn(move || super::proxy_tcp::serve(l, target, stop))?,
                 Listener::Udp(u) => std::thread::Builder::new()
                     .name(name)
                     .spawn(move || udp_loop(u, target, stop, udp_idle))?,
@@ -294,260 +285,6 @@ fn wait_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<Vec<boo
             return Err(e);
         }
         return Ok(p.iter().map(|x| x.revents != 0).collect());
-    }
-}
-
-/// One proxied TCP connection: both streams, and its thread.
-struct Conn {
-    streams: Arc<Mutex<Vec<TcpStream>>>,
-    thread: JoinHandle<()>,
-}
-
-fn tcp_accept_loop(l: TcpListener, mut target: Resolver, stop: OwnedFd) {
-    let _ = l.set_nonblocking(true);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut conns: Vec<Conn> = Vec::new();
-    let mut fds = vec![stop.as_raw_fd(), l.as_raw_fd()];
-    fds.extend(target.fd());
-    while let Ok(ready) = wait_readable(&fds, None) {
-        if ready[0] {
-            break;
-        }
-        // A change of address is handled before the connections that came
-        // with it: they go to the new one.
-        if ready.get(2) == Some(&true) && target.refresh() {
-            // Connections to the old address cannot reach it any more.
-            for c in &conns {
-                abandon(&c.streams);
-            }
-        }
-        loop {
-            match l.accept() {
-                Ok((client, _)) => {
-                    let Some(to) = target.current else {
-                        // No address to forward to: the client sees its
-                        // connection closed at once.
-                        drop(client);
-                        continue;
-                    };
-                    let _ = client.set_nonblocking(false);
-                    let streams = Arc::new(Mutex::new(Vec::new()));
-                    if let Ok(c) = client.try_clone() {
-                        streams.lock().unwrap_or_else(|e| e.into_inner()).push(c);
-                    }
-                    let s2 = streams.clone();
-                    let stopping2 = stopping.clone();
-                    let t = std::thread::Builder::new()
-                        .name(format!("proxy conn {to}"))
-                        .stack_size(CONN_STACK)
-                        .spawn(move || serve_tcp(client, to, s2, stopping2));
-                    match t {
-                        Ok(thread) => conns.push(Conn { streams, thread }),
-                        Err(_) => shutdown_all(&streams),
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ECONNABORTED, EMFILE, ...: try again at the next wake-up.
-                Err(_) => break,
-            }
-        }
-        // Reap the connections that ended.
-        let (done, live): (Vec<Conn>, Vec<Conn>) =
-            conns.into_iter().partition(|c| c.thread.is_finished());
-        for c in done {
-            let _ = c.thread.join();
-        }
-        conns = live;
-    }
-    stopping.store(true, Ordering::SeqCst);
-    for c in &conns {
-        shutdown_all(&c.streams);
-    }
-    for c in conns {
-        let _ = c.thread.join();
-    }
-}
-
-/// Ends a connection whose container address is gone: the client gets
-/// its end closed; the connection to the old address is reset when it
-/// closes (SO_LINGER 0) rather than left retrying its FIN to an address
-/// that no longer answers.
-fn abandon(streams: &Arc<Mutex<Vec<TcpStream>>>) {
-    // The client's stream comes first, the container's after it.
-    for s in streams
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .skip(1)
-    {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: `linger` is a valid struct of the size passed, alive
-        // across the call; the descriptor is open.
-        unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-    }
-    shutdown_all(streams);
-}
-
-fn shutdown_all(streams: &Arc<Mutex<Vec<TcpStream>>>) {
-    for s in streams.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        let _ = s.shutdown(Shutdown::Both);
-    }
-}
-
-fn serve_tcp(
-    client: TcpStream,
-    target: SocketAddr,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
-    stopping: Arc<AtomicBool>,
-) {
-    let Ok(upstream) = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT) else {
-        // Nobody listens in the container: the client sees the connection
-        // close, as with Docker's proxy.
-        return;
-    };
-    if let Ok(u) = upstream.try_clone() {
-        streams.lock().unwrap_or_else(|e| e.into_inner()).push(u);
-    }
-    if stopping.load(Ordering::SeqCst) {
-        return;
-    }
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
-        return;
-    };
-    let other = std::thread::Builder::new()
-        .name(format!("proxy conn {target} up"))
-        .stack_size(CONN_STACK)
-        .spawn(move || pump(&c2, &u2));
-    pump(&upstream, &client);
-    if let Ok(t) = other {
-        let _ = t.join();
-    }
-    // Both directions are done: let the registry's copies go now, so the
-    // descriptors close with the connection.
-    streams.lock().unwrap_or_else(|e| e.into_inner()).clear();
-}
-
-/// Copies `from` to `to` until `from` ends, then half-closes `to` so the
-/// other side sees the end too (a client's shutdown(SHUT_WR) reaches the
-/// server while the answer still flows back). On an error both streams are
-/// shut down, which also wakes the copy in the other direction.
-fn pump(from: &TcpStream, to: &TcpStream) {
-    match copy_stream(from, to) {
-        Ok(_) => {
-            let _ = to.shutdown(Shutdown::Write);
-        }
-        Err(_) => {
-            let _ = from.shutdown(Shutdown::Both);
-            let _ = to.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-/// Moves bytes with splice(2) (socket → pipe → socket); falls back to a
-/// large buffer when the kernel refuses splice for these descriptors.
-pub fn copy_stream(from: &TcpStream, to: &TcpStream) -> io::Result<u64> {
-    match splice_copy(from.as_raw_fd(), to.as_raw_fd()) {
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => buffered_copy(from, to),
-        r => r,
-    }
-}
-
-fn splice_copy(from: RawFd, to: RawFd) -> io::Result<u64> {
-    let (pr, pw) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    // SAFETY: F_SETPIPE_SZ on a pipe we own; failure only leaves the
-    // default size.
-    unsafe { libc::fcntl(pw.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
-    let mut total = 0u64;
-    loop {
-        // SAFETY: both descriptors are open for the whole call; null
-        // offsets are required for sockets and pipes.
-        let n = unsafe {
-            libc::splice(
-                from,
-                std::ptr::null_mut(),
-                pw.as_raw_fd(),
-                std::ptr::null_mut(),
-                CHUNK,
-                libc::SPLICE_F_MOVE,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Ok(total);
-        }
-        // When more bytes already wait on the way in, say so on the way
-        // out: TCP then sends only full segments now and leaves the tail
-        // for the next round, instead of pushing a short segment at the end
-        // of every chunk. With nothing waiting, the tail goes at once (an
-        // interactive answer must not wait for bytes that never come).
-        let mut flags = libc::SPLICE_F_MOVE;
-        let mut pending: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int through the pointer, which is
-        // valid for the call.
-        if unsafe { libc::ioctl(from, libc::FIONREAD, &mut pending) } == 0 && pending > 0 {
-            flags |= libc::SPLICE_F_MORE;
-        }
-        let mut left = n as usize;
-        while left > 0 {
-            // SAFETY: as above.
-            let m = unsafe {
-                libc::splice(
-                    pr.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    to,
-                    std::ptr::null_mut(),
-                    left,
-                    flags,
-                )
-            };
-            if m < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if m == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            left -= m as usize;
-        }
-        total += n as u64;
-    }
-}
-
-fn buffered_copy(mut from: &TcpStream, mut to: &TcpStream) -> io::Result<u64> {
-    let mut buf = vec![0u8; 256 << 10];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        total += n as u64;
     }
 }
 
@@ -644,6 +381,7 @@ fn new_flow(target: SocketAddr) -> io::Result<UdpSocket> {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
 
     fn tcp_route(target: SocketAddr) -> (Route, SocketAddr) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -679,6 +417,53 @@ mod tests {
         c.read_to_string(&mut answer).unwrap();
         assert_eq!(answer, format!("got {} bytes", 3 << 20));
         srv.join().unwrap();
+        proxy.stop();
+    }
+
+    #[test]
+    fn many_connections_at_once_each_get_their_own_bytes_back() {
+        // An echo server: every connection gets its bytes back until EOF.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in server.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut r = s.try_clone().unwrap();
+                    let mut w = s;
+                    let _ = std::io::copy(&mut r, &mut w);
+                    let _ = w.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        let (route, front) = tcp_route(target);
+        let proxy = Proxy::start(vec![route], UDP_IDLE).unwrap();
+        let clients: Vec<_> = (0..20u8)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let payload: Vec<u8> = (0..(300 << 10) as u32)
+                        .map(|n| (n % 251) as u8 ^ i)
+                        .collect();
+                    let c = TcpStream::connect(front).unwrap();
+                    let mut r = c.try_clone().unwrap();
+                    // Read while writing: the echo fills both ways at once.
+                    let reader = std::thread::spawn(move || {
+                        let mut back = Vec::new();
+                        r.read_to_end(&mut back).unwrap();
+                        back
+                    });
+                    let mut w = c;
+                    w.write_all(&payload).unwrap();
+                    w.shutdown(Shutdown::Write).unwrap();
+                    assert!(
+                        reader.join().unwrap() == payload,
+                        "client {i} got its bytes"
+                    );
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
         proxy.stop();
     }
 
