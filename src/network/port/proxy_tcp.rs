@@ -101,7 +101,7 @@ enum Wait {
     Done,
 }
 
-fn splice(from: RawFd, to: RawFd, len: usize, flags: libc::c_uint) -> io::Result<usize> {
+fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     loop {
         // SAFETY: both descriptors are open for the whole call; null
         // offsets are required for sockets and pipes.
@@ -112,7 +112,7 @@ fn splice(from: RawFd, to: RawFd, len: usize, flags: libc::c_uint) -> io::Result
                 to,
                 std::ptr::null_mut(),
                 len,
-                flags | libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+                libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
             )
         };
         if n >= 0 {
@@ -125,35 +125,13 @@ fn splice(from: RawFd, to: RawFd, len: usize, flags: libc::c_uint) -> io::Result
     }
 }
 
-/// Bytes waiting to be read on socket `fd`.
-fn pending(fd: RawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int through the pointer, valid for the
-    // call.
-    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } == 0 {
-        n.max(0) as usize
-    } else {
-        0
-    }
-}
-
 impl Flow {
     /// Moves what it can from `from` to `to` without waiting.
     fn pump(&mut self, from: &TcpStream, to: &TcpStream) -> io::Result<Wait> {
         loop {
             if self.queued > 0 {
                 let (r, _) = self.pipe.as_ref().expect("bytes are queued in the pipe");
-                // When more bytes already wait on the way in, say so on
-                // the way out: TCP then sends only full segments now and
-                // leaves the tail for the next round, instead of pushing a
-                // short segment at the end of every chunk. With nothing
-                // waiting, the tail goes at once.
-                let more = if !self.ended && pending(from.as_raw_fd()) > 0 {
-                    libc::SPLICE_F_MORE
-                } else {
-                    0
-                };
-                match splice(r.as_raw_fd(), to.as_raw_fd(), self.queued, more) {
+                match splice(r.as_raw_fd(), to.as_raw_fd(), self.queued) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(m) => self.queued -= m,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Wait::Writable),
@@ -179,7 +157,7 @@ impl Flow {
                 self.pipe = Some((r, w));
             }
             let (_, w) = self.pipe.as_ref().expect("the pipe was just made");
-            match splice(from.as_raw_fd(), w.as_raw_fd(), CHUNK, 0) {
+            match splice(from.as_raw_fd(), w.as_raw_fd(), CHUNK) {
                 Ok(0) => self.ended = true,
                 Ok(n) => self.queued += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Wait::Readable),
