@@ -12,6 +12,7 @@ mod error;
 pub mod exec;
 mod init;
 pub mod lifecycle;
+mod logline;
 pub mod namespaces;
 mod pid1;
 pub mod prune;
