@@ -201,6 +201,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         volumes,
         ports,
         tty: a.tty,
+        interactive: a.interactive,
         network,
         restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,
     };

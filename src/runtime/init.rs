@@ -84,7 +84,15 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     }
     drop(start);
     match plan.io {
-        super::Stdio::Inherit => {}
+        super::Stdio::Inherit { stdin: true } => {}
+        super::Stdio::Inherit { stdin: false } => {
+            // Without -i the container reads nothing, as with docker.
+            // SAFETY: open and dup2 only change this process's fd table.
+            unsafe {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                libc::dup2(null, 0);
+            }
+        }
         super::Stdio::Log(out, err) => {
             // A detached container writes into the shim's log pipes and
             // reads nothing.

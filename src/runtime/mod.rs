@@ -88,6 +88,9 @@ pub struct RunOptions {
     pub limits: cgroup::Limits,
     /// `-t`: give the container a pseudo-terminal.
     pub tty: bool,
+    /// `-i`: the foreground container reads this command's standard input;
+    /// without it the container's stdin is /dev/null, as with docker.
+    pub interactive: bool,
     /// `--restart`.
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
@@ -328,7 +331,9 @@ pub fn run_foreground(
             &spec,
             rootfs,
             &opts.limits,
-            Stdio::Inherit,
+            Stdio::Inherit {
+                stdin: opts.interactive,
+            },
             &mut on_start,
         )
     };
@@ -367,8 +372,12 @@ pub(crate) fn remove_dir(dir: &ContainerDir) {
 /// Where the container's stdin, stdout and stderr go.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stdio {
-    /// The caller's own (a foreground run without a terminal).
-    Inherit,
+    /// The caller's own stdout and stderr (a foreground run without a
+    /// terminal); stdin too when `stdin` (`-i`), else /dev/null.
+    Inherit {
+        /// `-i`: keep the caller's stdin.
+        stdin: bool,
+    },
     /// The shim's log pipes; stdin is /dev/null.
     Log(i32, i32),
     /// A pseudo-terminal the init opens in the container's devpts (`-t`).

@@ -308,3 +308,60 @@ fn init_forwards_stop_signal_to_the_command() {
     assert_eq!(i["State"]["ExitCode"], 7, "{i}");
     assert!(root.ok(&["logs", "graceful"]).contains("got TERM"));
 }
+
+/// Runs glassbox with `input` on its stdin; returns (status, stdout).
+fn with_stdin(root: &Root, args: &[&str], input: &[u8]) -> (bool, String) {
+    use std::io::Write;
+    let mut c = root
+        .cmd(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn glassbox");
+    c.stdin.take().unwrap().write_all(input).unwrap();
+    let out = c.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn stdin_reaches_the_container_only_with_dash_i() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["stdin-box"],
+    };
+    let cat = ["run", "--rm", "--network", "none", "busybox", "cat"];
+    let with_i = ["run", "-i", "--rm", "--network", "none", "busybox", "cat"];
+    assert_eq!(
+        with_stdin(&root, &with_i, b"piped in\n"),
+        (true, "piped in\n".into())
+    );
+    // Without -i, cat sees /dev/null: an immediate end of input.
+    assert_eq!(
+        with_stdin(&root, &cat, b"piped in\n"),
+        (true, String::new())
+    );
+    root.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "stdin-box",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        with_stdin(&root, &["exec", "-i", "stdin-box", "cat"], b"to exec\n"),
+        (true, "to exec\n".into())
+    );
+    assert_eq!(
+        with_stdin(&root, &["exec", "stdin-box", "cat"], b"to exec\n"),
+        (true, String::new())
+    );
+}
