@@ -346,7 +346,39 @@ pub fn run_foreground(
     } else {
         st.save(&dir.path)?;
     }
+    if let Ok((code, _)) = &result {
+        let stopped = restart::stop_marker(&dir.path).exists();
+        if !opts.remove && st.restart_policy.should_restart(*code, 0, stopped) {
+            hand_over(root, &dir, &mut st, *code)?;
+        }
+    }
     result.map(|(code, _)| code)
+}
+
+/// A foreground container ended and its restart policy starts it again:
+/// as with dockerd, it goes on in the background under a supervisor (the
+/// shim, which applies the policy from then on) and this command returns
+/// the first exit code.
+fn hand_over(
+    root: &Path,
+    dir: &ContainerDir,
+    st: &mut state::State,
+    code: i32,
+) -> crate::Result<()> {
+    let s = trace::step(
+        Kind::Process,
+        "hand_over",
+        format!("container {}", &dir.id[..12]),
+    )
+    .field("policy", st.restart_policy.name())
+    .field("exit_code", code)
+    .equivalent(format!("glassbox start {}", st.name))
+    .announce()?;
+    st.restart_count += 1;
+    let r = st
+        .save(&dir.path)
+        .and_then(|()| lifecycle::start(root, &dir.id).map(|_| ()));
+    s.finish_with(r)
 }
 
 pub(crate) fn remove_dir(dir: &ContainerDir) {

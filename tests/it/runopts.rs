@@ -365,3 +365,69 @@ fn stdin_reaches_the_container_only_with_dash_i() {
         (true, String::new())
     );
 }
+
+#[test]
+fn a_foreground_run_with_a_restart_policy_goes_on_in_the_background() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["fg-flaky"],
+    };
+    let trace = root.path().join("fg.jsonl");
+    let out = root.run(&[
+        "--trace",
+        "json",
+        "--trace-file",
+        trace.to_str().unwrap(),
+        "run",
+        "--name",
+        "fg-flaky",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo attempt; exit 3",
+    ]);
+    // The first exit code, as docker run returns it.
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attempt\n");
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    crate::support::assert_explained(&events);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "process" && e["action"] == "hand_over" && e["stage"] == "done"),
+        "no hand_over event"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let i = inspect(&root, "fg-flaky");
+        if i["State"]["Status"] == "exited" && i["RestartCount"] == 2 {
+            assert_eq!(i["State"]["ExitCode"], 3);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not done restarting: {i}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The two restarts ran under the supervisor, into the log.
+    assert_eq!(root.ok(&["logs", "fg-flaky"]), "attempt\nattempt\n");
+    // Without a policy that asks for it, nothing runs again.
+    let out = root.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+}
