@@ -431,3 +431,16 @@ fn a_foreground_run_with_a_restart_policy_goes_on_in_the_background() {
     ]);
     assert_eq!(out.status.code(), Some(4));
 }
+
+#[test]
+fn an_env_entry_without_a_name_is_refused_like_docker() {
+    let root = busybox_root();
+    for bad in ["=x", ""] {
+        let out = root.run(&["run", "--rm", "-e", bad, "busybox", "true"]);
+        assert_eq!(out.status.code(), Some(125), "-e {bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("KEY=VALUE"), "{err}");
+    }
+    assert_eq!(root.ok(&["ps", "-a", "-q"]), "");
+}
