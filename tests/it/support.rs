@@ -77,6 +77,14 @@ impl Drop for Root {
     /// Bridges are the host's, not the root's: delete the ones this root
     /// made (its default network's included) before its directory goes.
     fn drop(&mut self) {
+        // A test that failed midway may have left containers running:
+        // their supervisors would outlive the root (and hold its ports).
+        if self.path().join("containers").is_dir() {
+            let ids = self.run(&["ps", "-a", "-q"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.run(&["rm", "-f", id]);
+            }
+        }
         glassbox::network::teardown_root(self.path());
     }
 }
