@@ -5,6 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Held while a test plays a lesson from start to reset: lessons publish
+/// fixed host ports (8088, ...), so two tests must not play one at once.
+pub static LESSONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`LESSONS`], even after a test that held it panicked.
+pub fn lesson_turn() -> std::sync::MutexGuard<'static, ()> {
+    LESSONS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The glassbox binary cargo built for these tests.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_glassbox"))
