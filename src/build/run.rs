@@ -251,10 +251,13 @@ impl Builder<'_> {
         // A `#!` here-document runs as a file bound into the container; its
         // text is part of the instruction (and so of the cache key).
         let mut script = None;
-        let args = match (r.here_docs.first(), &r.arguments) {
-            (Some(h), parse_dockerfile::Command::Shell(line)) => {
-                let first = self.line_at(pos);
-                match super::heredoc::run_form(&first, line.value, &h.value, &stage.shell) {
+        let here = match &self.trigger {
+            None => self.heredocs.get(&pos),
+            Some(_) => None,
+        };
+        let args = match (here, &r.arguments) {
+            (Some(h), parse_dockerfile::Command::Shell(_)) => {
+                match super::heredoc::run_form(h, &stage.shell) {
                     super::heredoc::RunForm::Shell(argv) => argv,
                     super::heredoc::RunForm::Script { name, body } => {
                         let path = super::heredoc::script_path(&name);

@@ -7,6 +7,7 @@ mod archive_crash;
 mod book;
 mod build;
 mod build_diag;
+mod build_heredoc;
 mod compare;
 mod describe;
 mod dockerfile;
