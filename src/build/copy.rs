@@ -366,8 +366,7 @@ impl Builder<'_> {
             None
         } else {
             use std::os::unix::fs::PermissionsExt;
-            let d = tempfile::tempdir_in(self.store.tmp_dir())
-                .ctx(|| "creating a dir for the here-documents".into())?;
+            let d = super::sweep::tempdir(self.store)?;
             for (name, body, hpos) in &heredocs {
                 if name.contains('/') || name == "." || name == ".." {
                     return Err(self.err(
@@ -521,8 +520,7 @@ impl Builder<'_> {
                     ctx = Context::open(d.dir.path())
                         .map_err(|e| crate::Error::Usage(e.to_string()))?;
                 }
-                let staging = tempfile::tempdir_in(self.store.tmp_dir())
-                    .ctx(|| "creating a staging dir".into())?;
+                let staging = super::sweep::tempdir(self.store)?;
                 let job = super::copy::CopyJob {
                     ctx: &ctx,
                     sources: resolved,

@@ -50,6 +50,11 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--secret id=NAME,src=FILE|env=VAR`: id → where the value is (read
+    /// only by a RUN that mounts it).
+    pub secrets: BTreeMap<String, super::mounts::SecretSource>,
+    /// `--ssh ID[=SOCKET]`: id → the agent socket to forward.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// What a build produced.
@@ -116,6 +121,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
     let text = opts.dockerfile.as_str();
     let tag = opts.tag.as_deref().map(Reference::parse).transpose()?;
     super::run::sweep_orphans(store);
+    super::sweep::sweep(store);
     let prepared = dockerfile::heredocs::prepare(file, text).map_err(BuildError)?;
     let (df, warnings) = dockerfile::parse(file, &prepared.text).map_err(BuildError)?;
     for w in &warnings {

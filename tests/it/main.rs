@@ -8,6 +8,8 @@ mod book;
 mod build;
 mod build_diag;
 mod build_heredoc;
+mod build_mounts;
+mod build_sweep;
 mod compare;
 mod describe;
 mod dockerfile;
