@@ -7,6 +7,7 @@ mod archive_crash;
 mod book;
 mod build;
 mod build_diag;
+mod build_from;
 mod build_heredoc;
 mod build_mounts;
 mod build_sweep;
