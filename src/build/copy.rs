@@ -545,7 +545,7 @@ impl Builder<'_> {
     /// diff_ids fix everything they hold, so the hashes are remembered in
     /// `ROOT/build-cache/from/` under (diff_ids, path): a rebuild reads
     /// them back instead of mounting the stage and hashing again.
-    fn copied_content_hashes(
+    pub(super) fn copied_content_hashes(
         &self,
         layers: &[(String, String, u64)],
         name: &str,

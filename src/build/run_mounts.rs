@@ -3,7 +3,7 @@
 //!
 //! Two halves, because the cache decides in between:
 //! [`Builder::mount_keys`] says what each mount adds to the cache key (a
-//! bound context path's content, a `from=` stage's layers, a keyed hash of
+//! bound path's content, from the context or a `from=` stage, a keyed hash of
 //! a secret, whether an agent is forwarded) without touching the kernel;
 //! [`Builder::prepare_mounts`] runs only on a miss and makes what the
 //! container will bind: a tmpfs mounted under `ROOT/tmp` for `type=tmpfs`
@@ -149,17 +149,14 @@ impl Builder<'_> {
                     from: Some(name),
                     ..
                 } => {
-                    // Like COPY --from: the source layers' diff_ids fix
-                    // everything the path can hold.
-                    use sha2::Digest;
-                    let mut h = sha2::Sha256::new();
-                    for (_, diff_id, _) in self.layers_of(name, *pos)? {
-                        h.update(diff_id.as_bytes());
-                    }
-                    sources.insert(
-                        format!("mount:from={name}:/{source}"),
-                        format!("sha256:{}", hex::encode(h.finalize())),
-                    );
+                    // Like COPY --from: the content of the bound path.
+                    let layers = self.layers_of(name, *pos)?;
+                    sources.extend(self.copied_content_hashes(
+                        &layers,
+                        name,
+                        &[(format!("/{source}"), *pos)],
+                        &format!("mount:from={name}"),
+                    )?);
                 }
                 MountSpec::Secret { id, required, .. } => {
                     let value = match self.opts.secrets.get(id) {

@@ -1,6 +1,7 @@
-//! `COPY --from=stage` keys its cache on the content of the paths it
-//! copies: a change elsewhere in the source stage keeps the cached layer,
-//! a change to a copied file misses and says which file.
+//! `COPY --from=stage` (and `RUN --mount=type=bind,from=stage`) key their
+//! cache on the content of the paths they read: a change elsewhere in the
+//! source stage keeps the cached layer, a change to a copied file misses
+//! and says which path.
 
 use crate::build::{context, events_of};
 use crate::support::Root;
@@ -14,17 +15,20 @@ fn copy_from_a_stage_misses_only_when_the_copied_files_change() {
          COPY a.txt /out/a.txt\n\
          COPY b.txt /notes/b.txt\n\
          FROM busybox\n\
-         COPY --from=builder /out/ /app/\n",
+         COPY --from=builder /out/ /app/\n\
+         RUN --mount=type=bind,from=builder,source=/out,target=/o cat /o/a.txt > /seen\n",
         &[("a.txt", "artifact v1\n"), ("b.txt", "notes v1\n")],
     );
     let dir = ctx.path().to_str().unwrap();
-    let copy_from = |events: &[serde_json::Value]| -> serde_json::Value {
+    let cache_of = |events: &[serde_json::Value], what: &str| -> serde_json::Value {
         events_of(events, "cache")
             .into_iter()
-            .find(|e| e["subject"].as_str().unwrap().contains("--from=builder"))
-            .expect("a cache event for COPY --from")
+            .find(|e| e["subject"].as_str().unwrap().contains(what))
+            .unwrap_or_else(|| panic!("no cache event for {what}"))
             .clone()
     };
+    let copy_from = |events: &[serde_json::Value]| cache_of(events, "--from=builder");
+    let mount_from = |events: &[serde_json::Value]| cache_of(events, "from=builder,source");
     let (_, first) = r.traced(&["build", "-t", "f:1", dir]);
     assert_eq!(copy_from(&first)["fields"]["result"], "miss");
     let layer_of = |reference: &str| {
@@ -54,6 +58,7 @@ fn copy_from_a_stage_misses_only_when_the_copied_files_change() {
     );
     let c = copy_from(&second);
     assert_eq!(c["fields"]["result"], "hit", "{c}");
+    assert_eq!(mount_from(&second)["fields"]["result"], "hit");
     assert_eq!(layer_of("f:2"), layer_of("f:1"));
 
     // The copied file changes: a miss that names it.
@@ -69,4 +74,5 @@ fn copy_from_a_stage_misses_only_when_the_copied_files_change() {
         "{c}"
     );
     assert_ne!(layer_of("f:3"), layer_of("f:1"));
+    assert_eq!(mount_from(&third)["fields"]["result"], "miss");
 }
