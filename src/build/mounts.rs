@@ -17,7 +17,7 @@
 //!   and is shared by every step with the same id (the target when none).
 //! - `type=tmpfs,target=/dst[,size=BYTES]`: an empty tmpfs (memory) for this
 //!   step only.
-//! - `type=secret,id=NAME[,target=/run/secrets/NAME][,required]`: the
+//! - `type=secret,id=NAME[,target=/run/secrets/NAME][,required][,mode=0400][,uid=0,gid=0]`: the
 //!   secret given with `glassbox build --secret id=NAME,src=FILE|env=VAR`,
 //!   as a read-only file on a tmpfs; never written to disk, a layer or the
 //!   cache's plain text.
@@ -27,7 +27,9 @@
 //!   environment.
 //!
 //! A secret or ssh mount whose id the build was not given is skipped
-//! (BuildKit's default) unless the mount says `required`.
+//! (BuildKit's default) unless the mount says `required`. `mode`, `uid`
+//! and `gid` set a secret file's permissions; for other mounts they are
+//! accepted and ignored, as is `sharing`.
 
 use std::path::PathBuf;
 
@@ -77,6 +79,10 @@ pub enum MountSpec {
         target: String,
         /// Fail when the build was not given this secret.
         required: bool,
+        /// The file's mode (`mode=`, octal; 0400 by default).
+        mode: u32,
+        /// The file's owner (`uid=`, `gid=`; root by default).
+        owner: (u32, u32),
     },
     /// An ssh agent socket.
     Ssh {
@@ -151,6 +157,7 @@ pub fn parse_mount(v: &str) -> Result<MountSpec, String> {
     let mut kind = "bind".to_string();
     let (mut source, mut target, mut id, mut from, mut size) = (None, None, None, None, None);
     let (mut rw, mut required) = (false, false);
+    let (mut mode, mut uid, mut gid) = (None, None, None);
     for part in v.split(',').filter(|p| !p.is_empty()) {
         let (k, val) = match part.split_once('=') {
             Some((k, v)) => (k, Some(v)),
@@ -174,9 +181,23 @@ pub fn parse_mount(v: &str) -> Result<MountSpec, String> {
                     )
                 })?)
             }
-            // Ownership and sharing modes: glassbox runs every step as
-            // the stage's user with one build at a time per cache.
-            "sharing" | "mode" | "uid" | "gid" => {}
+            "mode" => {
+                mode = Some(u32::from_str_radix(&val_s(), 8).map_err(|_| {
+                    format!("--mount mode={} is not an octal mode such as 0400", val_s())
+                })?)
+            }
+            "uid" | "gid" => {
+                let n = val_s()
+                    .parse::<u32>()
+                    .map_err(|_| format!("--mount {k}={} is not a number", val_s()))?;
+                if k == "uid" {
+                    uid = Some(n)
+                } else {
+                    gid = Some(n)
+                }
+            }
+            // Sharing modes: glassbox runs one step at a time per build.
+            "sharing" => {}
             "env" => {
                 return Err(
                     "--mount type=secret,env= is not supported; read the secret from its file under /run/secrets".into(),
@@ -244,6 +265,8 @@ pub fn parse_mount(v: &str) -> Result<MountSpec, String> {
                     id,
                     target,
                     required,
+                    mode: mode.unwrap_or(0o400),
+                    owner: (uid.unwrap_or(0), gid.unwrap_or(0)),
                 })
             } else {
                 Ok(MountSpec::Ssh {
@@ -425,15 +448,20 @@ mod tests {
             MountSpec::Secret {
                 id: "token".into(),
                 target: "/run/secrets/token".into(),
-                required: false
+                required: false,
+                mode: 0o400,
+                owner: (0, 0),
             }
         );
         assert_eq!(
-            parse_mount("type=secret,target=/etc/pw,required").unwrap(),
+            parse_mount("type=secret,target=/etc/pw,required,mode=0440,uid=65534,gid=65534")
+                .unwrap(),
             MountSpec::Secret {
                 id: "pw".into(),
                 target: "/etc/pw".into(),
-                required: true
+                required: true,
+                mode: 0o440,
+                owner: (65534, 65534),
             }
         );
         assert_eq!(

@@ -321,7 +321,9 @@ impl Builder<'_> {
                     read_only: false,
                 });
             }
-            MountSpec::Secret { id, .. } => {
+            MountSpec::Secret {
+                id, mode, owner, ..
+            } => {
                 let Some(src) = self.opts.secrets.get(id) else {
                     trace::fact(Kind::Build, "mount", format!("secret {target}"))
                         .field("type", "secret")
@@ -342,16 +344,19 @@ impl Builder<'_> {
                     true,
                 )
                 .field("id", id)
-                .field("bytes", value.len())
+                .field("mode", format!("{mode:04o}"))
+                .field("uid", owner.0)
+                .field("gid", owner.1)
                 .equivalent(format!(
-                    "mount -t tmpfs tmpfs $T && install -m 0400 SECRET $T/{id} && mount --bind -o ro $T/{id} {target}"
+                    "mount -t tmpfs tmpfs $T && install -m {mode:04o} -o {} -g {} SECRET $T/{id} && mount --bind -o ro $T/{id} {target}",
+                    owner.0, owner.1
                 ))
                 .syscall("mount(\"tmpfs\", ...); open(O_CREAT, 0400); mount(MS_BIND)")
                 .announce()?;
                 let file = dir.join("secret");
                 let r = mount_tmpfs(&dir, &opts).and_then(|()| {
                     g.mounted.push(dir.clone());
-                    write_secret(&file, &value)
+                    write_secret(&file, &value, *mode, *owner)
                 });
                 s.finish_with(r)?;
                 g.requests.push(Request {
@@ -487,9 +492,9 @@ fn mount_tmpfs(dir: &Path, opts: &str) -> Result<()> {
     .ctx(|| format!("mounting a tmpfs on {}", dir.display()))
 }
 
-fn write_secret(file: &Path, value: &[u8]) -> Result<()> {
+fn write_secret(file: &Path, value: &[u8], mode: u32, owner: (u32, u32)) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -497,7 +502,12 @@ fn write_secret(file: &Path, value: &[u8]) -> Result<()> {
         .open(file)
         .ctx(|| format!("creating {}", file.display()))?;
     f.write_all(value)
-        .ctx(|| format!("writing {}", file.display()))
+        .ctx(|| format!("writing {}", file.display()))?;
+    std::os::unix::fs::fchown(&f, Some(owner.0), Some(owner.1))
+        .ctx(|| format!("chown {}:{} {}", owner.0, owner.1, file.display()))?;
+    // Set after creation: the umask cannot take bits away from it.
+    f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+        .ctx(|| format!("chmod {mode:o} {}", file.display()))
 }
 
 /// The cache-key entry for a secret: sha256 over a random salt kept in

@@ -137,7 +137,8 @@ fn a_secret_is_readable_in_its_run_and_nowhere_else() {
         "FROM busybox\n\
          RUN --mount=type=secret,id=token sh -c 'sha256sum < /run/secrets/token > /token-sum; stat -c %a /run/secrets/token > /token-mode'\n\
          RUN --mount=type=secret,id=api,target=/etc/api-key,required sha256sum /etc/api-key > /api-sum\n\
-         RUN --mount=type=secret,id=absent sh -c 'test -e /run/secrets/absent && echo yes > /absent || echo no > /absent'\n",
+         RUN --mount=type=secret,id=absent sh -c 'test -e /run/secrets/absent && echo yes > /absent || echo no > /absent'\n\
+         RUN --mount=type=secret,id=token,mode=0444,uid=1,gid=2 stat -c '%a %u %g' /run/secrets/token > /token-stat\n",
         &[],
     );
     let dir = ctx.path().to_str().unwrap();
@@ -191,6 +192,7 @@ fn a_secret_is_readable_in_its_run_and_nowhere_else() {
         "the RUN read the file's secret"
     );
     assert_eq!(file("token-mode").trim(), "400");
+    assert_eq!(file("token-stat").trim(), "444 1 2", "mode, uid and gid");
     assert!(
         file("api-sum").starts_with(&sum),
         "the RUN read the env secret"
