@@ -298,7 +298,7 @@ impl Builder<'_> {
                 });
             }
             MountSpec::Tmpfs { size, .. } => {
-                let dir = self.tmp_mount_dir(g)?;
+                let dir = self.tmp_mount_dir(g, "tmpfs")?;
                 let opts = match size {
                     Some(n) => format!("size={n},mode=0755"),
                     None => "mode=0755".to_string(),
@@ -336,7 +336,7 @@ impl Builder<'_> {
                 let value = src
                     .read()
                     .map_err(|e| self.err(pos, "RunSecret", e, None))?;
-                let dir = self.tmp_mount_dir(g)?;
+                let dir = self.tmp_mount_dir(g, "secret")?;
                 let opts = format!("size={},mode=0700", value.len() + 4096);
                 let s = announce(
                     format!("secret '{id}' ({src:?}) as a read-only file on a tmpfs: in memory only, never in a layer"),
@@ -400,8 +400,8 @@ impl Builder<'_> {
     }
 
     /// A fresh directory under `ROOT/tmp` for a host-side mount.
-    fn tmp_mount_dir(&self, g: &mut MountGuard) -> Result<PathBuf> {
-        let d = super::sweep::mount_dir(self.store, "tmpfs")?;
+    fn tmp_mount_dir(&self, g: &mut MountGuard, what: &str) -> Result<PathBuf> {
+        let d = super::sweep::mount_dir(self.store, what)?;
         let p = d.path().join("m");
         std::fs::create_dir(&p).ctx(|| format!("creating {}", p.display()))?;
         g.dirs.push(d);
