@@ -35,7 +35,9 @@ fn tmpfs_from_and_rw_binds_work_and_leave_nothing_behind() {
          RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools cp /mnt/tools/artifact /artifact\n\
          RUN --mount=type=bind,source=src,target=/src,rw sh -c 'echo changed > /src/a.txt && cat /src/a.txt > /rw-saw'\n\
          RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools,rw sh -c 'rm /mnt/tools/artifact && ls /mnt/tools | wc -l > /rw-from'\n\
-         RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools ls /mnt/tools > /from-again\n",
+         RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools ls /mnt/tools > /from-again\n\
+         RUN --mount=type=bind,from=busybox,source=/bin/busybox,target=/opt/busybox /opt/busybox echo ran > /from-image\n\
+         RUN --mount=type=bind,source=src/a.txt,target=/a.txt,rw sh -c 'echo more >> /a.txt && cat /a.txt > /rw-file'\n",
         &[("src/a.txt", "original\n")],
     );
     let dir = ctx.path().to_str().unwrap();
@@ -69,6 +71,16 @@ fn tmpfs_from_and_rw_binds_work_and_leave_nothing_behind() {
         "artifact",
         "the stage is untouched too"
     );
+    assert_eq!(
+        file("from-image").trim(),
+        "ran",
+        "from= an image in the store"
+    );
+    assert_eq!(file("rw-file"), "original\nmore\n", "a rw bind of one file");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("src/a.txt")).unwrap(),
+        "original\n"
+    );
     let names = all_layer_names(&r, "m:1");
     for gone in [
         "scratch",
@@ -77,6 +89,8 @@ fn tmpfs_from_and_rw_binds_work_and_leave_nothing_behind() {
         "mnt/tools",
         "src",
         "src/a.txt",
+        "opt/busybox",
+        "a.txt",
     ] {
         assert!(
             !names.iter().any(|n| n.trim_end_matches('/') == gone),
