@@ -109,12 +109,21 @@ impl Builder<'_> {
                 .collect()),
             None => match self.store.resolve(name) {
                 Ok(img) => Ok(img.layers.iter().map(triple).collect()),
-                Err(crate::Error::MissingImage(_)) | Err(crate::Error::Reference(_)) => Err(self.err(
-                    pos,
-                    "FromNotFound",
-                    format!("from={name} is neither an earlier stage nor an image in the store"),
-                    Some("name a stage defined above (FROM ... AS name), or build/pull the image first".into()),
-                )),
+                Err(crate::Error::MissingImage(_)) | Err(crate::Error::Reference(_)) => {
+                    let stages: Vec<&str> = self.names.keys().map(String::as_str).collect();
+                    let hint = match super::dockerfile::diag::did_you_mean_among(name, &stages) {
+                        Some(s) => format!("did you mean the stage '{s}' defined above?"),
+                        None => "name a stage defined above (FROM ... AS name), or build/pull the image first".into(),
+                    };
+                    Err(self.err(
+                        pos,
+                        "FromNotFound",
+                        format!(
+                            "from={name} is neither an earlier stage nor an image in the store"
+                        ),
+                        Some(hint),
+                    ))
+                }
                 Err(e) => Err(e),
             },
         }
