@@ -366,8 +366,7 @@ impl Builder<'_> {
             None
         } else {
             use std::os::unix::fs::PermissionsExt;
-            let d = tempfile::tempdir_in(self.store.tmp_dir())
-                .ctx(|| "creating a dir for the here-documents".into())?;
+            let d = super::sweep::tempdir(self.store)?;
             for (name, body, hpos) in &heredocs {
                 if name.contains('/') || name == "." || name == ".." {
                     return Err(self.err(
@@ -433,8 +432,9 @@ impl Builder<'_> {
                         Err(e) => return Err(e),
                     },
                 };
-                // The view is opened only on a cache miss: the key needs the
-                // source layers' identity, not a walk of their files.
+                // The key needs the copied paths' content (remembered per
+                // layer stack, see `copied_content_hashes`); the view to copy
+                // from is opened only on a cache miss.
                 from_layers = Some(layers);
                 (Context::empty(), format!("--from={name}"))
             }
@@ -448,21 +448,11 @@ impl Builder<'_> {
             }
         }
         match &from_layers {
-            // Everything a `--from` source can hold is fixed by the source
-            // layers (diff_ids are content hashes), so they and the path
-            // are the key; a changed file in that stage changes a diff_id.
+            // The key holds the content of the copied paths in the source
+            // stage, so a change elsewhere in that stage keeps the cache.
             Some(layers) => {
-                let mut h = <sha2::Sha256 as sha2::Digest>::new();
-                for (_, diff_id, _) in layers {
-                    sha2::Digest::update(&mut h, diff_id.as_bytes());
-                }
-                let id = format!("sha256:{}", hex::encode(sha2::Digest::finalize(h)));
-                for (src, _) in &srcs {
-                    sources.insert(
-                        format!("{origin}:/{}", super::ignore::clean(src)),
-                        id.clone(),
-                    );
-                }
+                let name = &from.as_ref().expect("--from").0;
+                sources.extend(self.copied_content_hashes(layers, name, &srcs, &origin)?);
             }
             None => {
                 let (r, srcmap) = self.resolve_sources(
@@ -521,8 +511,7 @@ impl Builder<'_> {
                     ctx = Context::open(d.dir.path())
                         .map_err(|e| crate::Error::Usage(e.to_string()))?;
                 }
-                let staging = tempfile::tempdir_in(self.store.tmp_dir())
-                    .ctx(|| "creating a staging dir".into())?;
+                let staging = super::sweep::tempdir(self.store)?;
                 let job = super::copy::CopyJob {
                     ctx: &ctx,
                     sources: resolved,
@@ -551,6 +540,62 @@ impl Builder<'_> {
 }
 
 impl Builder<'_> {
+    /// The content hashes of `srcs` in the stage or image whose layers
+    /// are `layers` (called `name`), as cache-key sources. The layers'
+    /// diff_ids fix everything they hold, so the hashes are remembered in
+    /// `ROOT/build-cache/from/` under (diff_ids, path): a rebuild reads
+    /// them back instead of mounting the stage and hashing again.
+    pub(super) fn copied_content_hashes(
+        &self,
+        layers: &[(String, String, u64)],
+        name: &str,
+        srcs: &[(String, usize)],
+        origin: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        use sha2::Digest;
+        let mut stack = sha2::Sha256::new();
+        for (_, diff_id, _) in layers {
+            stack.update(diff_id.as_bytes());
+            stack.update(b"\n");
+        }
+        let stack = hex::encode(stack.finalize());
+        let memo_dir = self.store.root().join("build-cache").join("from");
+        let mut out = BTreeMap::new();
+        let mut view: Option<(View, Context)> = None;
+        for (src, spos) in srcs {
+            let memo = memo_dir.join(format!(
+                "{}.json",
+                hex::encode(sha2::Sha256::digest(format!("{stack}\n{src}").as_bytes()))
+            ));
+            let known: Option<BTreeMap<String, String>> = fs::read(&memo)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let hashes = match known {
+                Some(h) => h,
+                None => {
+                    if view.is_none() {
+                        let v = View::open(self.store, layers, name)?;
+                        let c = Context::open(v.path())
+                            .map_err(|e| crate::Error::Usage(e.to_string()))?;
+                        view = Some((v, c));
+                    }
+                    let (_, ctx) = view.as_ref().expect("opened");
+                    let (_, h) =
+                        self.resolve_sources(ctx, &[(src.clone(), *spos)], true, false, origin)?;
+                    // Rebuilt when lost: a failed write only costs a mount.
+                    let _ = fs::create_dir_all(&memo_dir).and_then(|()| {
+                        let tmp = memo.with_extension(format!("{}.tmp", std::process::id()));
+                        fs::write(&tmp, serde_json::to_vec(&h).expect("json"))?;
+                        fs::rename(&tmp, &memo)
+                    });
+                    h
+                }
+            };
+            out.extend(hashes);
+        }
+        Ok(out)
+    }
+
     /// Resolves COPY sources in `ctx` (the context, a here-document dir or
     /// a stage's view) and hashes their content for the cache key.
     #[allow(clippy::type_complexity)]

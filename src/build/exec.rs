@@ -50,6 +50,11 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--secret id=NAME,src=FILE|env=VAR`: id → where the value is (read
+    /// only by a RUN that mounts it).
+    pub secrets: BTreeMap<String, super::mounts::SecretSource>,
+    /// `--ssh ID[=SOCKET]`: id → the agent socket to forward.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// What a build produced.
@@ -96,6 +101,8 @@ pub(super) struct Builder<'a> {
     /// Set while an ONBUILD trigger of the base image runs: its text and
     /// the FROM it came in by (diagnostics point there).
     pub(super) trigger: Option<Trigger>,
+    /// RUN here-documents by the RUN keyword's offset in `text`.
+    pub(super) heredocs: BTreeMap<usize, super::heredoc::RunHeredocs>,
 }
 
 /// An ONBUILD trigger being executed.
@@ -114,7 +121,9 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
     let text = opts.dockerfile.as_str();
     let tag = opts.tag.as_deref().map(Reference::parse).transpose()?;
     super::run::sweep_orphans(store);
-    let (df, warnings) = dockerfile::parse(file, text).map_err(BuildError)?;
+    super::sweep::sweep(store);
+    let prepared = dockerfile::heredocs::prepare(file, text).map_err(BuildError)?;
+    let (df, warnings) = dockerfile::parse(file, &prepared.text).map_err(BuildError)?;
     for w in &warnings {
         trace::fact(
             Kind::Build,
@@ -161,6 +170,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
         names: BTreeMap::new(),
         starts: df.instructions.iter().map(keyword_pos).collect(),
         trigger: None,
+        heredocs: prepared.runs.clone(),
     };
     for a in df.global_args() {
         let pos = a.arguments.span.start;

@@ -207,7 +207,7 @@ fn download(url: &str, path: &Path, checksum: Option<&str>) -> Result<Fetched, F
 /// already gives the cache key) into a directory of their own.
 pub(super) struct UrlSources {
     /// Where the files go.
-    pub(super) dir: tempfile::TempDir,
+    pub(super) dir: super::sweep::TempDir,
     /// (URL, file name, content digest or checksum).
     pub(super) files: Vec<(String, String, String)>,
     /// Downloads still to do (only with `--checksum`).
@@ -289,10 +289,7 @@ impl super::exec::Builder<'_> {
                 None,
             ));
         }
-        let dir = tempfile::tempdir_in(self.store.tmp_dir()).map_err(|e| crate::Error::Io {
-            context: "creating a download dir".into(),
-            source: e,
-        })?;
+        let dir = super::sweep::tempdir(self.store)?;
         let mut out = UrlSources {
             dir,
             files: Vec::new(),

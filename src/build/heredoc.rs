@@ -4,9 +4,14 @@
 //!   under the stage's SHELL (`/bin/sh -c BODY`); with one, the body is
 //!   bound read-only into the container as `/dev/pipes/EOF` (mode 0755) and
 //!   executed, so its interpreter runs it.
-//! - `RUN cmd <<EOF ...`: the shell does the here-document itself, so the
-//!   command line, the body and the closing delimiter go to `sh -c`
-//!   together, as written.
+//! - `RUN cmd <<EOF ...`, `RUN cat <<EOF > /file`, or several markers
+//!   (`RUN <<A cat > /a && <<B cat > /b`): the shell does the
+//!   here-documents itself, so the command line, then each body and its
+//!   closing delimiter, go to `sh -c` together, as written.
+//!
+//! The bodies of a RUN are read from the text by the pre-pass in
+//! `dockerfile/heredocs.rs` (the parser crate reads only one, and only
+//! right after RUN); COPY's come from the parser.
 //! - `COPY <<EOF /path`: the body becomes a file (mode 0644 unless
 //!   `--chmod`), named after the delimiter when the destination is a
 //!   directory. Unless the delimiter is quoted (`<<"EOF"`), `$VAR` and
@@ -25,41 +30,123 @@ pub struct Marker {
     pub quoted: bool,
 }
 
-/// The markers on an instruction's first line, in order.
-pub fn markers(line: &str) -> Vec<Marker> {
+/// The shell words of `line` as byte ranges: blanks split words except
+/// inside quotes or after a backslash; the quotes stay in the word (as
+/// BuildKit reads a line for here-document markers).
+pub fn word_spans(line: &str) -> Vec<std::ops::Range<usize>> {
+    let b = line.as_bytes();
     let mut out = Vec::new();
-    let mut rest = line;
-    while let Some(i) = rest.find("<<") {
-        let mut s = &rest[i + 2..];
-        let strip_tabs = s.starts_with('-');
-        if strip_tabs {
-            s = &s[1..];
-        }
-        let quote = s.chars().next().filter(|c| *c == '"' || *c == '\'');
-        let (name, used) = match quote {
-            Some(q) => match s[1..].find(q) {
-                Some(end) => (s[1..1 + end].to_string(), end + 2),
-                None => (String::new(), s.len()),
-            },
-            None => {
-                let end = s
-                    .find(|c: char| {
-                        c.is_whitespace() || c == '>' || c == '|' || c == ';' || c == '&'
-                    })
-                    .unwrap_or(s.len());
-                (s[..end].to_string(), end)
+    let mut start = None;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if quote.is_none() && c.is_ascii_whitespace() {
+            if let Some(s) = start.take() {
+                out.push(s..i);
             }
-        };
-        if !name.is_empty() {
-            out.push(Marker {
-                name,
-                strip_tabs,
-                quoted: quote.is_some(),
-            });
+            i += 1;
+            continue;
         }
-        rest = &s[used..];
+        start.get_or_insert(i);
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(b'"') if c == b'\\' => i += 1,
+            Some(_) => {}
+            None if c == b'\\' => i += 1,
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None => {}
+        }
+        i += 1;
+    }
+    if let Some(s) = start {
+        out.push(s..b.len());
     }
     out
+}
+
+/// The marker a shell word is, if it is one: `<<NAME`, `<<-NAME`,
+/// `<<"NAME"`, `<<'NAME'`, `<<\NAME`, optionally after a file descriptor
+/// (`2<<NAME`). The name ends at a redirection or list operator
+/// (`<<EOF>/file` is EOF and a redirection, as the shell reads it);
+/// `<<<` (a here-string) is not a marker.
+pub fn marker(word: &str) -> Option<Marker> {
+    let s = word.trim_start_matches(|c: char| c.is_ascii_digit());
+    let s = s.strip_prefix("<<")?;
+    if s.starts_with('<') {
+        return None;
+    }
+    let (s, strip_tabs) = match s.strip_prefix('-') {
+        Some(r) => (r, true),
+        None => (s, false),
+    };
+    let mut name = String::new();
+    let mut quoted = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => name.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                quoted = true;
+            }
+            (None, '\\') => {
+                quoted = true;
+                name.extend(chars.next());
+            }
+            (None, '>' | '<' | '|' | ';' | '&' | '(' | ')') => break,
+            (None, c) => name.push(c),
+        }
+    }
+    (!name.is_empty()).then_some(Marker {
+        name,
+        strip_tabs,
+        quoted,
+    })
+}
+
+/// The markers on an instruction's line, in order.
+pub fn markers(line: &str) -> Vec<Marker> {
+    word_spans(line)
+        .into_iter()
+        .filter_map(|w| marker(&line[w]))
+        .collect()
+}
+
+/// One here-document of a RUN, as the pre-pass read it from the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    /// Its marker.
+    pub marker: Marker,
+    /// The lines between the marker's line and the delimiter, as written
+    /// (each with its newline; tabs not yet stripped).
+    pub raw: String,
+}
+
+impl Body {
+    /// The content: `raw` with leading tabs stripped from every line when
+    /// the marker was `<<-`.
+    pub fn content(&self) -> String {
+        if !self.marker.strip_tabs {
+            return self.raw.clone();
+        }
+        self.raw
+            .split_inclusive('\n')
+            .map(|l| l.trim_start_matches('\t'))
+            .collect()
+    }
+}
+
+/// The here-documents of one RUN and its command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHeredocs {
+    /// The command after RUN and its flags, continuation lines joined,
+    /// markers as written.
+    pub command: String,
+    /// The bodies, in the order of their markers.
+    pub bodies: Vec<Body>,
 }
 
 /// How a RUN with a here-document runs.
@@ -81,44 +168,38 @@ pub fn script_path(name: &str) -> String {
     format!("/dev/pipes/{name}")
 }
 
-/// The form of a RUN whose first line is `line` (keyword included), whose
-/// text after the here-document's delimiter is `rest` (what the parser
-/// calls its arguments) and whose body is `body`.
-pub fn run_form(line: &str, rest: &str, body: &str, shell: &[String]) -> RunForm {
-    let m = markers(line).into_iter().next().unwrap_or(Marker {
-        name: "EOF".into(),
-        strip_tabs: false,
-        quoted: false,
-    });
+/// The form of a RUN with here-documents `h`, under the stage's `shell`.
+/// A command that is nothing but one marker runs the body itself (as a
+/// file when it starts with `#!`); anything else goes to the shell whole:
+/// the command line, then each body followed by its delimiter, so the
+/// shell does the here-documents (BuildKit's "reconstituted" form).
+pub fn run_form(h: &RunHeredocs, shell: &[String]) -> RunForm {
+    let command = h.command.trim();
+    let lone = word_spans(command).len() == 1 && marker(command).is_some();
     let mut argv = shell.to_vec();
-    if rest.trim().is_empty() {
-        if body.starts_with("#!") {
-            return RunForm::Script {
-                name: m.name,
-                body: body.to_string(),
-            };
+    match h.bodies.as_slice() {
+        [only] if lone => {
+            let body = only.content();
+            if body.starts_with("#!") {
+                return RunForm::Script {
+                    name: only.marker.name.clone(),
+                    body,
+                };
+            }
+            argv.push(body);
         }
-        argv.push(body.to_string());
-    } else {
-        // `RUN <<EOF cmd args`: the shell reads `<<EOF cmd args` (a
-        // redirection may come first) and the here-document itself.
-        let mut script = format!(
-            "<<{}{}{}",
-            if m.strip_tabs { "-" } else { "" },
-            if m.quoted {
-                format!("'{}'", m.name)
-            } else {
-                m.name.clone()
-            },
-            rest.trim_end()
-        );
-        script.push('\n');
-        script.push_str(body);
-        if !body.is_empty() && !body.ends_with('\n') {
-            script.push('\n');
+        bodies => {
+            let mut script = command.to_string();
+            for b in bodies {
+                script.push('\n');
+                script.push_str(&b.raw);
+                if !b.raw.is_empty() && !b.raw.ends_with('\n') {
+                    script.push('\n');
+                }
+                script.push_str(&b.marker.name);
+            }
+            argv.push(script);
         }
-        script.push_str(&m.name);
-        argv.push(script);
     }
     RunForm::Shell(argv)
 }
@@ -193,6 +274,13 @@ mod tests {
         vec!["/bin/sh".into(), "-c".into()]
     }
 
+    fn body(line: &str, raw: &str) -> Body {
+        Body {
+            marker: marker(line).unwrap(),
+            raw: raw.into(),
+        }
+    }
+
     #[test]
     fn markers_read_plain_quoted_and_tab_stripping_delimiters() {
         let m = markers("<<EOF");
@@ -206,12 +294,24 @@ mod tests {
         );
         assert_eq!(m[1].name, "two");
         assert_eq!(markers("cat <<EOF > /x")[0].name, "EOF");
+        assert_eq!(markers("cat <<EOF>/x")[0].name, "EOF");
+        assert_eq!(markers("cat 2<<\\EOF")[0], marker("<<'EOF'").unwrap());
+        assert!(markers("echo \"a <<EOF\" 'b <<c' <<<here").is_empty());
+        assert_eq!(
+            word_spans("a  'b c' d\\ e").len(),
+            3,
+            "quotes and escapes keep blanks in a word"
+        );
     }
 
     #[test]
     fn a_lone_heredoc_is_the_script_and_a_shebang_makes_it_a_file() {
+        let lone = |raw: &str| RunHeredocs {
+            command: "<<EOF".into(),
+            bodies: vec![body("<<EOF", raw)],
+        };
         assert_eq!(
-            run_form("RUN <<EOF", "", "echo a\necho b\n", &sh()),
+            run_form(&lone("echo a\necho b\n"), &sh()),
             RunForm::Shell(vec![
                 "/bin/sh".into(),
                 "-c".into(),
@@ -219,27 +319,50 @@ mod tests {
             ])
         );
         assert_eq!(
-            run_form("RUN <<EOF", "", "#!/bin/sh -e\necho a\n", &sh()),
+            run_form(&lone("#!/bin/sh -e\necho a\n"), &sh()),
             RunForm::Script {
                 name: "EOF".into(),
                 body: "#!/bin/sh -e\necho a\n".into()
             }
         );
+        let tabs = RunHeredocs {
+            command: "<<-EOF".into(),
+            bodies: vec![body("<<-EOF", "\t\techo a\n\techo b\n")],
+        };
+        assert_eq!(
+            run_form(&tabs, &sh()),
+            RunForm::Shell(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo a\necho b\n".into()
+            ])
+        );
     }
 
     #[test]
-    fn a_command_after_the_heredoc_gets_it_from_the_shell() {
+    fn a_command_around_heredocs_gets_them_from_the_shell() {
+        let h = RunHeredocs {
+            command: "<<'EOF' cat > /greeting".into(),
+            bodies: vec![body("<<'EOF'", "hello $X\n")],
+        };
         assert_eq!(
-            run_form(
-                "RUN <<'EOF' cat > /greeting",
-                " cat > /greeting",
-                "hello $X\n",
-                &sh()
-            ),
+            run_form(&h, &sh()),
             RunForm::Shell(vec![
                 "/bin/sh".into(),
                 "-c".into(),
                 "<<'EOF' cat > /greeting\nhello $X\nEOF".into()
+            ])
+        );
+        let two = RunHeredocs {
+            command: "<<F1 cat > /f1 && <<F2 cat > /f2".into(),
+            bodies: vec![body("<<F1", "first\n"), body("<<F2", "second\n")],
+        };
+        assert_eq!(
+            run_form(&two, &sh()),
+            RunForm::Shell(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "<<F1 cat > /f1 && <<F2 cat > /f2\nfirst\nF1\nsecond\nF2".into()
             ])
         );
     }

@@ -10,7 +10,6 @@ use serde_json::json;
 
 use super::exec::{command_list, flag_name, Builder, Stage};
 use super::plan::CacheInputs;
-use crate::error::IoContext;
 use crate::trace::{self, Kind};
 use crate::Result;
 
@@ -338,8 +337,7 @@ impl Builder<'_> {
                     self.cache.record(&inputs, None, &slot)?;
                     None
                 } else {
-                    let staging = tempfile::tempdir_in(self.store.tmp_dir())
-                        .ctx(|| "creating a staging dir".into())?;
+                    let staging = super::sweep::tempdir(self.store)?;
                     super::copy::mkdirs(staging.path(), rel)?;
                     let paths = crate::build::view::list(staging.path())?;
                     let l = self.pack(staging.path(), paths, false)?;

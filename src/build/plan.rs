@@ -1,7 +1,8 @@
 //! The stage planner and the cache key, as pure code.
 //!
 //! [`Plan::new`] finds the stages of a parsed Dockerfile and what each one
-//! depends on (its FROM naming an earlier stage, `COPY --from=stage`);
+//! depends on (its FROM naming an earlier stage, `COPY --from=stage`,
+//! `RUN --mount=...,from=stage`);
 //! [`Plan::order_for`] gives the stages a `--target` needs, dependencies
 //! first, and drops the rest. [`CacheInputs`] records what went into one
 //! instruction's cache key — the parent key, the instruction text after
@@ -25,7 +26,8 @@ pub struct StagePlan {
     pub name: Option<String>,
     /// The FROM image text as written (before substitution).
     pub base: String,
-    /// Earlier stages it needs (FROM stage, COPY --from=stage), sorted.
+    /// Earlier stages it needs (FROM stage, COPY --from=stage, RUN
+    /// --mount from=stage), sorted.
     pub depends_on: Vec<usize>,
 }
 
@@ -89,38 +91,37 @@ impl Plan {
                         depends_on,
                     });
                 }
-                Instruction::Copy(c) => {
+                Instruction::Copy(_) | Instruction::Run(_) => {
                     let Some(cur) = stages.last() else { continue };
                     let cur_index = cur.index;
-                    for flag in &c.options {
-                        if flag.name.value.trim_start_matches('-') != "from" {
-                            continue;
-                        }
-                        let Some(v) = &flag.value else { continue };
-                        let reference = v.value.to_lowercase();
+                    for (reference, at) in from_references(ins) {
+                        let what = match ins {
+                            Instruction::Run(_) => "RUN --mount from",
+                            _ => "COPY --from",
+                        };
                         match find(&stages, &reference) {
                             Some(i) if i == cur_index => {
                                 return Err(PlanError {
-                                    message: format!("COPY --from={reference} names the stage it is in"),
-                                    hint: Some("copy from an earlier stage or an image".into()),
-                                    at: Some(location(text, v.span.start)),
+                                    message: format!("{what}={reference} names the stage it is in"),
+                                    hint: Some("use an earlier stage or an image".into()),
+                                    at: Some(location(text, at)),
                                 })
                             }
                             Some(i) => stages[cur_index].depends_on.push(i),
                             None if later_stage(df, &reference, cur_index) => {
                                 return Err(PlanError {
                                     message: format!(
-                                        "COPY --from={reference} refers to a stage defined later in the file"
+                                        "{what}={reference} refers to a stage defined later in the file"
                                     ),
                                     hint: Some("move that stage above this one".into()),
-                                    at: Some(location(text, v.span.start)),
+                                    at: Some(location(text, at)),
                                 })
                             }
                             None if reference.parse::<usize>().is_ok() => {
                                 return Err(PlanError {
-                                    message: format!("COPY --from={reference}: there is no stage {reference} before this one"),
+                                    message: format!("{what}={reference}: there is no stage {reference} before this one"),
                                     hint: Some(format!("stages are numbered from 0; this is stage {cur_index}")),
-                                    at: Some(location(text, v.span.start)),
+                                    at: Some(location(text, at)),
                                 })
                             }
                             // Anything else is an image reference, as in Docker.
@@ -174,6 +175,39 @@ impl Plan {
         // valid build order.
         Ok((0..self.stages.len()).filter(|i| needed[*i]).collect())
     }
+}
+
+/// The stages or images an instruction reads from, lower-cased, with the
+/// byte offset of the flag's value: `COPY --from=X`, and `from=X` in each
+/// `RUN --mount=...`.
+fn from_references(ins: &Instruction<'_>) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    match ins {
+        Instruction::Copy(c) => {
+            for flag in &c.options {
+                if flag.name.value.trim_start_matches('-') == "from" {
+                    if let Some(v) = &flag.value {
+                        out.push((v.value.to_lowercase(), v.span.start));
+                    }
+                }
+            }
+        }
+        Instruction::Run(r) => {
+            for flag in &r.options {
+                if flag.name.value.trim_start_matches('-') != "mount" {
+                    continue;
+                }
+                let Some(v) = &flag.value else { continue };
+                for part in v.value.split(',') {
+                    if let Some(name) = part.strip_prefix("from=") {
+                        out.push((name.to_lowercase(), v.span.start));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 fn find(stages: &[StagePlan], reference: &str) -> Option<usize> {
@@ -283,6 +317,13 @@ mod tests {
         assert_eq!(p.order_for(None).unwrap(), vec![0, 1, 3]);
         assert_eq!(p.order_for(Some("unrelated")).unwrap(), vec![2]);
         assert_eq!(p.order_for(Some("BUILD")).unwrap(), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_run_mount_from_a_stage_keeps_that_stage() {
+        let p = plan("FROM busybox AS tools\nRUN true\nFROM busybox\nRUN --mount=type=bind,from=TOOLS,target=/t true\n");
+        assert_eq!(p.stages[1].depends_on, vec![0]);
+        assert_eq!(p.order_for(None).unwrap(), vec![0, 1]);
     }
 
     #[test]

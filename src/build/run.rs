@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use super::exec::{command_list, flag_name, Builder, Stage};
+use super::exec::{command_list, Builder, Stage};
 use super::plan::CacheInputs;
 use crate::error::IoContext;
 use crate::runtime::{self, Lower, Rootfs, RunOptions};
@@ -231,11 +231,43 @@ pub fn sweep_orphans(store: &Store) -> Vec<String> {
         .field("pid", st.pid)
         .field("status", st.status.as_str())
         .info();
-        if runtime::lifecycle::remove(store.root(), &st.id, true, true).is_ok() {
+        let ok = runtime::lifecycle::remove(store.root(), &st.id, true, true).is_ok();
+        // SIGKILL takes effect asynchronously; on a busy host the init can
+        // outlive the runtime's short wait for its cgroup to empty. Wait
+        // for it to be gone (a zombie has left its cgroup), then take
+        // down any cgroup directory that is still there.
+        if let Some(pid) = st.pid {
+            wait_gone(pid, &st.id, std::time::Duration::from_secs(5));
+        }
+        if let Ok(layout) = runtime::cgroup::Layout::detect() {
+            let cg = runtime::cgroup::Cgroup::new(layout, &st.id);
+            if cg.dirs().iter().any(|(_, d)| d.exists()) {
+                let _ = cg.remove(&mut runtime::cgroup::HostFs);
+            }
+        }
+        if ok {
             removed.push(st.id.clone());
         }
     }
     removed
+}
+
+/// Waits until process `pid`, a member of container `id`'s cgroup, has
+/// exited (gone, or a zombie), at most `within`.
+fn wait_gone(pid: i32, id: &str, within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            == Some("Z");
+        if !cgroup.contains(id) || zombie {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 impl Builder<'_> {
@@ -251,10 +283,13 @@ impl Builder<'_> {
         // A `#!` here-document runs as a file bound into the container; its
         // text is part of the instruction (and so of the cache key).
         let mut script = None;
-        let args = match (r.here_docs.first(), &r.arguments) {
-            (Some(h), parse_dockerfile::Command::Shell(line)) => {
-                let first = self.line_at(pos);
-                match super::heredoc::run_form(&first, line.value, &h.value, &stage.shell) {
+        let here = match &self.trigger {
+            None => self.heredocs.get(&pos),
+            Some(_) => None,
+        };
+        let args = match (here, &r.arguments) {
+            (Some(h), parse_dockerfile::Command::Shell(_)) => {
+                match super::heredoc::run_form(h, &stage.shell) {
                     super::heredoc::RunForm::Shell(argv) => argv,
                     super::heredoc::RunForm::Script { name, body } => {
                         let path = super::heredoc::script_path(&name);
@@ -289,7 +324,7 @@ impl Builder<'_> {
         if !extra.is_empty() {
             text.push_str(&format!(" (with {})", extra.join(" ")));
         }
-        let (mut mounts, sources) = self.run_mounts(&mount_specs, pos)?;
+        let sources = self.mount_keys(&mount_specs)?;
         let inputs = CacheInputs {
             parent: stage.key.clone(),
             instruction: text.clone(),
@@ -313,9 +348,20 @@ impl Builder<'_> {
                     .into_iter()
                     .zip(stage.layers.iter().map(|l| l.digest.clone()))
                     .collect();
+                let guard = self.prepare_mounts(&mount_specs)?;
+                let mut mounts = guard.requests.clone();
+                let mut env = extra.clone();
+                env.extend(guard.env.iter().cloned());
+                let targets: Vec<String> = mount_specs
+                    .iter()
+                    .map(|(m, _)| m.target().to_string())
+                    .collect();
+                let stubs = super::run_mounts::missing_mount_points(
+                    &layers.iter().map(|l| l.0.clone()).collect::<Vec<_>>(),
+                    &targets,
+                );
                 // The script file lives in the store's tmp/ until the step ends.
-                let script_dir = tempfile::tempdir_in(self.store.tmp_dir())
-                    .ctx(|| "creating a dir for the here-document".into())?;
+                let script_dir = super::sweep::tempdir(self.store)?;
                 if let Some((path, body)) = &script {
                     use std::os::unix::fs::PermissionsExt;
                     let file = script_dir.path().join("script");
@@ -332,7 +378,7 @@ impl Builder<'_> {
                     mounts,
                     host_network: network == super::mounts::Network::Host,
                     args: args.clone(),
-                    env: extra,
+                    env,
                     workdir: stage.workdir.clone(),
                     user: stage.config.get_str("User").filter(|u| !u.is_empty()),
                 };
@@ -357,7 +403,9 @@ impl Builder<'_> {
                         }),
                     ));
                 }
+                drop(guard);
                 let upper = done.upper();
+                let unstubbed = super::run_mounts::remove_stubs(&upper, &stubs);
                 let changes = super::upper::convert_upper(&upper)?;
                 let mut paths = changes.changed.clone();
                 paths.extend(changes.removed.iter().map(|p| format!("{p} (deleted)")));
@@ -368,6 +416,7 @@ impl Builder<'_> {
                     .field("changed", changes.changed.len())
                     .field("removed", &changes.removed)
                     .field("opaque", &changes.opaque)
+                    .field("mount_points_removed", &unstubbed)
                     .info();
                 drop(done);
                 self.cache.record(&inputs, Some(l.clone()), &slot)?;
@@ -379,108 +428,5 @@ impl Builder<'_> {
             "ran in a container; {} changes in a layer {}",
             layer.files, layer.digest
         ))
-    }
-}
-
-impl Builder<'_> {
-    /// Reads RUN's `--network` and `--mount` flags (see `mounts.rs`).
-    fn run_flags(
-        &self,
-        r: &parse_dockerfile::RunInstruction<'_>,
-    ) -> Result<(
-        super::mounts::Network,
-        Vec<super::mounts::MountSpec>,
-        String,
-    )> {
-        let mut network = super::mounts::Network::None;
-        let mut specs = Vec::new();
-        let mut text = String::new();
-        for f in &r.options {
-            let raw = f
-                .value
-                .as_ref()
-                .map(|v| v.value.to_string())
-                .unwrap_or_default();
-            let vpos = f
-                .value
-                .as_ref()
-                .map(|v| v.span.start)
-                .unwrap_or(f.name.span.start);
-            let v = self.sub(&raw, vpos)?;
-            match flag_name(f) {
-                "network" => {
-                    network = super::mounts::parse_network(&v).map_err(|m| {
-                        self.err(vpos, "RunNetwork", m, Some("RUN --network=none cuts the step off the network; host shares the host's".into()))
-                    })?
-                }
-                "mount" => specs.push(super::mounts::parse_mount(&v).map_err(|m| {
-                    self.err(vpos, "RunMount", m, Some("write --mount=type=cache,target=/root/.cache or --mount=type=bind,source=dir,target=/dir".into()))
-                })?),
-                other => {
-                    return Err(self.err(
-                        f.name.span.start,
-                        "UnsupportedFlag",
-                        format!("RUN --{other} is not supported by glassbox"),
-                        Some("remove the flag; glassbox supports RUN --network and --mount".into()),
-                    ))
-                }
-            }
-            text.push_str(&format!("--{}={v} ", flag_name(f)));
-        }
-        Ok((network, specs, text))
-    }
-
-    /// Turns `--mount` specs into bind requests and cache-key sources (the
-    /// content of a bound context path).
-    fn run_mounts(
-        &self,
-        specs: &[super::mounts::MountSpec],
-        pos: usize,
-    ) -> Result<(
-        Vec<crate::volume::Request>,
-        std::collections::BTreeMap<String, String>,
-    )> {
-        use super::mounts::MountSpec;
-        let mut requests = Vec::new();
-        let mut sources = std::collections::BTreeMap::new();
-        for m in specs {
-            match m {
-                MountSpec::Bind { source, target } => {
-                    let Some(ctx) = &self.context else {
-                        return Err(self.err(pos, "NoContext", "RUN --mount=type=bind needs a build context, but the Dockerfile came from stdin".into(), Some("give a context directory instead of -".into())));
-                    };
-                    let found = ctx.resolve(source).map_err(|e| {
-                        self.err(
-                            pos,
-                            "RunMount",
-                            e.to_string().replace("COPY source", "--mount source"),
-                            None,
-                        )
-                    })?;
-                    for rel in &found {
-                        let h = ctx
-                            .hash_source(rel)
-                            .map_err(|e| crate::Error::Usage(e.to_string()))?;
-                        sources.insert(format!("mount:{rel}"), h);
-                    }
-                    requests.push(crate::volume::Request {
-                        source: crate::volume::Source::Bind(ctx.root.join(source)),
-                        destination: target.clone(),
-                        read_only: true,
-                    });
-                }
-                MountSpec::Cache { id, target } => {
-                    let dir = super::mounts::cache_dir(self.store.root(), id);
-                    std::fs::create_dir_all(&dir)
-                        .ctx(|| format!("creating the cache mount {}", dir.display()))?;
-                    requests.push(crate::volume::Request {
-                        source: crate::volume::Source::Bind(dir),
-                        destination: target.clone(),
-                        read_only: false,
-                    });
-                }
-            }
-        }
-        Ok((requests, sources))
     }
 }

@@ -89,7 +89,7 @@ pub fn list(dir: &Path) -> Result<Vec<String>> {
 pub struct View {
     path: PathBuf,
     mounted: Option<tempfile::TempDir>,
-    _empty: Option<tempfile::TempDir>,
+    _empty: Option<super::sweep::TempDir>,
 }
 
 impl View {
@@ -98,8 +98,7 @@ impl View {
         let lower = lowerdirs(store, layers)?;
         match lower.len() {
             0 => {
-                let d = tempfile::tempdir_in(store.tmp_dir())
-                    .ctx(|| "creating an empty view".into())?;
+                let d = super::sweep::tempdir(store)?;
                 Ok(View {
                     path: d.path().to_path_buf(),
                     mounted: None,
@@ -112,8 +111,7 @@ impl View {
                 _empty: None,
             }),
             _ => {
-                let target = tempfile::tempdir_in(store.tmp_dir())
-                    .ctx(|| "creating a mount point".into())?;
+                let target = super::sweep::mount_dir(store, "view")?;
                 let opts = format!(
                     "lowerdir={}",
                     lower

@@ -27,6 +27,12 @@ pub struct BuildArgs {
     /// Do not use the build cache
     #[arg(long)]
     pub no_cache: bool,
+    /// A secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR (repeatable)
+    #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
+    pub secrets: Vec<String>,
+    /// Forward an ssh agent for RUN --mount=type=ssh: default (uses $SSH_AUTH_SOCK) or ID=SOCKET (repeatable)
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    pub ssh: Vec<String>,
     /// The context directory, or - to read the Dockerfile from stdin (no context)
     pub context: String,
 }
@@ -44,6 +50,18 @@ pub fn build(a: BuildArgs, ctx: &Ctx) -> crate::Result<i32> {
             },
         };
         build_args.insert(k, v);
+    }
+    let mut secrets = std::collections::BTreeMap::new();
+    for v in &a.secrets {
+        let (id, src) = crate::build::mounts::parse_secret_flag(v).map_err(crate::Error::Usage)?;
+        secrets.insert(id, src);
+    }
+    let mut ssh = std::collections::BTreeMap::new();
+    let agent = std::env::var("SSH_AUTH_SOCK").ok();
+    for v in &a.ssh {
+        let (id, sock) = crate::build::mounts::parse_ssh_flag(v, agent.as_deref())
+            .map_err(crate::Error::Usage)?;
+        ssh.insert(id, sock);
     }
     let (context, file) = if a.context == "-" {
         (None, a.file.clone())
@@ -84,6 +102,8 @@ pub fn build(a: BuildArgs, ctx: &Ctx) -> crate::Result<i32> {
             build_args,
             target: a.target.clone(),
             no_cache: a.no_cache,
+            secrets,
+            ssh,
         },
     )?;
     for w in &out.warnings {

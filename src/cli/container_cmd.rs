@@ -254,8 +254,14 @@ pub fn pause(a: NamesArgs, ctx: &Ctx, frozen: bool) -> crate::Result<i32> {
 
 /// Runs `exec`.
 pub fn exec(a: ExecArgs, ctx: &Ctx) -> crate::Result<i32> {
-    let _ = a.interactive;
-    crate::runtime::exec::exec(&ctx.root, &a.container, &a.command, &a.env, a.tty)
+    crate::runtime::exec::exec(
+        &ctx.root,
+        &a.container,
+        &a.command,
+        &a.env,
+        a.tty,
+        a.interactive,
+    )
 }
 
 /// Runs `start`.

@@ -148,6 +148,14 @@ pub fn main() -> i32 {
         root: cli.global.root(),
         global: cli.global,
     };
+    // `run` and `create` end with 125 when they fail themselves (not the
+    // container's command), as docker does; 126 and 127 come from the
+    // container's own start.
+    let own_failure = if matches!(cli.command, Command::Run(_) | Command::Create(_)) {
+        125
+    } else {
+        1
+    };
     let result = dispatch(cli.command, &ctx);
     sinks.finish();
     match result {
@@ -156,7 +164,7 @@ pub fn main() -> i32 {
             output::print_error(&e);
             match e {
                 crate::Error::Aborted(_) => 130,
-                _ => 1,
+                _ => own_failure,
             }
         }
     }

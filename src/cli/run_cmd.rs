@@ -121,12 +121,12 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         })?);
     }
     for e in a.env {
-        if e.contains('=') {
+        if e.is_empty() || e.starts_with('=') {
+            return Err(RuntimeError::BadEnv(e).into());
+        } else if e.contains('=') {
             env.push(e);
         } else if let Ok(v) = std::env::var(&e) {
             env.push(format!("{e}={v}"));
-        } else if e.is_empty() {
-            return Err(RuntimeError::BadEnv(e).into());
         }
     }
     let volumes = a
@@ -201,6 +201,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         volumes,
         ports,
         tty: a.tty,
+        interactive: a.interactive,
         network,
         restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,
     };

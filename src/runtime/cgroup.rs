@@ -269,7 +269,26 @@ impl Cgroup {
     }
 
     /// Creates the directories and applies the limits, one event each.
+    ///
+    /// The last container to go removes the shared `glassbox/` directory
+    /// (see [`Cgroup::remove`]); if that happens between our making it and
+    /// our child in it, the child's mkdir finds no parent (ENOENT), and the
+    /// whole creation is simply done again.
     pub fn create(&self, fs: &mut dyn CgroupFs, limits: &Limits) -> crate::Result<()> {
+        let mut attempt = 0;
+        loop {
+            match self.create_once(fs, limits) {
+                Err(crate::Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < 3 =>
+                {
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn create_once(&self, fs: &mut dyn CgroupFs, limits: &Limits) -> crate::Result<()> {
         if let Layout::V2 { root } = &self.layout {
             // v2 hands controllers down the tree: enable them for children of
             // the root and of glassbox/.
@@ -429,6 +448,14 @@ impl Cgroup {
                     }
                 }
             }
+            // The shared glassbox/ directory goes with the last container
+            // (rmdir fails harmlessly while others are in it), so the host's
+            // cgroup tree looks as it did before glassbox ran.
+            if r.is_ok() {
+                if let Some(parent) = p.parent() {
+                    let _ = fs.rmdir(parent);
+                }
+            }
         }
         s.finish_with(r)?;
         Ok(())
@@ -543,6 +570,7 @@ mod tests {
                 "write /cg/glassbox/abc/cgroup.procs 42",
                 "read /cg/glassbox/abc/memory.events",
                 "rmdir /cg/glassbox/abc",
+                "rmdir /cg/glassbox",
             ]
         );
     }

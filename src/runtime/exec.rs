@@ -10,13 +10,15 @@ use crate::trace::{self, Kind};
 use std::ffi::CString;
 use std::os::fd::AsFd;
 
-/// Runs `cmd` in the container `key`; returns its exit code.
+/// Runs `cmd` in the container `key`; returns its exit code. Its stdin is
+/// this command's with `interactive` (`-i`) or `tty` (`-t`), else /dev/null.
 pub fn exec(
     root: &std::path::Path,
     key: &str,
     cmd: &[String],
     env: &[String],
     tty: bool,
+    interactive: bool,
 ) -> crate::Result<i32> {
     let _p = trace::phase("exec");
     let (dir, st) = state::find(root, key)?;
@@ -90,6 +92,13 @@ pub fn exec(
                     if let Err(e) = super::tty::open_in_container(t.sock, t.rows, t.cols) {
                         eprintln!("glassbox: {e}");
                         return 125;
+                    }
+                } else if !interactive {
+                    // SAFETY: open and dup2 only change this process's fd
+                    // table (this child is single-threaded after fork).
+                    unsafe {
+                        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                        libc::dup2(null, 0);
                     }
                 }
                 let program = match super::init::resolve(&cmd[0], &path_var) {

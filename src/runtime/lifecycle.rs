@@ -64,6 +64,17 @@ pub fn create_only(
 pub fn start(root: &Path, key: &str) -> crate::Result<String> {
     let (dir, mut st) = state::find(root, key)?;
     let now = st.observed();
+    if now == Status::Running {
+        // As with docker: starting a running container changes nothing.
+        trace::fact(
+            Kind::Process,
+            "already_running",
+            format!("container {}", st.name),
+        )
+        .field("pid", st.pid.unwrap_or(0))
+        .info();
+        return Ok(st.name);
+    }
     if !matches!(now, Status::Created | Status::Exited) {
         return Err(RuntimeError::IllegalMove {
             name: st.name.clone(),
@@ -236,32 +247,32 @@ fn signal(st: &State, sig: nix::sys::signal::Signal) -> crate::Result<()> {
 
 /// `stop -t SECS`: SIGTERM, then SIGKILL after the timeout.
 pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
-    let (dir, st) = state::find(root, key)?;
-    match st.observed() {
-        Status::Running | Status::Restarting => {
-            // Tell the shim not to apply the restart policy to this exit.
-            std::fs::write(super::restart::stop_marker(&dir), b"")
-                .ctx(|| "marking the container as stopped".into())?;
-        }
+    let (dir, mut st) = state::find(root, key)?;
+    let paused = match st.observed() {
+        Status::Running | Status::Restarting => false,
+        Status::Paused => true,
+        // As with docker: stopping a container that does not run is done.
+        Status::Created | Status::Exited => return Ok(st.name),
         s => {
             return Err(RuntimeError::IllegalMove {
                 name: st.name.clone(),
                 state: s.as_str(),
                 verb: "stopped",
-                hint: match s {
-                    Status::Paused => {
-                        format!("unpause it first with `glassbox unpause {}`", st.name)
-                    }
-                    _ => format!(
-                        "it is not running; remove it with `glassbox rm {}`",
-                        st.name
-                    ),
-                },
+                hint: format!(
+                    "its supervisor is gone; remove it with `glassbox rm -f {}`",
+                    st.name
+                ),
             }
             .into())
         }
-    }
+    };
+    // Tell the shim not to apply the restart policy to this exit.
+    std::fs::write(super::restart::stop_marker(&dir), b"")
+        .ctx(|| "marking the container as stopped".into())?;
     signal(&st, nix::sys::signal::Signal::SIGTERM)?;
+    if paused {
+        thaw_to_deliver(&dir, &mut st)?;
+    }
     if !wait_exited(&dir, Duration::from_secs(timeout)) {
         signal(&st, nix::sys::signal::Signal::SIGKILL)?;
         wait_exited(&dir, Duration::from_secs(10));
@@ -326,7 +337,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
 
 /// `kill -s SIG`: sends a signal to the container's init.
 pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
-    let (_, st) = state::find(root, key)?;
+    let (dir, st) = state::find(root, key)?;
     let name = if sig.starts_with("SIG") {
         sig.to_string()
     } else {
@@ -337,10 +348,11 @@ pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
             "unknown signal {name:?}; use a name such as TERM, KILL or HUP"
         ))
     })?;
-    if st.observed() != Status::Running {
+    let now = st.observed();
+    if !matches!(now, Status::Running | Status::Paused) {
         return Err(RuntimeError::IllegalMove {
             name: st.name.clone(),
-            state: st.observed().as_str(),
+            state: now.as_str(),
             verb: "signalled",
             hint: format!(
                 "only running containers take signals; start it with `glassbox start {}`",
@@ -350,7 +362,22 @@ pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
         .into());
     }
     signal(&st, sig)?;
+    let mut st = st;
+    if now == Status::Paused {
+        thaw_to_deliver(&dir, &mut st)?;
+    }
     Ok(st.name)
+}
+
+/// A frozen process acts on a signal only once it is thawed, so after
+/// signalling a paused container `stop` and `kill` unpause it, as docker
+/// does. The state says running before the thaw: the container cannot exit
+/// (and its supervisor record that) while it is still frozen.
+fn thaw_to_deliver(dir: &Path, st: &mut State) -> crate::Result<()> {
+    st.status = Status::Running;
+    st.save(dir)?;
+    let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
+    cg.freeze(&mut super::cgroup::HostFs, false)
 }
 
 /// `wait`: blocks until the container exits; returns its exit code.

@@ -12,6 +12,7 @@ mod error;
 pub mod exec;
 mod init;
 pub mod lifecycle;
+mod logline;
 pub mod namespaces;
 mod pid1;
 pub mod prune;
@@ -87,6 +88,9 @@ pub struct RunOptions {
     pub limits: cgroup::Limits,
     /// `-t`: give the container a pseudo-terminal.
     pub tty: bool,
+    /// `-i`: the foreground container reads this command's standard input;
+    /// without it the container's stdin is /dev/null, as with docker.
+    pub interactive: bool,
     /// `--restart`.
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
@@ -327,7 +331,9 @@ pub fn run_foreground(
             &spec,
             rootfs,
             &opts.limits,
-            Stdio::Inherit,
+            Stdio::Inherit {
+                stdin: opts.interactive,
+            },
             &mut on_start,
         )
     };
@@ -340,7 +346,39 @@ pub fn run_foreground(
     } else {
         st.save(&dir.path)?;
     }
+    if let Ok((code, _)) = &result {
+        let stopped = restart::stop_marker(&dir.path).exists();
+        if !opts.remove && st.restart_policy.should_restart(*code, 0, stopped) {
+            hand_over(root, &dir, &mut st, *code)?;
+        }
+    }
     result.map(|(code, _)| code)
+}
+
+/// A foreground container ended and its restart policy starts it again:
+/// as with dockerd, it goes on in the background under a supervisor (the
+/// shim, which applies the policy from then on) and this command returns
+/// the first exit code.
+fn hand_over(
+    root: &Path,
+    dir: &ContainerDir,
+    st: &mut state::State,
+    code: i32,
+) -> crate::Result<()> {
+    let s = trace::step(
+        Kind::Process,
+        "hand_over",
+        format!("container {}", &dir.id[..12]),
+    )
+    .field("policy", st.restart_policy.name())
+    .field("exit_code", code)
+    .equivalent(format!("glassbox start {}", st.name))
+    .announce()?;
+    st.restart_count += 1;
+    let r = st
+        .save(&dir.path)
+        .and_then(|()| lifecycle::start(root, &dir.id).map(|_| ()));
+    s.finish_with(r)
 }
 
 pub(crate) fn remove_dir(dir: &ContainerDir) {
@@ -366,8 +404,12 @@ pub(crate) fn remove_dir(dir: &ContainerDir) {
 /// Where the container's stdin, stdout and stderr go.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stdio {
-    /// The caller's own (a foreground run without a terminal).
-    Inherit,
+    /// The caller's own stdout and stderr (a foreground run without a
+    /// terminal); stdin too when `stdin` (`-i`), else /dev/null.
+    Inherit {
+        /// `-i`: keep the caller's stdin.
+        stdin: bool,
+    },
     /// The shim's log pipes; stdin is /dev/null.
     Log(i32, i32),
     /// A pseudo-terminal the init opens in the container's devpts (`-t`).

@@ -25,19 +25,17 @@ fn pump(
     std::thread::spawn(move || {
         let mut reader = BufReader::new(std::fs::File::from(r));
         let mut buf = Vec::new();
+        let mut line = Vec::new();
         loop {
             buf.clear();
             match reader.read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            let line = serde_json::json!({
-                "log": String::from_utf8_lossy(&buf),
-                "stream": stream,
-                "time": state::now(),
-            });
+            line.clear();
+            super::logline::encode(&mut line, &buf, stream, std::time::SystemTime::now());
             let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(f, "{line}");
+            let _ = f.write_all(&line);
         }
     })
 }
@@ -212,59 +210,186 @@ fn relay_to_starter() {
     crate::trace::set_relay_until_started(crate::trace::relay::RelayWriter::new(pipe, None));
 }
 
-/// Gives back the pages of glassbox's code and read-only data the shim
-/// touched only to start the container (argument parsing, the spec, the
-/// runtime), once the command that started it has exited: from then on the
-/// shim only waits and copies the log, and the few pages that needs fault
-/// back in from the page cache. `madvise(MADV_PAGEOUT)` drops a page only
-/// when no other process maps it and never loses data (dirty private pages
-/// stay), so this is safe on every mapping; it lowers the shim's resident
-/// set from ~7 MiB to well under 2 MiB.
-fn release_startup_pages() {
+/// Gives back the memory the shim needed only to start the container
+/// (argument parsing, the spec, the runtime), once the command that started
+/// it has exited: from then on it only waits and copies the log, and the few
+/// pages that needs fault back in from the page cache.
+///
+/// - Read-only file mappings with no private copies in them (`Anonymous: 0`
+///   in `/proc/self/smaps`: code and read-only data of glassbox and its
+///   shared libraries) are unmapped with `madvise(MADV_DONTNEED)`. For such
+///   a mapping that loses nothing: every page is the file's own page, and
+///   the next touch maps it again from the page cache. This also drops the
+///   pages of libc that other processes keep in memory, which
+///   `MADV_PAGEOUT` skips.
+/// - Other read-only file mappings (relocated data) get `MADV_PAGEOUT`,
+///   which reclaims only what can come back unchanged.
+/// - `malloc_trim(0)` returns the heap's free pages.
+///
+/// Writable mappings (heap, stacks, .data) are never touched.
+fn release_startup_pages() -> ! {
     let parent = nix::unistd::getppid();
     let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while nix::unistd::getppid() == parent && std::time::Instant::now() < until {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mappings = clean_file_mappings(&smaps);
+    let kib = |private: bool| -> u64 {
+        mappings
+            .iter()
+            .filter(|m| (m.anonymous_kib > 0) == private)
+            .map(|m| m.rss_kib)
+            .sum()
     };
-    let mut bytes = 0u64;
-    let mut regions = 0u32;
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        // File-backed, not writable: code and read-only data. Writable and
-        // anonymous mappings (heap, stacks, .data) are left alone.
-        let path = f.nth(3).unwrap_or("");
-        if !path.starts_with('/') || perms.as_bytes().get(1) == Some(&b'w') {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
-        // SAFETY: the range is one of this process's own mappings as the
-        // kernel lists it; MADV_PAGEOUT only reclaims clean or swappable
-        // pages and never changes their contents, so no memory the process
-        // uses is invalidated.
-        let r = unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_PAGEOUT) };
-        if r == 0 {
-            bytes += (b - a) as u64;
-            regions += 1;
-        }
-    }
+    // Told first: anything that runs after the release faults its code back
+    // in (and the kernel maps up to 16 neighbouring pages with each fault).
     crate::trace::fact(
         crate::trace::Kind::Process,
         "release_pages",
-        "shim startup code",
+        "shim startup memory",
     )
-    .field("regions", regions)
-    .field("bytes", bytes)
-    .syscall("madvise(MADV_PAGEOUT)")
+    .field("rss_kib", resident_kib())
+    .field("unmap_kib", kib(false))
+    .field("page_out_kib", kib(true))
+    .syscall("madvise(MADV_DONTNEED), madvise(MADV_PAGEOUT), malloc_trim(3)")
     .info();
+    drop(smaps);
+    // SAFETY: malloc_trim only gives free heap memory back to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    for m in &mappings {
+        let advice = if m.anonymous_kib == 0 {
+            libc::MADV_DONTNEED
+        } else {
+            libc::MADV_PAGEOUT
+        };
+        // SAFETY: the range is one of this process's own read-only,
+        // file-backed mappings as the kernel lists it. With DONTNEED the
+        // mapping has no private (copied-on-write) page, so every page is
+        // mapped again unchanged from the file on its next touch; PAGEOUT
+        // only reclaims pages that come back unchanged. No memory the
+        // process relies on changes contents.
+        unsafe { libc::madvise(m.start as *mut libc::c_void, m.end - m.start, advice) };
+    }
+    // This thread stays asleep until the shim exits: ending it would run
+    // (and map back) the thread-exit code of Rust and libc just dropped.
+    loop {
+        // SAFETY: pause(2) only waits for a signal.
+        unsafe { libc::pause() };
+    }
+}
+
+/// `VmRSS` of this process in KiB (0 when /proc cannot say).
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One mapping of `/proc/self/smaps` that the shim may release.
+#[derive(Debug, PartialEq)]
+struct Mapping {
+    start: usize,
+    end: usize,
+    rss_kib: u64,
+    anonymous_kib: u64,
+}
+
+/// The resident, read-only, file-backed mappings listed in `smaps` text.
+fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
+    let mut out = Vec::new();
+    let mut cur: Option<Mapping> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let Some(first) = f.next() else { continue };
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                out.extend(cur.take().filter(|m| m.rss_kib > 0));
+                let perms = f.next().unwrap_or("");
+                let path = f.nth(3).unwrap_or("");
+                // File-backed and not writable: code and read-only data.
+                if path.starts_with('/') && perms.as_bytes().get(1) == Some(&b'-') {
+                    cur = Some(Mapping {
+                        start: a,
+                        end: b,
+                        rss_kib: 0,
+                        anonymous_kib: 0,
+                    });
+                }
+                continue;
+            }
+        }
+        if let Some(m) = cur.as_mut() {
+            let kib = || f.clone().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            match first {
+                "Rss:" => m.rss_kib = kib(),
+                "Anonymous:" => m.anonymous_kib = kib(),
+                _ => {}
+            }
+        }
+    }
+    out.extend(cur.filter(|m| m.rss_kib > 0));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_resident_read_only_file_mappings_and_their_private_pages() {
+        let smaps = "\
+55e7e97f3000-55e7ea126000 r-xp 0034a000 fe:01 123 /usr/bin/glassbox
+Size:               9420 kB
+Rss:                 268 kB
+Anonymous:             0 kB
+55e7ea126000-55e7ea195000 r--p 00c7c000 fe:01 123 /usr/bin/glassbox
+Rss:                 444 kB
+Anonymous:           444 kB
+55e7ea195000-55e7ea198000 rw-p 00ce3000 fe:01 123 /usr/bin/glassbox
+Rss:                  12 kB
+Anonymous:            12 kB
+55e7f52f7000-55e7f5367000 rw-p 00000000 00:00 0 [heap]
+Rss:                 424 kB
+Anonymous:           424 kB
+7f32b6317000-7f32b646d000 r-xp 00026000 fe:01 77 /usr/lib/libc.so.6
+Rss:                1060 kB
+Anonymous:             0 kB
+7f32b64d3000-7f32b64e3000 r--p 00000000 fe:01 78 /usr/lib/libm.so.6
+Rss:                   0 kB
+Anonymous:             0 kB
+7f32b65e5000-7f32b65e7000 r-xp 00000000 00:00 0 [vdso]
+Rss:                   4 kB
+";
+        let got = clean_file_mappings(smaps);
+        assert_eq!(
+            got,
+            vec![
+                Mapping {
+                    start: 0x55e7e97f3000,
+                    end: 0x55e7ea126000,
+                    rss_kib: 268,
+                    anonymous_kib: 0
+                },
+                Mapping {
+                    start: 0x55e7ea126000,
+                    end: 0x55e7ea195000,
+                    rss_kib: 444,
+                    anonymous_kib: 444
+                },
+                Mapping {
+                    start: 0x7f32b6317000,
+                    end: 0x7f32b646d000,
+                    rss_kib: 1060,
+                    anonymous_kib: 0
+                },
+            ]
+        );
+    }
 }

@@ -46,12 +46,24 @@ impl Store {
                         tmp.path(),
                         ApplyMode::Overlay,
                     )?;
-                    std::fs::rename(tmp.keep(), &dir)
-                        .ctx(|| format!("renaming into {}", dir.display()))?;
-                    Ok::<_, crate::Error>(stats)
+                    let unpacked = tmp.keep();
+                    if let Err(e) = std::fs::rename(&unpacked, &dir) {
+                        let _ = std::fs::remove_dir_all(&unpacked);
+                        // Another command unpacking the same layer at the
+                        // same moment got there first: its copy has the same
+                        // files (same chain id), so ours is not needed.
+                        if !dir.is_dir() {
+                            return Err(e).ctx(|| format!("renaming into {}", dir.display()));
+                        }
+                        return Ok((stats, true));
+                    }
+                    Ok::<_, crate::Error>((stats, false))
                 })();
                 match r {
-                    Ok(st) => {
+                    Ok((st, raced)) => {
+                        if raced {
+                            s.field("unpacked_by_another_command", true);
+                        }
                         s.field("files", st.written)
                             .field("whiteouts", st.whiteouts)
                             .field("refused", st.refused);

@@ -16,6 +16,7 @@ fn the_events_chapter_matches_the_templates() {
 fn every_lesson_chapter_is_a_fresh_transcript_of_a_real_run() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
     for lesson in glassbox::lessons::load_all(&dir).unwrap() {
+        let _turn = crate::support::lesson_turn();
         let fresh = glassbox::lessons::transcript::transcript(&crate::support::bin(), &lesson)
             .expect("the lesson runs");
         let path = glassbox::lessons::transcript::chapter_path(&lesson);

@@ -11,7 +11,7 @@ fn fixture(name: &str) -> String {
 }
 
 /// A temp context directory with `files` (path, content) and a Dockerfile.
-fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("Dockerfile"), dockerfile).unwrap();
     for (p, c) in files {
@@ -57,7 +57,10 @@ fn top_layer_entries(root: &Root, reference: &str) -> Vec<(String, u64, u64, u32
         .collect()
 }
 
-fn events_of<'a>(events: &'a [serde_json::Value], action: &str) -> Vec<&'a serde_json::Value> {
+pub(crate) fn events_of<'a>(
+    events: &'a [serde_json::Value],
+    action: &str,
+) -> Vec<&'a serde_json::Value> {
     events
         .iter()
         .filter(|e| e["kind"] == "build" && e["action"] == action)
@@ -347,7 +350,7 @@ fn redact(text: &str, root: &Path) -> String {
     s
 }
 
-fn layer_names(root: &Root, reference: &str, index_from_top: usize) -> Vec<String> {
+pub(crate) fn layer_names(root: &Root, reference: &str, index_from_top: usize) -> Vec<String> {
     let store = glassbox::store::Store::open(root.path()).unwrap();
     let img = store.resolve(reference).unwrap();
     let l = &img.layers[img.layers.len() - 1 - index_from_top];
@@ -551,7 +554,7 @@ fn copy_of_an_ignored_file_points_at_the_dockerignore_line() {
 }
 
 /// The content of `path` in the image, from the topmost layer that has it.
-fn file_in_image(root: &Root, reference: &str, path: &str) -> Option<(String, u32)> {
+pub(crate) fn file_in_image(root: &Root, reference: &str, path: &str) -> Option<(String, u32)> {
     let store = glassbox::store::Store::open(root.path()).unwrap();
     let img = store.resolve(reference).unwrap();
     for l in img.layers.iter().rev() {

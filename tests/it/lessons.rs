@@ -17,6 +17,7 @@ fn lesson_numbers() -> Vec<u32> {
 #[test]
 fn every_lesson_runs_and_its_exercises_check_real_state() {
     for n in lesson_numbers() {
+        let _turn = crate::support::lesson_turn();
         let root = Root::new();
         let n = n.to_string();
         let out = root.ok(&["lessons", "run", &n]);

@@ -79,8 +79,9 @@ fn a_detached_container_logs_runs_stops_and_is_removed() {
     assert_eq!(i["State"]["ExitCode"], 137);
     assert!(root.ok(&["ps", "-q"]).trim().is_empty());
     assert!(root.ok(&["ps", "-a", "-q"]).contains(&id[..12]));
-    let out = root.run(&["stop", "web"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is exited"));
+    // As with docker, stopping an exited container is already done.
+    assert_eq!(root.ok(&["stop", "web"]).trim(), "web");
+    assert_eq!(inspect(&root, "web")["State"]["ExitCode"], 137);
     root.ok(&["rm", "web"]);
     assert!(root.ok(&["ps", "-a", "-q"]).trim().is_empty());
     for c in ["memory", "pids", "cpu", "freezer"] {
@@ -209,7 +210,8 @@ fn nothing_is_left_behind_no_mounts_cgroups_or_processes() {
 fn an_unknown_image_is_one_clear_line_and_creates_nothing() {
     let root = busybox_root();
     let out = root.run(&["run", "--rm", "no-such-image", "true"]);
-    assert_eq!(out.status.code(), Some(1));
+    // 125: run itself failed, as docker says it.
+    assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no-such-image"), "{err}");
@@ -240,4 +242,43 @@ fn create_then_start_keeps_the_writable_layer_across_restarts() {
     root.ok(&["start", "c1"]);
     assert_eq!(root.ok(&["wait", "c1"]).trim(), "0");
     assert_eq!(root.ok(&["logs", "c1"]), "1\n2\n");
+}
+
+#[test]
+fn stop_and_kill_reach_a_paused_container_and_start_on_a_running_one_is_a_no_op() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["frozen-a", "frozen-b"],
+    };
+    detached(&root, "frozen-a", "exec sleep 100");
+    detached(
+        &root,
+        "frozen-b",
+        "trap 'exit 7' TERM; while :; do sleep 0.05; done",
+    );
+    // As with docker: start on a running container succeeds and changes nothing.
+    let pid = inspect(&root, "frozen-a")["State"]["Pid"].clone();
+    assert_eq!(root.ok(&["start", "frozen-a"]).trim(), "frozen-a");
+    assert_eq!(inspect(&root, "frozen-a")["State"]["Pid"], pid);
+    // kill of a paused container: the signal is delivered once it is thawed.
+    root.ok(&["pause", "frozen-a"]);
+    root.ok(&["kill", "frozen-a"]);
+    assert_eq!(root.ok(&["wait", "frozen-a"]).trim(), "137");
+    // stop of a paused container: SIGTERM, thaw, and its trap runs.
+    root.ok(&["pause", "frozen-b"]);
+    assert_eq!(inspect(&root, "frozen-b")["State"]["Status"], "paused");
+    root.ok(&["stop", "-t", "5", "frozen-b"]);
+    let state = &inspect(&root, "frozen-b")["State"];
+    assert_eq!(state["Status"], "exited");
+    assert_eq!(state["ExitCode"], 7);
+    // Stopping it again is done already; killing it says why not.
+    assert_eq!(root.ok(&["stop", "frozen-b"]).trim(), "frozen-b");
+    let out = root.run(&["kill", "frozen-b"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is exited") && err.contains("glassbox start frozen-b"),
+        "{err}"
+    );
 }

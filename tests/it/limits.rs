@@ -87,7 +87,7 @@ fn cpus_become_a_cfs_quota_and_cgroups_are_removed() {
 fn a_memory_limit_below_6m_is_refused_before_anything_is_made() {
     let root = busybox_root();
     let out = root.run(&run_args(&["--rm", "--memory", "1m"], &["true"]));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("give at least 6m"), "{err}");

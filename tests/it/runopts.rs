@@ -308,3 +308,139 @@ fn init_forwards_stop_signal_to_the_command() {
     assert_eq!(i["State"]["ExitCode"], 7, "{i}");
     assert!(root.ok(&["logs", "graceful"]).contains("got TERM"));
 }
+
+/// Runs glassbox with `input` on its stdin; returns (status, stdout).
+fn with_stdin(root: &Root, args: &[&str], input: &[u8]) -> (bool, String) {
+    use std::io::Write;
+    let mut c = root
+        .cmd(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn glassbox");
+    c.stdin.take().unwrap().write_all(input).unwrap();
+    let out = c.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn stdin_reaches_the_container_only_with_dash_i() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["stdin-box"],
+    };
+    let cat = ["run", "--rm", "--network", "none", "busybox", "cat"];
+    let with_i = ["run", "-i", "--rm", "--network", "none", "busybox", "cat"];
+    assert_eq!(
+        with_stdin(&root, &with_i, b"piped in\n"),
+        (true, "piped in\n".into())
+    );
+    // Without -i, cat sees /dev/null: an immediate end of input.
+    assert_eq!(
+        with_stdin(&root, &cat, b"piped in\n"),
+        (true, String::new())
+    );
+    root.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "stdin-box",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        with_stdin(&root, &["exec", "-i", "stdin-box", "cat"], b"to exec\n"),
+        (true, "to exec\n".into())
+    );
+    assert_eq!(
+        with_stdin(&root, &["exec", "stdin-box", "cat"], b"to exec\n"),
+        (true, String::new())
+    );
+}
+
+#[test]
+fn a_foreground_run_with_a_restart_policy_goes_on_in_the_background() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["fg-flaky"],
+    };
+    let trace = root.path().join("fg.jsonl");
+    let out = root.run(&[
+        "--trace",
+        "json",
+        "--trace-file",
+        trace.to_str().unwrap(),
+        "run",
+        "--name",
+        "fg-flaky",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo attempt; exit 3",
+    ]);
+    // The first exit code, as docker run returns it.
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attempt\n");
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    crate::support::assert_explained(&events);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "process" && e["action"] == "hand_over" && e["stage"] == "done"),
+        "no hand_over event"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let i = inspect(&root, "fg-flaky");
+        if i["State"]["Status"] == "exited" && i["RestartCount"] == 2 {
+            assert_eq!(i["State"]["ExitCode"], 3);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not done restarting: {i}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The two restarts ran under the supervisor, into the log.
+    assert_eq!(root.ok(&["logs", "fg-flaky"]), "attempt\nattempt\n");
+    // Without a policy that asks for it, nothing runs again.
+    let out = root.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn an_env_entry_without_a_name_is_refused_like_docker() {
+    let root = busybox_root();
+    for bad in ["=x", ""] {
+        let out = root.run(&["run", "--rm", "-e", bad, "busybox", "true"]);
+        assert_eq!(out.status.code(), Some(125), "-e {bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("KEY=VALUE"), "{err}");
+    }
+    assert_eq!(root.ok(&["ps", "-a", "-q"]), "");
+}

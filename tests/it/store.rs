@@ -115,3 +115,43 @@ fn store_verify_finds_an_edited_unpacked_layer() {
     std::fs::remove_dir_all(&lower[0]).unwrap();
     assert!(r.ok(&["store", "verify"]).contains("sound"));
 }
+
+#[test]
+fn concurrent_first_runs_of_a_fresh_image_share_its_unpacked_layers() {
+    let r = crate::support::Root::new();
+    r.ok(&["setup"]);
+    // No layer is unpacked yet: every one of these runs needs them at once.
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            r.cmd(&["run", "--rm", "--network", "none", "busybox", "true"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn run")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let store = Store::open(r.path()).unwrap();
+    let img = store.resolve("busybox").unwrap();
+    let unpacked: Vec<_> = std::fs::read_dir(store.layers_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(unpacked.len(), img.layers.len(), "{unpacked:?}");
+    drop(store);
+    // The losers' copies are gone, not left in tmp/.
+    let tmp: Vec<_> = std::fs::read_dir(r.path().join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| !n.to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(tmp.is_empty(), "left in tmp: {tmp:?}");
+    assert!(r.ok(&["store", "verify"]).contains("sound"));
+}

@@ -5,6 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Held while a test plays a lesson from start to reset: lessons publish
+/// fixed host ports (8088, ...), so two tests must not play one at once.
+pub static LESSONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`LESSONS`], even after a test that held it panicked.
+pub fn lesson_turn() -> std::sync::MutexGuard<'static, ()> {
+    LESSONS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The glassbox binary cargo built for these tests.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_glassbox"))
@@ -77,6 +86,14 @@ impl Drop for Root {
     /// Bridges are the host's, not the root's: delete the ones this root
     /// made (its default network's included) before its directory goes.
     fn drop(&mut self) {
+        // A test that failed midway may have left containers running:
+        // their supervisors would outlive the root (and hold its ports).
+        if self.path().join("containers").is_dir() {
+            let ids = self.run(&["ps", "-a", "-q"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.run(&["rm", "-f", id]);
+            }
+        }
         glassbox::network::teardown_root(self.path());
     }
 }

@@ -183,26 +183,6 @@ pub fn did_you_mean_among<'n>(word: &str, names: &[&'n str]) -> Option<&'n str> 
         .map(|(_, n)| n)
 }
 
-/// The line (1-based) of a `RUN cmd <<EOF` before `line` whose body the
-/// parser then read as instructions: parse-dockerfile understands a RUN
-/// here-document only when `<<` comes first.
-fn late_heredoc(text: &str, line: usize) -> Option<usize> {
-    let before: Vec<&str> = text.lines().take(line.saturating_sub(1)).collect();
-    before.iter().enumerate().rev().find_map(|(i, l)| {
-        let t = l.trim_start();
-        let rest = t
-            .get(..4)?
-            .eq_ignore_ascii_case("RUN ")
-            .then(|| t[4..].trim_start())?;
-        let rest = rest
-            .split_whitespace()
-            .skip_while(|w| w.starts_with("--"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        (!rest.starts_with("<<") && rest.contains("<<")).then_some(i + 1)
-    })
-}
-
 /// Turns the parser's error into a teaching diagnostic.
 pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> Diagnostic {
     let full = e.to_string();
@@ -215,14 +195,9 @@ pub fn from_parse_error(file: &str, text: &str, e: &parse_dockerfile::Error) -> 
         .and_then(|s| s.strip_suffix('\''))
     {
         code = "UnknownInstruction";
-        Some(match late_heredoc(text, line) {
-            Some(run_line) => format!(
-                "line {run_line} starts a here-document after the command; glassbox reads one only right after RUN: write `RUN <<EOF command ...` instead"
-            ),
-            None => match did_you_mean(word) {
+        Some(match did_you_mean(word) {
             Some(k) => format!("did you mean {k}?"),
             None => format!("known instructions are {}", INSTRUCTIONS.join(", ")),
-            },
         })
     } else if message == "invalid JSON" && src.contains('\'') {
         code = "JsonSingleQuotes";

@@ -3,15 +3,21 @@
 //! and gives byte spans for each node) and diagnostics that teach
 //! ([`diag`]): errors and Docker-style build-check warnings with
 //! file:line:column, a source snippet with a caret, and a hint.
+//! [`heredocs`] reads RUN here-documents out of the text first, wherever
+//! their markers stand on the line (the parser reads only one, right
+//! after RUN).
 
 pub mod checks;
 pub mod diag;
+pub mod heredocs;
 
 pub use checks::keyword_span;
 pub use diag::{Diagnostic, Severity};
 pub use parse_dockerfile::{Dockerfile, Instruction};
 
-/// Parses `text` (read from `file`, used only in diagnostics). On success
+/// Parses `text` (read from `file`, used only in diagnostics); give it
+/// [`heredocs::prepare`]'s text so that every RUN here-document is read
+/// the way BuildKit reads it. On success
 /// returns the syntax tree and the build-check warnings; on failure the one
 /// error that stopped parsing (or the first error-level check, such as an
 /// unknown flag).

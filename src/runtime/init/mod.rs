@@ -1,0 +1,409 @@
+//! The container's init, between `clone` and `exec`: it makes the mount
+//! table private, mounts the overlay root, the spec's mounts and device
+//! nodes, pivots into the new root, masks paths, brings `lo` up, sets the
+//! hostname, drops capabilities, sets no_new_privs, and execs the user's
+//! command. Every step is an event relayed to the parent.
+//!
+//! Errors here cannot be returned to the parent as values: each failed step
+//! records its error in the trace and the init exits with Docker's codes
+//! (125 setup failed, 126 not executable, 127 not found).
+
+mod caps;
+mod rootfs;
+
+use super::{ContainerDir, Rootfs};
+use crate::trace::{self, Kind};
+pub(crate) use caps::drop_capabilities;
+use caps::drop_caps;
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Spec;
+use rootfs::{make_devices, mask_paths, mount_one, mount_overlay, mount_volume, pivot};
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Everything the init needs, prepared before `clone`.
+pub struct Plan {
+    merged: PathBuf,
+    upper: PathBuf,
+    work: PathBuf,
+    lowers: Vec<(String, String)>,
+    spec: Spec,
+    volumes_dir: PathBuf,
+    new_cgroup_ns: bool,
+    io: super::Stdio,
+}
+
+impl Plan {
+    /// Gathers the plan from the container directory and spec.
+    pub fn new(
+        dir: &ContainerDir,
+        spec: &Spec,
+        rootfs: &Rootfs,
+        new_cgroup_ns: bool,
+        io: super::Stdio,
+    ) -> Plan {
+        Plan {
+            merged: dir.merged(),
+            upper: dir.upper(),
+            work: dir.work(),
+            lowers: rootfs
+                .lowers
+                .iter()
+                .map(|l| (l.dir.display().to_string(), l.digest.clone()))
+                .collect(),
+            spec: spec.clone(),
+            volumes_dir: dir
+                .path
+                .parent()
+                .and_then(Path::parent)
+                .map(crate::volume::volumes_dir)
+                .unwrap_or_default(),
+            new_cgroup_ns,
+            io,
+        }
+    }
+}
+
+struct Fail(i32);
+
+type R<T = ()> = Result<T, Fail>;
+
+/// Runs a step: announce, do, record; on error the init fails with 125.
+fn act<T>(b: trace::EventBuilder, f: impl FnOnce() -> Result<T, String>) -> R<T> {
+    let s = b.announce().map_err(|_| Fail(125))?;
+    s.finish_with(f()).map_err(|_| Fail(125))
+}
+
+fn errs<T>(r: nix::Result<T>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// The init's body; returns the exit status when it could not exec. It
+/// first waits for the parent's start byte on `start` (sent once the init
+/// is in its cgroup).
+pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
+    use std::io::Read;
+    let mut b = [0u8; 1];
+    if start.read_exact(&mut b).is_err() {
+        return 125;
+    }
+    drop(start);
+    match plan.io {
+        super::Stdio::Inherit { stdin: true } => {}
+        super::Stdio::Inherit { stdin: false } => {
+            // Without -i the container reads nothing, as with docker.
+            // SAFETY: open and dup2 only change this process's fd table.
+            unsafe {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                libc::dup2(null, 0);
+            }
+        }
+        super::Stdio::Log(out, err) => {
+            // A detached container writes into the shim's log pipes and
+            // reads nothing.
+            // SAFETY: out and err are pipe ends the shim opened and kept
+            // alive across clone; dup2 only changes this process's fd table.
+            unsafe {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                libc::dup2(null, 0);
+                libc::dup2(out, 1);
+                libc::dup2(err, 2);
+            }
+        }
+        // The terminal is opened once /dev/pts is mounted (see below).
+        super::Stdio::Tty(_) => {}
+    }
+    let _p = trace::phase("init");
+    match setup_and_exec(plan) {
+        Ok(()) => 0,
+        Err(Fail(c)) => c,
+    }
+}
+
+fn setup_and_exec(plan: &Plan) -> R {
+    if plan.new_cgroup_ns {
+        act(
+            trace::step(Kind::Namespace, "unshare", "cgroup namespace")
+                .field("flag", "CLONE_NEWCGROUP")
+                .field("unshare", "--cgroup")
+                .equivalent("unshare --cgroup")
+                .syscall("unshare(CLONE_NEWCGROUP)"),
+            || {
+                errs(
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+                    "unsharing the cgroup namespace",
+                )
+            },
+        )?;
+    }
+    act(
+        trace::step(Kind::Mount, "make_private", "/")
+            .equivalent("mount --make-rprivate /")
+            .syscall("mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)"),
+        || {
+            errs(
+                mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                ),
+                "making / private",
+            )
+        },
+    )?;
+    mount_overlay(plan)?;
+    let root = plan.merged.clone();
+    {
+        let _p = trace::phase("mounts");
+        for m in plan.spec.mounts().as_deref().unwrap_or(&[]) {
+            if m.typ().as_deref() == Some("bind") {
+                mount_volume(plan, &root, m)?;
+                continue;
+            }
+            mount_one(&root, m)?;
+            if m.destination() == Path::new("/dev") {
+                make_devices(&root)?;
+            }
+        }
+    }
+    pivot(&root)?;
+    mask_paths(&plan.spec)?;
+    if let super::Stdio::Tty(t) = plan.io {
+        act(
+            trace::step(Kind::Process, "tty", "pseudo-terminal")
+                .field("rows", t.rows)
+                .field("cols", t.cols)
+                .equivalent("script -q /dev/null  # a shell on a new pty")
+                .syscall("open(\"/dev/ptmx\"), sendmsg(SCM_RIGHTS), setsid(2), ioctl(TIOCSCTTY)"),
+            || super::tty::open_in_container(t.sock, t.rows, t.cols).map(|_| ()),
+        )?;
+    }
+    if plan.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        act(
+            trace::step(Kind::Mount, "remount_ro", "/")
+                .equivalent("mount -o remount,ro,bind /")
+                .syscall("mount(\"/\", \"/\", NULL, MS_REMOUNT|MS_BIND|MS_RDONLY, NULL)"),
+            || {
+                errs(
+                    mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                        None::<&str>,
+                    ),
+                    "remounting / read-only",
+                )
+            },
+        )?;
+    }
+    if let Some(h) = plan.spec.hostname() {
+        act(
+            trace::step(Kind::Namespace, "sethostname", format!("hostname {h}"))
+                .field("hostname", h)
+                .equivalent(format!("hostname {h}"))
+                .syscall("sethostname(2)"),
+            || errs(nix::unistd::sethostname(h), "setting the hostname"),
+        )?;
+    }
+    let has_net = super::namespaces::in_spec(&plan.spec)
+        .iter()
+        .any(|n| n.name == "net");
+    if has_net {
+        act(
+            trace::step(Kind::Network, "link_up", "lo")
+                .field("interface", "lo")
+                .equivalent("ip link set lo up")
+                .syscall("ioctl(SIOCSIFFLAGS, IFF_UP)"),
+            loopback_up,
+        )?;
+    }
+    let process = plan.spec.process().clone().ok_or(Fail(125))?;
+    let args = process.args().clone().unwrap_or_default();
+    let env = process.env().clone().unwrap_or_default();
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    let program = match resolve(&args[0], &path_var) {
+        Ok(p) => p,
+        Err((code, reason)) => {
+            trace::fact(Kind::Process, "exec", args[0].clone())
+                .field("args", &args)
+                .field("error", &reason)
+                .field("code", code)
+                .info();
+            eprintln!("glassbox: {reason}");
+            return Err(Fail(code));
+        }
+    };
+    // Docker creates a working directory the image does not have.
+    let missing = !process.cwd().exists();
+    act(
+        trace::step(Kind::Process, "chdir", process.cwd().display().to_string())
+            .field("cwd", process.cwd().display().to_string())
+            .field("created", missing)
+            .syscall(if missing {
+                "mkdir(2), chdir(2)"
+            } else {
+                "chdir(2)"
+            }),
+        || {
+            if missing {
+                std::fs::create_dir_all(process.cwd()).map_err(|e| {
+                    format!(
+                        "creating the working directory {}: {e}",
+                        process.cwd().display()
+                    )
+                })?;
+            }
+            errs(
+                nix::unistd::chdir(process.cwd()),
+                "changing to the working directory",
+            )
+        },
+    )?;
+    drop_caps(&plan.spec)?;
+    act(
+        trace::step(Kind::Security, "no_new_privs", "no_new_privs")
+            .equivalent("setpriv --no-new-privs")
+            .syscall("prctl(PR_SET_NO_NEW_PRIVS, 1)"),
+        || {
+            // SAFETY: prctl with integer arguments touches no memory of ours.
+            let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            errs(nix::errno::Errno::result(r), "setting no_new_privs").map(|_| ())
+        },
+    )?;
+    let user = process.user();
+    let (uid, gid) = (user.uid(), user.gid());
+    act(
+        trace::step(Kind::Security, "setuid", format!("uid {uid} gid {gid}"))
+            .field("uid", uid)
+            .field("gid", gid)
+            .equivalent(format!(
+                "setpriv --reuid {uid} --regid {gid} --clear-groups"
+            ))
+            .syscall("setgroups(2), setgid(2), setuid(2)"),
+        || {
+            errs(nix::unistd::setgroups(&[]), "clearing groups")?;
+            errs(
+                nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)),
+                "setgid",
+            )?;
+            errs(
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)),
+                "setuid",
+            )
+        },
+    )?;
+    let cargs: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_str()).unwrap_or_default())
+        .collect();
+    let cenv: Vec<CString> = env
+        .iter()
+        .map(|a| CString::new(a.as_str()).unwrap_or_default())
+        .collect();
+    let cprog = CString::new(program.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    let s = trace::step(Kind::Process, "exec", program.display().to_string())
+        .field("args", &args)
+        .field("env", &env)
+        .syscall("execve(2)")
+        .announce()
+        .map_err(|_| Fail(125))?;
+    // From here on the relay pipe closes at exec (close-on-exec); the
+    // step's done half cannot be sent after exec, so close it now.
+    s.done();
+    let wants_init = plan
+        .spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(super::spec::INIT_ANNOTATION));
+    if wants_init {
+        return super::pid1::run(&cprog, &cargs, &cenv).map_err(Fail);
+    }
+    let e = nix::unistd::execve(&cprog, &cargs, &cenv).unwrap_err();
+    let code = if e == nix::errno::Errno::ENOENT {
+        127
+    } else {
+        126
+    };
+    eprintln!("glassbox: cannot execute {}: {e}", program.display());
+    trace::fact(Kind::Process, "exec", program.display().to_string())
+        .field("error", e.to_string())
+        .field("code", code)
+        .info();
+    Err(Fail(code))
+}
+
+/// Looks `cmd` up in the container's PATH (execve does not search).
+pub(crate) fn resolve(cmd: &str, path: &str) -> Result<PathBuf, (i32, String)> {
+    let check = |p: &Path| -> Result<PathBuf, (i32, String)> {
+        let md = std::fs::metadata(p).map_err(|e| {
+            (
+                127,
+                format!(
+                    "{}: no such file or directory in the image ({e})",
+                    p.display()
+                ),
+            )
+        })?;
+        if md.is_dir() || md.permissions().mode() & 0o111 == 0 {
+            return Err((
+                126,
+                format!("{}: permission denied: not an executable file", p.display()),
+            ));
+        }
+        Ok(p.to_path_buf())
+    };
+    if cmd.contains('/') {
+        return check(Path::new(cmd));
+    }
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(cmd);
+        if p.exists() {
+            return check(&p);
+        }
+    }
+    Err((
+        127,
+        format!("{cmd:?}: executable file not found in $PATH ({path})"),
+    ))
+}
+
+fn loopback_up() -> Result<(), String> {
+    // SAFETY: a plain socket(2) call; the fd is owned and closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(format!("socket: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a socket we just opened and own.
+    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    use std::os::fd::AsRawFd;
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads and writes only `req`, which lives here.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(format!(
+            "reading lo flags: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the flags member is the active one after SIOCGIFFLAGS.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads only `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(format!(
+            "setting lo up: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
