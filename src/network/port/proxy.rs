@@ -382,6 +382,7 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{Shutdown, TcpStream};
+    use std::time::Instant;
 
     fn tcp_route(target: SocketAddr) -> (Route, SocketAddr) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -541,5 +542,128 @@ mod tests {
         assert_eq!(&buf[..n], b"echo:again");
         proxy.stop();
         drop(echo);
+    }
+
+    /// Writes a container state whose first network gives `ip` (none:
+    /// no network), the way the engine saves it: aside, then renamed.
+    fn write_state(dir: &Path, ip: Option<&str>) {
+        let networks: Vec<serde_json::Value> = ip
+            .map(|ip| {
+                serde_json::json!({
+                    "network": "n", "network_id": "id", "bridge": "br", "ip": ip,
+                    "prefix": 8, "gateway": null, "mac": "02:00:00:00:00:01",
+                    "aliases": [], "links": [], "interface": "eth0", "host_veth": "v"
+                })
+            })
+            .into_iter()
+            .collect();
+        let st = serde_json::json!({
+            "id": "0123456789abcdef", "name": "c", "image": "i", "created": "now",
+            "status": "running", "oom_killed": false, "auto_remove": false,
+            "lowers": [], "networks": networks,
+        });
+        let tmp = dir.join("state.json.tmp");
+        std::fs::write(&tmp, st.to_string()).unwrap();
+        std::fs::rename(&tmp, dir.join("state.json")).unwrap();
+    }
+
+    /// A TCP server on `ip:port` that answers every connection with `name`.
+    fn named_server(ip: &str, port: u16, name: &'static str) -> u16 {
+        let l = TcpListener::bind((ip, port)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                let _ = s.write_all(name.as_bytes());
+            }
+        });
+        port
+    }
+
+    fn answer(front: SocketAddr) -> String {
+        let mut c = TcpStream::connect(front).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_container_target_follows_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two "addresses" of the container: 127.0.0.2 and 127.0.0.3.
+        let port = named_server("127.0.0.2", 0, "first");
+        named_server("127.0.0.3", port, "second");
+        let udp_a = UdpSocket::bind(("127.0.0.2", 0)).unwrap();
+        let uport = udp_a.local_addr().unwrap().port();
+        let udp_b = UdpSocket::bind(("127.0.0.3", uport)).unwrap();
+        for (u, name) in [(udp_a, "first"), (udp_b, "second")] {
+            std::thread::spawn(move || {
+                let mut b = [0u8; 64];
+                while let Ok((_, from)) = u.recv_from(&mut b) {
+                    let _ = u.send_to(name.as_bytes(), from);
+                }
+            });
+        }
+        write_state(dir.path(), Some("127.0.0.2"));
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let front = tcp.local_addr().unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let ufront = udp.local_addr().unwrap();
+        let target = |port| Target::Container {
+            dir: dir.path().to_path_buf(),
+            port,
+        };
+        let proxy = Proxy::start(
+            vec![
+                Route {
+                    listener: Listener::Tcp(tcp),
+                    target: target(port),
+                },
+                Route {
+                    listener: Listener::Udp(udp),
+                    target: target(uport),
+                },
+            ],
+            UDP_IDLE,
+        )
+        .unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let ask_udp = || {
+            client.send_to(b"?", ufront).unwrap();
+            let mut b = [0u8; 64];
+            client
+                .recv(&mut b)
+                .ok()
+                .map(|n| String::from_utf8_lossy(&b[..n]).into_owned())
+        };
+        assert_eq!(answer(front), "first");
+        assert_eq!(ask_udp().as_deref(), Some("first"));
+
+        // The container moved: new connections and the UDP flow follow.
+        write_state(dir.path(), Some("127.0.0.3"));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while answer(front) != "second" {
+            assert!(Instant::now() < deadline, "the TCP proxy never followed");
+        }
+        let mut got = None;
+        while got.as_deref() != Some("second") {
+            assert!(Instant::now() < deadline, "the UDP flow never followed");
+            got = ask_udp();
+        }
+
+        // No address: TCP clients are closed at once, datagrams dropped.
+        write_state(dir.path(), None);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !answer(front).is_empty() {
+            assert!(Instant::now() < deadline, "connections still forwarded");
+        }
+        // Whatever was in flight before the change may still come back.
+        while ask_udp().is_some() {
+            assert!(Instant::now() < deadline, "datagrams still forwarded");
+        }
+        proxy.stop();
     }
 }
