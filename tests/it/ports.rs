@@ -219,7 +219,7 @@ fn a_foreground_run_proxies_while_it_waits_and_stops_with_it() {
 
 /// The run options that let the glassbox binary itself run in a busybox
 /// container (its C library from the host, read-only) as `/gb`.
-fn glassbox_inside() -> Vec<String> {
+pub(crate) fn glassbox_inside() -> Vec<String> {
     vec![
         "-v".into(),
         "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro".into(),

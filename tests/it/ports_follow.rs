@@ -5,12 +5,14 @@
 //! IPv6 (`[::1]`) as well as IPv4, as Docker does. The tests only talk to
 //! 127.0.0.1, ::1 and their own containers.
 
-use crate::ports::{assert_nothing_left, cleanup, host_port, http_get, httpd, inspect, until};
+use crate::ports::{
+    assert_nothing_left, cleanup, glassbox_inside, host_port, http_get, httpd, inspect, until,
+};
 use crate::run::busybox_root;
 use crate::support::{assert_explained, Root};
 use glassbox::network::port::{host_has_ipv6, sockets, Proto};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// The `port.retarget` event of a traced command.
@@ -240,4 +242,45 @@ fn a_port_without_host_address_answers_on_ipv6_too() {
     // Neither family's socket is left (the tables list both).
     assert_nothing_left(port, Proto::Tcp, &id, None);
     assert!(http_get_at(six).is_none());
+}
+
+#[test]
+fn udp_without_host_address_answers_on_ipv6_too() {
+    if !host_has_ipv6() {
+        eprintln!("skipped: this host has no IPv6 (/proc/net/if_inet6 is empty or missing)");
+        return;
+    }
+    let root = busybox_root();
+    let _c = cleanup(&root, &["echo6"]);
+    let mut args: Vec<String> = ["run", "-d", "--name", "echo6", "-p", "53/udp"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(glassbox_inside());
+    args.extend(["busybox", "/gb", "__bench-sink", "--udp", "53"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let id = root.ok(&args).trim().to_string();
+    let port = host_port(&root, "echo6", "53/udp");
+    assert_eq!(
+        root.ok(&["port", "echo6", "53/udp"])
+            .lines()
+            .collect::<Vec<_>>(),
+        [format!("0.0.0.0:{port}"), format!("[::]:{port}")]
+    );
+    let sock = UdpSocket::bind("[::1]:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = until("a UDP echo over ::1", || {
+        sock.send_to(b"ping over ipv6", ("::1", port)).ok()?;
+        sock.recv_from(&mut buf).ok()
+    });
+    assert_eq!(&buf[..n], b"ping over ipv6");
+    assert_eq!(
+        from,
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
+        "the answer comes from the published port"
+    );
+    root.ok(&["rm", "-f", "echo6"]);
+    assert_nothing_left(port, Proto::Udp, &id, None);
 }
