@@ -1,7 +1,8 @@
 //! Published ports that follow the container: the proxy forwards to the
 //! container's address *now*, so `network disconnect` and `network connect`
 //! move the ports along (and a container with no address closes new
-//! connections at once); and `-p PORT` with no host address answers on
+//! connections at once; DNAT rules are written again for the new address);
+//! and `-p PORT` with no host address answers on
 //! IPv6 (`[::1]`) as well as IPv4, as Docker does. The tests only talk to
 //! 127.0.0.1, ::1 and their own containers.
 
@@ -10,7 +11,7 @@ use crate::ports::{
 };
 use crate::run::busybox_root;
 use crate::support::{assert_explained, Root};
-use glassbox::network::port::{host_has_ipv6, sockets, Proto};
+use glassbox::network::port::{host_has_ipv6, nat, sockets, Proto};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -283,4 +284,48 @@ fn udp_without_host_address_answers_on_ipv6_too() {
     );
     root.ok(&["rm", "-f", "echo6"]);
     assert_nothing_left(port, Proto::Udp, &id, None);
+}
+
+#[test]
+fn nat_rules_follow_network_disconnect() {
+    let root = busybox_root();
+    let _n = NetworkGone(&root, "natother");
+    let _c = cleanup(&root, &["natmove"]);
+    root.ok(&["network", "create", "natother"]);
+    let id = root
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "natmove",
+            "--port-driver",
+            "nat",
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sh",
+            "-c",
+            &httpd("rewritten"),
+        ])
+        .trim()
+        .to_string();
+    let port = host_port(&root, "natmove", "80");
+    until("the page through DNAT", || http_get(port));
+    root.ok(&["network", "connect", "natother", "natmove"]);
+    let other = address_on(&root, "natmove", "natother");
+    let (_, events) = root.traced(&["network", "disconnect", "bridge", "natmove"]);
+    assert_explained(&events);
+    assert_eq!(retarget(&events)["fields"]["container_ip"], other.as_str());
+    // The rules were written again for the new address.
+    let rules = nat::rules_for_port(port, Proto::Tcp).join("\n");
+    assert!(
+        rules.contains(&format!("dnat to {other}:80")),
+        "the DNAT rule names {other}: {rules}"
+    );
+    let page = until("the page through DNAT to the other network", || {
+        http_get(port)
+    });
+    assert!(page.contains("rewritten"), "{page}");
+    root.ok(&["rm", "-f", "natmove"]);
+    assert_nothing_left(port, Proto::Tcp, &id, None);
 }
