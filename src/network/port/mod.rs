@@ -10,25 +10,39 @@
 //!   each packet (DNAT) in glassbox's own table ([`nat`]); the host port is
 //!   still reserved by a bound socket, but nothing listens on it.
 //!
-//! The bindings live in the container's state ([`PortState`]); `inspect`,
-//! `ps` and `glassbox port` read them back, and `explain port` ([`path`])
-//! walks the live path of a packet.
+//! With no host address (`-p 8080:80`) the proxy publishes on `0.0.0.0`
+//! and, as Docker does, on `[::]` too ([`Binding::ipv6_twin`]).
+//!
+//! This file binds the host sockets ([`bind`], [`Held`]) and says who
+//! holds a port in use. The supervisor's side — starting and stopping the
+//! forwarding with the container, following `network connect` and
+//! `disconnect` — is in `supervise.rs`. The bindings live in the
+//! container's state ([`PortState`]); `inspect`, `ps` and `glassbox port`
+//! read them back (`show.rs`), and `explain port` ([`path`]) walks the live
+//! path of a packet.
 
 pub mod nat;
 pub mod path;
 pub mod proxy;
 mod proxy_tcp;
+mod show;
 pub mod sink;
 pub mod sockets;
 pub mod spec;
+mod supervise;
 
+pub use show::{annotate_inspect, port_lines, ps_column};
 pub use spec::{Binding, Proto};
+pub use supervise::{
+    after_supervisor, before_supervisor, cleanup, endpoint, follow_network_change, report_released,
+    Supervisor,
+};
 
 use crate::trace::{self, Kind};
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Errors of port publishing.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +240,11 @@ impl Held {
                 .collect::<Vec<_>>()
                 .join(","),
         )
+    }
+
+    /// The sockets, in binding order.
+    pub(crate) fn sockets(&self) -> &[OwnedFd] {
+        &self.sockets
     }
 
     /// Whether any socket is held.
@@ -504,507 +523,10 @@ pub fn who_holds(root: &Path, ip: IpAddr, port: u16, proto: Proto) -> String {
     }
 }
 
-/// The container's address on its (first) network and that network's
-/// bridge, from the endpoints recorded in its state.
-pub fn endpoint(dir: &Path) -> Option<(Ipv4Addr, String)> {
-    let st = crate::runtime::state::State::load(dir).ok()?;
-    let e = st.networks.first()?;
-    Some((e.ip, e.bridge.clone()))
-}
-
-/// The supervisor's side of a container's published ports: it holds the
-/// host sockets across restarts, starts the proxy (or installs the DNAT
-/// rules) each time the container starts and takes them down each time it
-/// ends — so nothing outlives the container.
-pub struct Supervisor {
-    dir: PathBuf,
-    id: String,
-    ports: PortState,
-    held: Held,
-    proxy: Option<proxy::Proxy>,
-    nat_bridge: Option<String>,
-}
-
-impl Supervisor {
-    /// A supervisor for the container in `dir` holding `held`; `None` when
-    /// it publishes nothing.
-    pub fn new(dir: &Path, held: Held) -> Option<Supervisor> {
-        let st = crate::runtime::state::State::load(dir).ok()?;
-        if st.ports.bindings.is_empty() {
-            return None;
-        }
-        Some(Supervisor {
-            dir: dir.to_path_buf(),
-            id: st.id,
-            ports: st.ports,
-            held,
-            proxy: None,
-            nat_bridge: None,
-        })
-    }
-
-    /// The container runs (called after its clone, so threads are fine):
-    /// start forwarding to its address. The proxy follows the address
-    /// when `network connect`/`disconnect` change it.
-    pub fn container_started(&mut self, _pid: i32) {
-        self.container_exited();
-        let id12 = self.id[..12].to_string();
-        let found = endpoint(&self.dir);
-        match self.ports.driver {
-            Driver::Proxy => {
-                let ip = found.as_ref().map(|(ip, _)| ip.to_string());
-                let mut routes = Vec::new();
-                let mut shown = Vec::new();
-                for (b, fd) in self.ports.bindings.iter().zip(&self.held.sockets) {
-                    let Ok(fd) = fd.try_clone() else { continue };
-                    let listener = match b.proto {
-                        Proto::Tcp => proxy::Listener::Tcp(TcpListener::from(fd)),
-                        Proto::Udp => proxy::Listener::Udp(UdpSocket::from(fd)),
-                    };
-                    shown.push(route_text(b, ip.as_deref()));
-                    routes.push(proxy::Route {
-                        listener,
-                        target: proxy::Target::Container {
-                            dir: self.dir.clone(),
-                            port: b.container_port,
-                        },
-                    });
-                }
-                let first = self
-                    .ports
-                    .bindings
-                    .first()
-                    .and_then(|b| b.host_port)
-                    .unwrap_or(0);
-                let mut s = trace::step(Kind::Port, "proxy", format!("container {id12}"))
-                    .field("routes", &shown)
-                    .field("pid", std::process::id())
-                    .field("container_ip", ip.clone().unwrap_or_default())
-                    .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
-                    .equivalent(format!("ss -ltnp 'sport = :{first}'"))
-                    .syscall(
-                        "accept4(2), connect(2), splice(2), epoll_wait(2), inotify_add_watch(2)",
-                    );
-                if ip.is_none() {
-                    s = s.field("no_address", PortError::NoAddress(id12.clone()).to_string());
-                }
-                if let Ok(s) = s.announce() {
-                    match s.finish_with(proxy::Proxy::start(routes, proxy::UDP_IDLE)) {
-                        Ok(p) => self.proxy = Some(p),
-                        Err(_) => self.proxy = None,
-                    }
-                }
-            }
-            Driver::Nat => {
-                let Some((ip, bridge)) = found else {
-                    let err = PortError::NoAddress(id12.clone());
-                    if let Ok(s) =
-                        trace::step(Kind::Port, "dnat", format!("container {id12}")).announce()
-                    {
-                        s.failed(&err);
-                    }
-                    return;
-                };
-                // The command that started a detached container installed
-                // the rules already, where its trace shows them.
-                if nat::has_rules(&self.id)
-                    || nat::install(&self.id, &self.ports.bindings, ip, &bridge).is_ok()
-                {
-                    self.nat_bridge = Some(bridge);
-                } else {
-                    let _ = nat::remove(&self.id, &bridge);
-                }
-            }
-        }
-    }
-
-    /// The container ended: stop the proxy (joining its threads) or delete
-    /// the DNAT rules. The host sockets stay held for a restart.
-    pub fn container_exited(&mut self) {
-        if let Some(p) = self.proxy.take() {
-            let s = trace::cleanup(
-                Kind::Port,
-                "unpublish",
-                format!("container {}", &self.id[..12]),
-            )
-            .field("driver", "proxy")
-            .field(
-                "ports",
-                self.ports
-                    .bindings
-                    .iter()
-                    .map(Binding::display)
-                    .collect::<Vec<_>>(),
-            )
-            .announce();
-            p.stop();
-            if let Ok(s) = s {
-                s.done();
-            }
-        }
-        // `network connect`/`disconnect` may have moved the rules to
-        // another bridge since they were installed.
-        let bridge = endpoint(&self.dir)
-            .map(|(_, b)| b)
-            .or(self.nat_bridge.take());
-        self.nat_bridge = None;
-        if self.ports.driver == Driver::Nat {
-            // Even when the container never started: its rules may have
-            // been installed before its supervisor ran.
-            let _ = nat::remove(&self.id, bridge.as_deref().unwrap_or_default());
-        }
-    }
-}
-
-/// Before a detached container's supervisor starts: with the nat driver,
-/// install its DNAT rules now, so that they appear in the trace of the
-/// command the student typed (the supervisor's own trace is off). The
-/// supervisor removes them when the container ends.
-pub fn before_supervisor(dir: &Path) -> Result<(), PortError> {
-    let Ok(st) = crate::runtime::state::State::load(dir) else {
-        return Ok(());
-    };
-    if st.ports.driver != Driver::Nat || st.ports.bindings.is_empty() {
-        return Ok(());
-    }
-    let (ip, bridge) =
-        endpoint(dir).ok_or_else(|| PortError::NoAddress(st.id[..12].to_string()))?;
-    nat::install(&st.id, &st.ports.bindings, ip, &bridge).map(|_| ())
-}
-
-/// Once a detached container's supervisor reports the start: with the
-/// proxy driver, say who forwards the ports now — the supervisor holds the
-/// listening sockets (read back from the kernel's socket table).
-pub fn after_supervisor(dir: &Path) {
-    let Ok(st) = crate::runtime::state::State::load(dir) else {
-        return;
-    };
-    if st.ports.driver != Driver::Proxy || st.ports.bindings.is_empty() {
-        return;
-    }
-    let Some(shim) = st.shim_pid else { return };
-    let ip = endpoint(dir).map(|(ip, _)| ip.to_string());
-    let mut routes = Vec::new();
-    let mut held_by_shim = true;
-    for b in &st.ports.bindings {
-        let Some(p) = b.host_port else { continue };
-        routes.push(route_text(b, ip.as_deref()));
-        let holders: Vec<i32> = sockets::table(b.proto, None)
-            .iter()
-            .filter(|e| e.local_port == p && e.is_listening(b.proto))
-            .flat_map(|e| sockets::holders(e.inode))
-            .map(|h| h.pid)
-            .collect();
-        held_by_shim &= holders.contains(&shim);
-    }
-    let first = st
-        .ports
-        .bindings
-        .iter()
-        .find_map(|b| b.host_port)
-        .unwrap_or(0);
-    trace::fact(Kind::Port, "proxy", format!("container {}", &st.id[..12]))
-        .field("routes", routes)
-        .field("pid", shim)
-        .field("container_ip", ip.unwrap_or_default())
-        .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
-        .field("held_by_supervisor", held_by_shim)
-        .equivalent(format!("ss -ltnp 'sport = :{first}'"))
-        .syscall("accept4(2), connect(2), splice(2), epoll_wait(2), inotify_add_watch(2)")
-        .info();
-}
-
-/// `0.0.0.0:8080/tcp -> 10.66.0.2:80` (or `-> no address:80`).
-fn route_text(b: &Binding, ip: Option<&str>) -> String {
-    format!(
-        "{}:{}/{} -> {}:{}",
-        b.host_ip_text(),
-        b.host_port.unwrap_or(0),
-        b.proto.as_str(),
-        ip.unwrap_or("no address"),
-        b.container_port
-    )
-}
-
-/// After `network connect` or `disconnect` changed a container's networks
-/// (`why` says which): its published ports now lead to its address on its
-/// first network, or nowhere. A running proxy notices by itself (it
-/// watches the container's state); DNAT rules are written again here.
-/// Either way this command's trace says where the ports lead now.
-pub fn follow_network_change(dir: &Path, why: &str) {
-    let Ok(st) = crate::runtime::state::State::load(dir) else {
-        return;
-    };
-    if st.ports.bindings.is_empty() || !is_live(&st) {
-        return;
-    }
-    let id12 = st.id[..12].to_string();
-    let found = endpoint(dir);
-    let ip = found.as_ref().map(|(ip, _)| ip.to_string());
-    let mut f = trace::fact(Kind::Port, "retarget", format!("container {id12}"))
-        .field("container", &st.name)
-        .field("why", why)
-        .field("driver", st.ports.driver.as_str())
-        .field(
-            "routes",
-            st.ports
-                .bindings
-                .iter()
-                .filter(|b| b.host_port.is_some())
-                .map(|b| route_text(b, ip.as_deref()))
-                .collect::<Vec<_>>(),
-        )
-        .field("container_ip", ip.clone().unwrap_or_default())
-        .field(
-            "network",
-            st.networks
-                .first()
-                .map(|e| e.network.clone())
-                .unwrap_or_default(),
-        );
-    if ip.is_none() {
-        f = f.field(
-            "no_address",
-            format!(
-                "{}; connections to its published ports are closed until it is connected to one (`glassbox network connect bridge {}`)",
-                PortError::NoAddress(st.name.clone()),
-                st.name
-            ),
-        );
-    }
-    match st.ports.driver {
-        Driver::Proxy => {
-            f = f
-                .field("pid", st.shim_pid.unwrap_or(0))
-                .equivalent(format!(
-                    "ss -tnp 'dst {}'",
-                    ip.as_deref().unwrap_or("0.0.0.0/0")
-                ))
-                .syscall("inotify(7)");
-        }
-        Driver::Nat => {
-            let _ = nat::remove(&st.id, "");
-            if let Some((addr, bridge)) = &found {
-                let _ = nat::install(&st.id, &st.ports.bindings, *addr, bridge);
-            }
-            f = f.equivalent("nft list table ip glassbox");
-        }
-    }
-    f.info();
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        self.container_exited();
-    }
-}
-
-/// After a container ended under `stop` or `rm`: its supervisor took its
-/// published ports down; check that against the kernel (no socket on the
-/// ports any more, no DNAT rule left — deleting any that are) and say so
-/// in this command's trace.
-pub fn report_released(st: &crate::runtime::state::State) {
-    let bound: Vec<&Binding> = st
-        .ports
-        .bindings
-        .iter()
-        .filter(|b| b.host_port.is_some())
-        .collect();
-    if bound.is_empty() {
-        return;
-    }
-    let still_open = || {
-        bound.iter().any(|b| {
-            sockets::table(b.proto, None)
-                .iter()
-                .any(|e| Some(e.local_port) == b.host_port && e.is_listening(b.proto))
-        })
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while still_open() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    if st.ports.driver == Driver::Nat && nat::has_rules(&st.id) {
-        let _ = nat::remove(&st.id, "");
-    }
-    let first = bound[0];
-    let p = first.host_port.unwrap_or(0);
-    trace::fact(
-        Kind::Port,
-        "unpublish",
-        format!("container {}", &st.id[..12]),
-    )
-    .field("driver", st.ports.driver.as_str())
-    .field(
-        "ports",
-        bound.iter().map(|b| b.display()).collect::<Vec<_>>(),
-    )
-    .field("host_sockets_closed", !still_open())
-    .equivalent(match st.ports.driver {
-        Driver::Proxy => format!(
-            "ss -l{}np 'sport = :{p}'",
-            if first.proto == Proto::Tcp { "t" } else { "u" }
-        ),
-        Driver::Nat => "nft list table ip glassbox".to_string(),
-    })
-    .info();
-}
-
-/// Removes whatever a container may have left published (its DNAT rules,
-/// when its supervisor died before it could): called by `rm`.
-pub fn cleanup(st: &crate::runtime::state::State) {
-    if st.ports.driver == Driver::Nat && !st.ports.bindings.is_empty() {
-        let _ = nat::remove(&st.id, "");
-    }
-}
-
-fn is_live(st: &crate::runtime::state::State) -> bool {
-    use crate::runtime::state::Status;
-    matches!(
-        st.observed(),
-        Status::Running | Status::Paused | Status::Restarting
-    )
-}
-
-/// The PORTS column of `ps`: `0.0.0.0:8080->80/tcp, 53/udp`.
-pub fn ps_column(st: &crate::runtime::state::State) -> String {
-    let live = is_live(st);
-    let mut out: Vec<String> = Vec::new();
-    if live {
-        for b in &st.ports.bindings {
-            if b.host_port.is_some() {
-                out.push(b.display());
-            }
-        }
-    }
-    for e in &st.ports.exposed {
-        let key = normalise_key(e);
-        let published = live && st.ports.bindings.iter().any(|b| b.key() == key);
-        if !published && !out.contains(&key) {
-            out.push(key);
-        }
-    }
-    out.join(", ")
-}
-
-fn normalise_key(e: &str) -> String {
-    if e.contains('/') {
-        e.to_ascii_lowercase()
-    } else {
-        format!("{e}/tcp")
-    }
-}
-
-/// Adds Docker's port fields to an `inspect` object:
-/// `HostConfig.PortBindings` (what was asked), `Config.ExposedPorts`,
-/// `NetworkSettings.Ports` (what is bound now; exposed-only ports are
-/// `null`) and `HostConfig.PortDriver` (glassbox's own).
-pub fn annotate_inspect(v: &mut serde_json::Value, st: &crate::runtime::state::State) {
-    use serde_json::{json, Map, Value};
-    let mut asked: Map<String, Value> = Map::new();
-    // What was asked: a `[::]` twin was not.
-    for b in st.ports.bindings.iter().filter(|b| !b.ipv6_twin) {
-        let entry = asked.entry(b.key()).or_insert_with(|| json!([]));
-        if let Some(a) = entry.as_array_mut() {
-            a.push(json!({
-                "HostIp": if b.host_ip.is_unspecified() { String::new() } else { b.host_ip.to_string() },
-                "HostPort": b.host_port_spec,
-            }));
-        }
-    }
-    let mut now: Map<String, Value> = Map::new();
-    if is_live(st) {
-        for e in &st.ports.exposed {
-            now.insert(normalise_key(e), Value::Null);
-        }
-        for b in &st.ports.bindings {
-            let Some(p) = b.host_port else { continue };
-            let entry = now.entry(b.key()).or_insert(Value::Null);
-            if entry.is_null() {
-                *entry = json!([]);
-            }
-            if let Some(a) = entry.as_array_mut() {
-                a.push(json!({"HostIp": b.host_ip.to_string(), "HostPort": p.to_string()}));
-            }
-        }
-    }
-    let exposed: Map<String, Value> = st
-        .ports
-        .exposed
-        .iter()
-        .map(|e| (normalise_key(e), json!({})))
-        .chain(st.ports.bindings.iter().map(|b| (b.key(), json!({}))))
-        .collect();
-    let Some(obj) = v.as_object_mut() else { return };
-    let host = obj.entry("HostConfig").or_insert_with(|| json!({}));
-    if let Some(h) = host.as_object_mut() {
-        h.insert("PortBindings".into(), Value::Object(asked));
-        h.insert("PublishAllPorts".into(), json!(st.ports.publish_all));
-        h.insert("PortDriver".into(), json!(st.ports.driver.as_str()));
-    }
-    if let Some(c) = obj
-        .entry("Config")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-    {
-        c.insert("ExposedPorts".into(), Value::Object(exposed));
-    }
-    if let Some(n) = obj
-        .entry("NetworkSettings")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-    {
-        n.insert("Ports".into(), Value::Object(now));
-    }
-}
-
-/// `glassbox port CONTAINER [PRIVATE_PORT[/PROTO]]`: lines like Docker's
-/// (`80/tcp -> 0.0.0.0:8080`, or only `0.0.0.0:8080` for one port).
-pub fn port_lines(root: &Path, key: &str, private: Option<&str>) -> crate::Result<Vec<String>> {
-    let (_, st) = crate::runtime::state::find(root, key)?;
-    if !is_live(&st) {
-        return Ok(Vec::new());
-    }
-    let bound: Vec<&Binding> = st
-        .ports
-        .bindings
-        .iter()
-        .filter(|b| b.host_port.is_some())
-        .collect();
-    match private {
-        None => Ok(bound
-            .iter()
-            .map(|b| {
-                format!(
-                    "{} -> {}:{}",
-                    b.key(),
-                    b.host_ip_text(),
-                    b.host_port.unwrap_or(0)
-                )
-            })
-            .collect()),
-        Some(p) => {
-            let key = normalise_key(p);
-            let lines: Vec<String> = bound
-                .iter()
-                .filter(|b| b.key() == key)
-                .map(|b| format!("{}:{}", b.host_ip_text(), b.host_port.unwrap_or(0)))
-                .collect();
-            if lines.is_empty() {
-                return Err(PortError::NotPublished {
-                    port: key,
-                    container: st.name,
-                }
-                .into());
-            }
-            Ok(lines)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn a_port_in_use_names_its_holder_and_holds_nothing() {

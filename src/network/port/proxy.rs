@@ -3,7 +3,7 @@
 //! connection accepted there is answered by a new connection to the
 //! container's address, and the bytes are copied both ways with splice(2)
 //! (kernel to kernel through a pipe, never through user memory; see
-//! [`super::proxy_tcp`]). Every UDP client address gets its own flow: a
+//! `proxy_tcp.rs`). Every UDP client address gets its own flow: a
 //! socket connected to the container, forgotten after a while without
 //! traffic.
 //!
