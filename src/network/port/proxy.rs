@@ -97,13 +97,6 @@ impl Target {
             }
         }
     }
-
-    fn label(&self) -> String {
-        match self {
-            Target::Fixed(a) => a.to_string(),
-            Target::Container { port, .. } => format!("container port {port}"),
-        }
-    }
 }
 
 /// A listener thread's view of its target: the address it forwards to now,
@@ -221,7 +214,12 @@ impl Proxy {
         let mut threads = Vec::new();
         for r in routes {
             let stop = stop_r.try_clone()?;
-            let name = format!("proxy {}", r.target.label());
+            // `ps -T` shows it as the host port it serves (a thread's
+            // name is cut at 15 bytes).
+            let name = format!(
+                "proxy :{}",
+                r.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+            );
             let target = Resolver::new(r.target);
             let t = match r.listener {
                 Listener::Tcp(l) => std::thread::Builder::new()
@@ -465,6 +463,80 @@ mod tests {
         for c in clients {
             c.join().unwrap();
         }
+        proxy.stop();
+    }
+
+    /// CPU ticks used so far by this process's proxy threads of host
+    /// port `port` (other tests' proxies run in the same process).
+    fn proxy_threads_ticks(port: u16) -> u64 {
+        let mut total = 0;
+        let mut found = false;
+        for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() != format!("proxy :{port}") {
+                continue;
+            }
+            found = true;
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let f: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().collect())
+                .unwrap_or_default();
+            total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        }
+        assert!(found, "no thread named `proxy :{port}`");
+        total
+    }
+
+    #[test]
+    fn a_proxy_waiting_on_a_slow_client_uses_no_cpu() {
+        // The server answers a little more than the proxy's pipe holds and
+        // closes; the client reads nothing for a second: the proxy has
+        // bytes it cannot pass on yet, and must sleep until it can.
+        const ANSWER: usize = 1088 << 10;
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = server.accept().unwrap();
+            let _ = s.write_all(&vec![1u8; ANSWER]);
+            drop(s);
+            let _ = done_tx.send(());
+        });
+        let (route, front) = tcp_route(target);
+        let proxy = Proxy::start(vec![route], UDP_IDLE).unwrap();
+        // A client with a small receive buffer: the proxy soon has to wait
+        // for it, with the server's end (FIN) already in.
+        use nix::sys::socket::{connect, setsockopt, socket, sockopt, SockaddrIn};
+        let fd = socket(
+            nix::sys::socket::AddressFamily::Inet,
+            nix::sys::socket::SockType::Stream,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        setsockopt(&fd, sockopt::RcvBuf, &4096).unwrap();
+        let SocketAddr::V4(v4) = front else {
+            unreachable!("an IPv4 route")
+        };
+        connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).unwrap();
+        let mut c = TcpStream::from(fd);
+        c.shutdown(Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // The server is done; only the client holds things up.
+        done_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let before = proxy_threads_ticks(front.port());
+        std::thread::sleep(Duration::from_secs(1));
+        let spent = proxy_threads_ticks(front.port()) - before;
+        // SAFETY: sysconf only reads a system constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        assert!(
+            spent * 10 < hz,
+            "the proxy used {spent} ticks (of {hz}/s) while it could only wait"
+        );
+        let mut all = Vec::new();
+        c.read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), ANSWER, "every byte arrives in the end");
         proxy.stop();
     }
 

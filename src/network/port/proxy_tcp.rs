@@ -179,8 +179,6 @@ struct Conn {
     up: Flow,
     /// container → client.
     down: Flow,
-    /// The epoll interest registered for (client, upstream).
-    interest: (u32, u32),
 }
 
 /// What to do with a connection after its sockets were served.
@@ -190,8 +188,11 @@ enum Outcome {
 }
 
 impl Conn {
-    /// Moves what can move; registers what it waits for next.
-    fn serve(&mut self, ep: &Epoll, slot: u64) -> Outcome {
+    /// Moves what can move, both ways, until each way has to wait. The
+    /// sockets are registered edge-triggered for reading and writing, so
+    /// the next change on either wakes the loop again — and a socket that
+    /// stays hung up or full does not wake it over and over.
+    fn serve(&mut self) -> Outcome {
         if let Some(deadline) = self.connecting {
             match self.upstream.take_error() {
                 Ok(None) if connected(&self.upstream) => {
@@ -204,58 +205,22 @@ impl Conn {
                 // proxy.
                 Ok(Some(_)) | Err(_) => return Outcome::Close,
                 Ok(None) if Instant::now() >= deadline => return Outcome::Close,
-                Ok(None) => {
-                    return self.want(ep, slot, 0, libc::EPOLLOUT as u32);
-                }
+                // Still opening; the client's bytes wait in its socket.
+                Ok(None) => return Outcome::Open,
             }
         }
         let up = self.up.pump(&self.client, &self.upstream);
         let down = self.down.pump(&self.upstream, &self.client);
-        let (up, down) = match (up, down) {
-            (Ok(u), Ok(d)) => (u, d),
+        match (up, down) {
+            (Ok(Wait::Done), Ok(Wait::Done)) => Outcome::Close,
+            (Ok(_), Ok(_)) => Outcome::Open,
             _ => {
                 // A reset or other error on either side ends both.
                 let _ = self.client.shutdown(Shutdown::Both);
                 let _ = self.upstream.shutdown(Shutdown::Both);
-                return Outcome::Close;
-            }
-        };
-        if up == Wait::Done && down == Wait::Done {
-            return Outcome::Close;
-        }
-        let mut client = 0;
-        let mut upstream = 0;
-        match up {
-            Wait::Readable => client |= libc::EPOLLIN as u32,
-            Wait::Writable => upstream |= libc::EPOLLOUT as u32,
-            Wait::Done => {}
-        }
-        match down {
-            Wait::Readable => upstream |= libc::EPOLLIN as u32,
-            Wait::Writable => client |= libc::EPOLLOUT as u32,
-            Wait::Done => {}
-        }
-        self.want(ep, slot, client, upstream)
-    }
-
-    /// Registers the events the two sockets wait for (only when changed).
-    fn want(&mut self, ep: &Epoll, slot: u64, client: u32, upstream: u32) -> Outcome {
-        let token = FIRST_CONN + slot * 2;
-        for (fd, old, new, t) in [
-            (self.client.as_raw_fd(), self.interest.0, client, token),
-            (
-                self.upstream.as_raw_fd(),
-                self.interest.1,
-                upstream,
-                token + 1,
-            ),
-        ] {
-            if old != new && ep.ctl(libc::EPOLL_CTL_MOD, fd, new, t).is_err() {
-                return Outcome::Close;
+                Outcome::Close
             }
         }
-        self.interest = (client, upstream);
-        Outcome::Open
     }
 
     /// The container's address is gone: the client's end is closed, and
@@ -358,15 +323,16 @@ fn open(ep: &Epoll, conns: &mut Conns, client: TcpStream, to: SocketAddr) {
         connecting: Some(Instant::now() + CONNECT_TIMEOUT),
         up: Flow::default(),
         down: Flow::default(),
-        interest: (0, libc::EPOLLOUT as u32),
     };
     let (cfd, ufd) = (c.client.as_raw_fd(), c.upstream.as_raw_fd());
     let i = conns.insert(c);
     let token = FIRST_CONN + i as u64 * 2;
-    if ep.ctl(libc::EPOLL_CTL_ADD, cfd, 0, token).is_err()
-        || ep
-            .ctl(libc::EPOLL_CTL_ADD, ufd, libc::EPOLLOUT as u32, token + 1)
-            .is_err()
+    // Edge-triggered: woken once per change (bytes arrived, room to
+    // write, the connection to the container opened, a hang-up), and
+    // every wake-up moves bytes until a socket says EAGAIN.
+    let both = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+    if ep.ctl(libc::EPOLL_CTL_ADD, cfd, both, token).is_err()
+        || ep.ctl(libc::EPOLL_CTL_ADD, ufd, both, token + 1).is_err()
     {
         conns.remove(ep, i);
     }
@@ -449,7 +415,7 @@ pub(super) fn serve(l: TcpListener, mut target: Resolver, stop: OwnedFd) {
         touched.dedup();
         for i in touched {
             let outcome = match conns.slots.get_mut(i).and_then(Option::as_mut) {
-                Some(c) => c.serve(&ep, i as u64),
+                Some(c) => c.serve(),
                 None => continue,
             };
             if let Outcome::Close = outcome {
