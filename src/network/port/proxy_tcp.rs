@@ -396,10 +396,22 @@ pub(super) fn serve(l: TcpListener, mut target: Resolver, stop: OwnedFd) {
                         Some(to) => open(&ep, &mut conns, client, to),
                         None => drop(client),
                     },
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    // WouldBlock; or ECONNABORTED, EMFILE, ...: try again
-                    // at the next wake-up.
-                    Err(_) => break,
+                    // A client that gave up while queued: take the next.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // EMFILE, ENOBUFS, ...: the client stays queued and the
+                    // listener stays readable; pause rather than spin.
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(50));
+                        break;
+                    }
                 }
             }
         }
