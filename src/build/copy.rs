@@ -258,17 +258,7 @@ impl Builder<'_> {
         let mut checksum = None;
         let mut flags_text = String::new();
         for f in options {
-            let v = f
-                .value
-                .as_ref()
-                .map(|v| v.value.to_string())
-                .unwrap_or_default();
-            let vpos = f
-                .value
-                .as_ref()
-                .map(|v| v.span.start)
-                .unwrap_or(f.name.span.start);
-            let v = self.sub(&v, vpos)?;
+            let (v, vpos) = self.flag_value(f)?;
             match flag_name(f) {
                 "from" => from = Some((v.clone(), vpos)),
                 "chown" => chown = Some((v.clone(), vpos)),

@@ -333,6 +333,16 @@ impl Builder<'_> {
             .to_string()
     }
 
+    /// A flag's value with ARG and ENV substituted, and where it stands
+    /// (the flag's name when it has no value).
+    pub(super) fn flag_value(&self, f: &Flag<'_>) -> Result<(String, usize)> {
+        let (raw, pos) = match &f.value {
+            Some(v) => (v.value.to_string(), v.span.start),
+            None => (String::new(), f.name.span.start),
+        };
+        Ok((self.sub(&raw, pos)?, pos))
+    }
+
     pub(super) fn sub(&self, word: &str, pos: usize) -> Result<String> {
         super::words::process_word(word, &self.scope.vars(), self.escape)
             .map_err(|e| self.err(pos, "Substitution", e.to_string(), None))

@@ -63,17 +63,7 @@ impl Builder<'_> {
         let mut specs = Vec::new();
         let mut text = String::new();
         for f in &r.options {
-            let raw = f
-                .value
-                .as_ref()
-                .map(|v| v.value.to_string())
-                .unwrap_or_default();
-            let vpos = f
-                .value
-                .as_ref()
-                .map(|v| v.span.start)
-                .unwrap_or(f.name.span.start);
-            let v = self.sub(&raw, vpos)?;
+            let (v, vpos) = self.flag_value(f)?;
             match flag_name(f) {
                 "network" => {
                     network = super::mounts::parse_network(&v).map_err(|m| {

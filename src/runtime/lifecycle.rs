@@ -316,9 +316,16 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
         if st.pid.is_some() {
             let _ = signal(&st, nix::sys::signal::Signal::SIGKILL);
         }
-        // Its cgroup was the shim's to remove; do it now that it is empty.
+        // Its cgroup was the shim's to remove; do it once the kernel has
+        // finished tearing the killed processes down (rmdir fails while
+        // any is still listed in it).
         if let Ok(layout) = super::cgroup::Layout::detect() {
-            let _ = super::cgroup::Cgroup::new(layout, &st.id).remove(&mut super::cgroup::HostFs);
+            let cg = super::cgroup::Cgroup::new(layout, &st.id);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !cg.procs().is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = cg.remove(&mut super::cgroup::HostFs);
         }
     }
     crate::network::port::cleanup(&st);

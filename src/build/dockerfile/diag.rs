@@ -1,7 +1,8 @@
 //! Diagnostics: an error or warning with its place in the Dockerfile, a
 //! snippet with carets under the offending word, and a hint that says
-//! what to do. Rendering is plain text (no colour) so it is stable for
-//! snapshots; warning codes follow Docker's build checks.
+//! what to do. codespan-reporting renders them as plain text (ASCII, no
+//! colour) so they are stable for snapshots; warning codes follow Docker's
+//! build checks.
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,37 +35,58 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// Renders the diagnostic as plain text: header, snippet, caret, hint.
+    /// Renders the diagnostic as plain text with codespan-reporting:
+    /// header, `--> file:line:column`, the line with carets under the
+    /// offending word, and the hint as a note. ASCII and no colour, so it
+    /// is the same on every terminal and stable for snapshots.
     pub fn render(&self) -> String {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        let num = self.line.to_string();
+        use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
+        use codespan_reporting::files::SimpleFile;
+        use codespan_reporting::term;
+        // The renderer reads the text around a span; the offending line at
+        // its own line number is all it shows, so that is all it gets.
+        let mut text = "\n".repeat(self.line.saturating_sub(1));
+        let line_start = text.len();
+        text.push_str(&self.source_line);
+        text.push('\n');
         // Underline the word the column points at (to the next blank).
-        let width = self
+        let skip: usize = self
             .source_line
             .chars()
-            .skip(self.column.saturating_sub(1))
+            .take(self.column.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
+        let word: usize = self.source_line[skip..]
+            .chars()
             .take_while(|c| !c.is_whitespace())
-            .count()
-            .max(1);
-        let pad = " ".repeat(num.len());
-        let mut out = format!(
-            "{level}[{}]: {}\n{pad}--> {}:{}:{}\n{pad} |\n{num} | {}\n{pad} | {}{}\n",
-            self.code,
-            self.message,
-            self.file,
-            self.line,
-            self.column,
-            self.source_line,
-            " ".repeat(self.column.saturating_sub(1)),
-            "^".repeat(width),
-        );
-        if let Some(hint) = &self.hint {
-            out.push_str(&format!("{pad} = hint: {hint}\n"));
+            .map(char::len_utf8)
+            .sum();
+        let start = line_start + skip;
+        let end = start + word.max(1);
+        let report = match self.severity {
+            Severity::Error => Report::error(),
+            Severity::Warning => Report::warning(),
         }
-        out
+        .with_code(self.code)
+        .with_message(&self.message)
+        .with_labels(vec![Label::primary((), start..end)])
+        .with_notes(
+            self.hint
+                .iter()
+                .map(|h| format!("hint: {h}"))
+                .collect::<Vec<_>>(),
+        );
+        let file = SimpleFile::new(&self.file, text);
+        let config = term::Config {
+            chars: term::Chars::ascii(),
+            ..term::Config::default()
+        };
+        term::emit_into_string(&config, &file, &report).unwrap_or_else(|_| {
+            format!(
+                "{}: {}:{}:{}: {}\n",
+                self.code, self.file, self.line, self.column, self.message
+            )
+        })
     }
 }
 

@@ -285,25 +285,31 @@ impl Client {
 
     /// Sends a request, answering one 401 challenge.
     fn send(&self, req: &Request<'_>, url: &str) -> Result<ureq::Response> {
-        let resp = self.send_once(req, url)?;
+        let sent_with = self.authorization();
+        let resp = self.send_once(req, url, sent_with.as_deref())?;
         if resp.status() != 401 {
             return Ok(resp);
         }
         let header = resp.header("WWW-Authenticate").unwrap_or("").to_string();
-        if self.answer_challenge(&header, req.method, &path_of(url))? {
-            self.send_once(req, url)
+        if self.answer_challenge(&header, req.method, &path_of(url), sent_with.as_deref())? {
+            self.send_once(req, url, self.authorization().as_deref())
         } else {
             Ok(resp)
         }
     }
 
-    fn send_once(&self, req: &Request<'_>, url: &str) -> Result<ureq::Response> {
+    fn send_once(
+        &self,
+        req: &Request<'_>,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<ureq::Response> {
         let mut r = self.agent.request(req.method, url);
         for (k, v) in &req.headers {
             r = r.set(k, v);
         }
-        if let Some(a) = self.authorization() {
-            r = r.set("Authorization", &a);
+        if let Some(a) = authorization {
+            r = r.set("Authorization", a);
         }
         let result = match &req.body {
             Body::Empty => r.call(),
@@ -344,9 +350,15 @@ impl Client {
         }
     }
 
-    /// Handles a `WWW-Authenticate` challenge; true when the request is
-    /// worth sending again.
-    fn answer_challenge(&self, header: &str, method: &str, path: &str) -> Result<bool> {
+    /// Handles a `WWW-Authenticate` challenge to a request sent with
+    /// `sent_with`; true when the request is worth sending again.
+    fn answer_challenge(
+        &self,
+        header: &str,
+        method: &str,
+        path: &str,
+        sent_with: Option<&str>,
+    ) -> Result<bool> {
         let Some(ch) = Challenge::parse(header) else {
             return Ok(false);
         };
@@ -366,6 +378,12 @@ impl Client {
         .field("scope", ch.param("scope"))
         .field("have_credentials", self.creds.is_some())
         .info();
+        // Uploads run in parallel: another request may have fetched a new
+        // token (for more scopes) since this one was sent. Try that first
+        // rather than take this refusal as a verdict on it.
+        if self.authorization().as_deref() != sent_with {
+            return Ok(true);
+        }
         match ch.scheme.as_str() {
             "basic" => {
                 if self.creds.is_none() || matches!(state, AuthState::Basic) {
