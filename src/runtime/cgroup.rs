@@ -432,13 +432,13 @@ impl Cgroup {
         for d in &dirs {
             let p = Path::new(d);
             // The processes are gone, but the kernel may need a moment to
-            // finish tearing them down: retry briefly on EBUSY.
+            // finish tearing them down: retry on EBUSY for up to 5 s (a loaded host can take seconds).
             let mut tries = 0;
             loop {
                 match fs.rmdir(p) {
                     Ok(()) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 500 => {
                         tries += 1;
                         std::thread::sleep(std::time::Duration::from_millis(10));
                     }
