@@ -231,43 +231,14 @@ pub fn sweep_orphans(store: &Store) -> Vec<String> {
         .field("pid", st.pid)
         .field("status", st.status.as_str())
         .info();
+        // The runtime kills what is left by its recorded PID and removes
+        // the cgroup once the kernel has let go of it.
         let ok = runtime::lifecycle::remove(store.root(), &st.id, true, true).is_ok();
-        // SIGKILL takes effect asynchronously; on a busy host the init can
-        // outlive the runtime's short wait for its cgroup to empty. Wait
-        // for it to be gone (a zombie has left its cgroup), then take
-        // down any cgroup directory that is still there.
-        if let Some(pid) = st.pid {
-            wait_gone(pid, &st.id, std::time::Duration::from_secs(5));
-        }
-        if let Ok(layout) = runtime::cgroup::Layout::detect() {
-            let cg = runtime::cgroup::Cgroup::new(layout, &st.id);
-            if cg.dirs().iter().any(|(_, d)| d.exists()) {
-                let _ = cg.remove(&mut runtime::cgroup::HostFs);
-            }
-        }
         if ok {
             removed.push(st.id.clone());
         }
     }
     removed
-}
-
-/// Waits until process `pid`, a member of container `id`'s cgroup, has
-/// exited (gone, or a zombie), at most `within`.
-fn wait_gone(pid: i32, id: &str, within: std::time::Duration) {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            == Some("Z");
-        if !cgroup.contains(id) || zombie {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
 
 impl Builder<'_> {

@@ -94,12 +94,7 @@ pub fn exec(
                         return 125;
                     }
                 } else if !interactive {
-                    // SAFETY: open and dup2 only change this process's fd
-                    // table (this child is single-threaded after fork).
-                    unsafe {
-                        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-                        libc::dup2(null, 0);
-                    }
+                    super::init::stdin_from_null();
                 }
                 let program = match super::init::resolve(&cmd[0], &path_var) {
                     Ok(p) => p,

@@ -283,7 +283,7 @@ pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
 
 /// `rm [-f] [-v]`: with `volumes`, the container's anonymous volumes go too.
 pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Result<String> {
-    let (dir, st) = state::find(root, key)?;
+    let (dir, mut st) = state::find(root, key)?;
     let observed = st.observed();
     if matches!(
         observed,
@@ -302,12 +302,10 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
             .into());
         }
         let _ = std::fs::write(super::restart::stop_marker(&dir), b"");
-        if observed == Status::Paused {
-            // A frozen process cannot act on SIGKILL until it is thawed.
-            let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
-            cg.freeze(&mut super::cgroup::HostFs, false)?;
-        }
         signal(&st, nix::sys::signal::Signal::SIGKILL)?;
+        if observed == Status::Paused {
+            thaw_to_deliver(&dir, &mut st)?;
+        }
         wait_exited(&dir, Duration::from_secs(10));
         crate::network::port::report_released(&st);
     }
@@ -316,16 +314,10 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
         if st.pid.is_some() {
             let _ = signal(&st, nix::sys::signal::Signal::SIGKILL);
         }
-        // Its cgroup was the shim's to remove; do it once the kernel has
-        // finished tearing the killed processes down (rmdir fails while
-        // any is still listed in it).
+        // Its cgroup was the shim's to remove. The killed processes leave
+        // it asynchronously; `Cgroup::remove` waits for that (EBUSY).
         if let Ok(layout) = super::cgroup::Layout::detect() {
-            let cg = super::cgroup::Cgroup::new(layout, &st.id);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !cg.procs().is_empty() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = cg.remove(&mut super::cgroup::HostFs);
+            let _ = super::cgroup::Cgroup::new(layout, &st.id).remove(&mut super::cgroup::HostFs);
         }
     }
     crate::network::port::cleanup(&st);
@@ -344,7 +336,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
 
 /// `kill -s SIG`: sends a signal to the container's init.
 pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
-    let (dir, st) = state::find(root, key)?;
+    let (dir, mut st) = state::find(root, key)?;
     let name = if sig.starts_with("SIG") {
         sig.to_string()
     } else {
@@ -369,7 +361,6 @@ pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
         .into());
     }
     signal(&st, sig)?;
-    let mut st = st;
     if now == Status::Paused {
         thaw_to_deliver(&dir, &mut st)?;
     }
@@ -377,8 +368,8 @@ pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
 }
 
 /// A frozen process acts on a signal only once it is thawed, so after
-/// signalling a paused container `stop` and `kill` unpause it, as docker
-/// does. The state says running before the thaw: the container cannot exit
+/// signalling a paused container `stop`, `kill` and `rm -f` unpause it, as
+/// docker does. The state says running before the thaw: the container cannot exit
 /// (and its supervisor record that) while it is still frozen.
 fn thaw_to_deliver(dir: &Path, st: &mut State) -> crate::Result<()> {
     st.status = Status::Running;

@@ -91,22 +91,15 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     drop(start);
     match plan.io {
         super::Stdio::Inherit { stdin: true } => {}
-        super::Stdio::Inherit { stdin: false } => {
-            // Without -i the container reads nothing, as with docker.
-            // SAFETY: open and dup2 only change this process's fd table.
-            unsafe {
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-                libc::dup2(null, 0);
-            }
-        }
+        // Without -i the container reads nothing, as with docker.
+        super::Stdio::Inherit { stdin: false } => stdin_from_null(),
         super::Stdio::Log(out, err) => {
             // A detached container writes into the shim's log pipes and
             // reads nothing.
+            stdin_from_null();
             // SAFETY: out and err are pipe ends the shim opened and kept
             // alive across clone; dup2 only changes this process's fd table.
             unsafe {
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-                libc::dup2(null, 0);
                 libc::dup2(out, 1);
                 libc::dup2(err, 2);
             }
@@ -118,6 +111,15 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     match setup_and_exec(plan) {
         Ok(()) => 0,
         Err(Fail(c)) => c,
+    }
+}
+
+/// Points this process's stdin at /dev/null: what it runs reads nothing.
+pub(crate) fn stdin_from_null() {
+    // SAFETY: open and dup2 only change this process's fd table.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        libc::dup2(null, 0);
     }
 }
 
