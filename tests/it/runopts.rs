@@ -444,3 +444,31 @@ fn an_env_entry_without_a_name_is_refused_like_docker() {
     }
     assert_eq!(root.ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn the_command_starts_with_stdin_stdout_and_stderr_only() {
+    let root = busybox_root();
+    let _c = Cleanup {
+        root: &root,
+        names: vec!["fd-box"],
+    };
+    // A descriptor the caller leaves open across exec, as shells do.
+    let mut ends = [0i32; 2];
+    // SAFETY: pipe(2) fills the two-element array; both ends are closed below.
+    assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+    // `ls` opens the directory itself: it lists 0 1 2 and its own 3.
+    let list = ["ls", "/proc/self/fd"];
+    let out = root.ok(&run_args(&["--rm", "--network", "none"], &list));
+    assert_eq!(out, "0\n1\n2\n3\n", "leaked into run: {out}");
+    root.ok(&run_args(
+        &["-d", "--name", "fd-box", "--network", "none"],
+        &["sleep", "60"],
+    ));
+    let out = root.ok(&["exec", "fd-box", "ls", "/proc/self/fd"]);
+    assert_eq!(out, "0\n1\n2\n3\n", "leaked into exec: {out}");
+    // SAFETY: closing the two pipe ends this test opened.
+    unsafe {
+        libc::close(ends[0]);
+        libc::close(ends[1]);
+    }
+}

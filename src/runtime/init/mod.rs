@@ -114,6 +114,37 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     }
 }
 
+/// Marks every descriptor above stderr close-on-exec, as runc does, so
+/// nothing else this process holds — a pipe or file of the shell that ran
+/// glassbox, glassbox's own /dev/null — reaches the container's command.
+pub(crate) fn close_inherited_on_exec() {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on this
+    // process's descriptors; nothing is closed before exec.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return;
+    }
+    // Kernels before 5.11: one fcntl per open descriptor.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: fcntl(F_SETFD) only sets the descriptor's close-on-exec
+        // flag (a descriptor already closed gives EBADF, ignored).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
 /// Points this process's stdin at /dev/null: what it runs reads nothing.
 pub(crate) fn stdin_from_null() {
     // SAFETY: open and dup2 only change this process's fd table.
@@ -320,6 +351,7 @@ fn setup_and_exec(plan: &Plan) -> R {
     // From here on the relay pipe closes at exec (close-on-exec); the
     // step's done half cannot be sent after exec, so close it now.
     s.done();
+    close_inherited_on_exec();
     let wants_init = plan
         .spec
         .annotations()
