@@ -21,6 +21,8 @@
 //! under /tmp that is removed at the end (buildah's storage first, with
 //! `buildah rm --all` / `rmi --all` and an unmount of its overlay).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -72,20 +74,10 @@ fn ms(d: Duration) -> f64 {
 
 /// The load average and the CPU and I/O pressure (PSI "some avg10").
 fn loadavg() -> String {
-    let load = fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    let psi = |r: &str| {
-        fs::read_to_string(format!("/proc/pressure/{r}"))
-            .ok()
-            .and_then(|s| {
-                s.split_whitespace()
-                    .find_map(|w| w.strip_prefix("avg10=").map(str::to_string))
-            })
-            .unwrap_or_else(|| "?".into())
-    };
+    let psi = common::pressure_avg10;
     format!(
-        "{load} (cpu PSI some avg10 {}%, io {}%)",
+        "{} (cpu PSI some avg10 {}%, io {}%)",
+        common::load_average(),
         psi("cpu"),
         psi("io")
     )

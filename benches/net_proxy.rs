@@ -27,6 +27,8 @@
 //! softirq threads, read from /proc/PID/stat — which, unlike the
 //! throughput, hardly depends on what else the machine is running.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -46,17 +48,11 @@ fn num(name: &str, default: usize) -> usize {
 
 /// The load average and the CPU pressure (PSI "some avg10").
 fn loadavg() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    let psi = std::fs::read_to_string("/proc/pressure/cpu")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .find_map(|w| w.strip_prefix("avg10=").map(str::to_string))
-        })
-        .unwrap_or_else(|| "?".into());
-    format!("{load} (cpu PSI some avg10 {psi}%)")
+    format!(
+        "{} (cpu PSI some avg10 {}%)",
+        common::load_average(),
+        common::pressure_avg10("cpu")
+    )
 }
 
 /// CPU time (user + system, in clock ticks) `pid` has used, its exited

@@ -26,6 +26,8 @@
 //! pressure are printed before and after. Everything lives in one temp dir
 //! under target/tmp, removed at the end; servers are killed by PID.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
@@ -137,19 +139,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// The load average and the CPU and I/O pressure (PSI "some avg10").
 fn loadavg() -> String {
-    let load = fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    let psi = |r: &str| {
-        fs::read_to_string(format!("/proc/pressure/{r}"))
-            .ok()
-            .and_then(|s| {
-                s.split_whitespace()
-                    .find_map(|w| w.strip_prefix("avg10=").map(str::to_string))
-            })
-            .unwrap_or_else(|| "?".into())
-    };
-    format!("{load} (cpu PSI {}%, io PSI {}%)", psi("cpu"), psi("io"))
+    let psi = common::pressure_avg10;
+    format!(
+        "{} (cpu PSI {}%, io PSI {}%)",
+        common::load_average(),
+        psi("cpu"),
+        psi("io")
+    )
 }
 
 fn value(name: &str) -> Option<String> {

@@ -15,6 +15,8 @@
 //! the hugetlb v1 mount crun needs on this host is made only around each
 //! crun run and undone by a guard, even on panic.
 
+mod common;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -122,19 +124,13 @@ fn ms(d: Duration) -> f64 {
 
 /// The load average and the CPU and I/O pressure (PSI "some avg10").
 fn loadavg() -> String {
-    let load = fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    let psi = |r: &str| {
-        fs::read_to_string(format!("/proc/pressure/{r}"))
-            .ok()
-            .and_then(|s| {
-                s.split_whitespace()
-                    .find_map(|w| w.strip_prefix("avg10=").map(str::to_string))
-            })
-            .unwrap_or_else(|| "?".into())
-    };
-    format!("{load} (cpu PSI {}%, io PSI {}%)", psi("cpu"), psi("io"))
+    let psi = common::pressure_avg10;
+    format!(
+        "{} (cpu PSI {}%, io PSI {}%)",
+        common::load_average(),
+        psi("cpu"),
+        psi("io")
+    )
 }
 
 fn is_mounted(p: &Path) -> bool {
