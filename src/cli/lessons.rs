@@ -136,7 +136,11 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
         }
         LessonsCmd::Run { n } => {
             let lesson = r.lesson(n).map_err(lesson_err)?.clone();
-            if progress.status(n) == Status::NotStarted || progress.current != Some(n) {
+            // A lesson played to its end plays again from the start (running
+            // the README's main job twice shows the lesson twice); one
+            // stopped midway goes on where it stopped.
+            let finished = progress.of(n).next_step >= lesson.steps.len();
+            if progress.status(n) == Status::NotStarted || progress.current != Some(n) || finished {
                 println!("Lesson {}: {}", lesson.number, lesson.title);
                 r.prepare(&lesson).map_err(lesson_err)?;
                 progress.current = Some(n);

@@ -59,3 +59,16 @@ fn next_without_a_started_lesson_says_how_to_start_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("glassbox lessons start N"), "{err}");
 }
+
+#[test]
+fn running_a_finished_lesson_again_plays_it_from_the_start() {
+    let root = Root::new();
+    let first = root.ok(&["lessons", "run", "1"]);
+    assert!(first.contains("step 1/"), "{first}");
+    let again = root.ok(&["lessons", "run", "1"]);
+    assert!(again.contains("Lesson 1:"), "{again}");
+    assert!(
+        again.contains("step 1/"),
+        "the second run printed no steps:\n{again}"
+    );
+}
