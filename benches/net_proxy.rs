@@ -8,8 +8,10 @@
 //! Run with `cargo bench --bench net_proxy`. Options (after `--`):
 //! `--mib N` (bytes per throughput round, default 512), `--rounds N`
 //! (default 9), `--conns N` (connections per rate round, default 1000),
-//! `--runs N` (`run --rm` timings per network, default 20), `--glassbox
-//! PATH` (default: the binary cargo built for this bench).
+//! `--runs N` (`run --rm` timings per network, default 20), `--cc-rounds N`
+//! (default 5: direct and proxied again with the client on cubic, when the
+//! host's default congestion control is another), `--glassbox PATH`
+//! (default: the binary cargo built for this bench).
 //!
 //! The server is real traffic through the real proxy and bridge: the
 //! glassbox binary itself, bind-mounted read-only into a busybox container
@@ -200,10 +202,15 @@ impl Drop for Glassbox {
 }
 
 /// Sends `bytes` over one connection, half-closes, reads the count back.
-fn push(addr: SocketAddr, bytes: usize) -> std::io::Result<Duration> {
+/// `cc`: the client's congestion control, if not the host's default.
+fn push(addr: SocketAddr, bytes: usize, cc: Option<&str>) -> std::io::Result<Duration> {
     let buf = vec![0x5au8; 1 << 20];
     let t = Instant::now();
     let mut s = TcpStream::connect(addr)?;
+    if let Some(cc) = cc {
+        use nix::sys::socket::{setsockopt, sockopt};
+        setsockopt(&s, sockopt::TcpCongestion, &std::ffi::OsString::from(cc))?;
+    }
     let mut left = bytes;
     while left > 0 {
         let n = left.min(buf.len());
@@ -245,7 +252,7 @@ fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
 
 fn wait_ready(addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while push(addr, 1).is_err() {
+    while push(addr, 1, None).is_err() {
         assert!(Instant::now() < deadline, "{addr} never answered");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -274,6 +281,7 @@ fn main() {
     let rounds = num("--rounds", 9);
     let conns = num("--conns", 1000);
     let runs = num("--runs", 20);
+    let cc_rounds = num("--cc-rounds", 5);
     let bin = arg("--glassbox")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_glassbox")));
@@ -320,7 +328,7 @@ fn main() {
     // Warm-up: the first transfer on a path pays for growing its socket
     // buffers and faulting its pages in.
     for (_, a) in &paths {
-        push(*a, bytes.min(64 << 20)).expect("warm-up");
+        push(*a, bytes.min(64 << 20), None).expect("warm-up");
     }
     for round in 0..rounds {
         // Every other round in the opposite order, so that no path always
@@ -332,12 +340,30 @@ fn main() {
         };
         for &i in &order {
             let before = meter.now();
-            let d = push(paths[i].1, bytes).expect("throughput round");
+            let d = push(paths[i].1, bytes, None).expect("throughput round");
             cpu[i].push(meter.ms_per_gib(meter.now() - before, bytes));
             tput[i].push(bytes as f64 / (1 << 20) as f64 / d.as_secs_f64());
         }
         for &i in &order {
             rate[i].push(connect_rate(paths[i].1, conns).expect("connection round"));
+        }
+    }
+    // The proxy's connection to the container uses cubic whatever the
+    // host's default; a client on a pacing default (bbr) pays for pacing
+    // on the direct path. The same comparison with the client on cubic
+    // too shows what a host whose default is cubic would measure.
+    let host_cc = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let mut same_cc: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    if host_cc != "cubic" {
+        for round in 0..cc_rounds {
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                let d = push(paths[i].1, bytes, Some("cubic")).expect("cubic round");
+                same_cc[i].push(bytes as f64 / (1 << 20) as f64 / d.as_secs_f64());
+            }
         }
     }
     let (none_ms, bridge_ms) = time_runs(&g, runs);
@@ -396,6 +422,25 @@ fn main() {
         100.0 * ratio,
         if ratio >= 0.8 { "met" } else { "NOT met" }
     );
+    if !same_cc[0].is_empty() {
+        let per_round: Vec<f64> = same_cc[1]
+            .iter()
+            .zip(&same_cc[0])
+            .map(|(p, d)| p / d)
+            .collect();
+        println!(
+            "  the host's default congestion control is {host_cc}; the proxy's leg to the container uses cubic. With the client on cubic too ({} rounds): direct {:.0} MiB/s, proxy {:.0} MiB/s, median ratio {:.0}% ({})",
+            per_round.len(),
+            median(same_cc[0].clone()),
+            median(same_cc[1].clone()),
+            100.0 * median(per_round.clone()),
+            per_round
+                .iter()
+                .map(|r| format!("{:.0}%", 100.0 * r))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     println!();
     println!("glassbox run --rm busybox true, median of {runs} each (interleaved):");
     println!("  --network none    {none_ms:>7.1} ms");

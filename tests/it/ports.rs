@@ -167,6 +167,72 @@ fn a_published_tcp_port_answers_from_the_host() {
     assert_nothing_left(port2, Proto::Tcp, &id, None);
 }
 
+/// The `ss -tin` lines (address line and info line joined) of the
+/// established TCP connections matching `filter`, in the host's namespace.
+fn ss_info(filter: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("ss")
+        .args(["-H", "-t", "-i", "-n", "state", "established"])
+        .args(filter)
+        .output()
+        .expect("ss (iproute2)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    lines.chunks(2).map(|c| c.join(" ")).collect()
+}
+
+#[test]
+fn the_proxys_connection_to_the_container_uses_cubic_and_the_clients_keeps_the_hosts_choice() {
+    let root = busybox_root();
+    let _c = cleanup(&root, &["cc"]);
+    let mut args = vec!["run", "-d", "--name", "cc", "-p", "127.0.0.1::5001"];
+    let inside = glassbox_inside();
+    args.extend(inside.iter().map(String::as_str));
+    args.extend(["busybox", "/gb", "__bench-sink", "--tcp", "5001"]);
+    let (_, events) = root.traced(&args);
+    assert_explained(&events);
+    let proxy = events
+        .iter()
+        .find(|e| e["kind"] == "port" && e["action"] == "proxy")
+        .expect("a port.proxy event");
+    assert_eq!(proxy["fields"]["container_cc"], "cubic", "{proxy}");
+
+    let port = host_port(&root, "cc", "5001");
+    let ip = inspect(&root, "cc")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A client that stays connected: the sink reads until the end.
+    let mut client = until("the sink behind the proxy", || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"some bytes").ok()?;
+        Some(s)
+    });
+    let host_cc = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .unwrap()
+        .trim()
+        .to_string();
+    let to_container = until("the proxy's connection to the container", || {
+        let l = ss_info(&["dst", &format!("{ip}:5001")]);
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(to_container.len(), 1, "{to_container:?}");
+    assert!(
+        to_container[0].split_whitespace().any(|w| w == "cubic"),
+        "{to_container:?}"
+    );
+    let from_client = ss_info(&["src", &format!("127.0.0.1:{port}")]);
+    assert_eq!(from_client.len(), 1, "{from_client:?}");
+    assert!(
+        from_client[0].split_whitespace().any(|w| w == host_cc),
+        "the client's connection keeps the host's {host_cc}: {from_client:?}"
+    );
+    // And the bytes still get through.
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer.trim(), "10");
+}
+
 #[test]
 fn a_foreground_run_proxies_while_it_waits_and_stops_with_it() {
     let root = busybox_root();

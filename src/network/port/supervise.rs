@@ -86,6 +86,7 @@ impl Supervisor {
                     .field("pid", std::process::id())
                     .field("container_ip", ip.clone().unwrap_or_default())
                     .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
+                    .field("container_cc", container_cc())
                     .equivalent(format!("ss -ltnp 'sport = :{first}'"))
                     .syscall(
                         "accept4(2), connect(2), splice(2), epoll_wait(2), inotify_add_watch(2)",
@@ -213,10 +214,22 @@ pub fn after_supervisor(dir: &Path) {
         .field("pid", shim)
         .field("container_ip", ip.unwrap_or_default())
         .field("udp_idle_s", proxy::UDP_IDLE.as_secs())
+        .field("container_cc", container_cc())
         .field("held_by_supervisor", held_by_shim)
         .equivalent(format!("ss -ltnp 'sport = :{first}'"))
         .syscall("accept4(2), connect(2), splice(2), epoll_wait(2), inotify_add_watch(2)")
         .info();
+}
+
+/// The TCP congestion control of the proxy's connections to the
+/// container: `cubic`, or empty when the kernel offers no choice (they keep
+/// the host's default).
+fn container_cc() -> &'static str {
+    if super::proxy_tcp::container_cc_available() {
+        super::proxy_tcp::TO_CONTAINER_CC
+    } else {
+        ""
+    }
 }
 
 /// `0.0.0.0:8080/tcp -> 10.66.0.2:80` (or `-> no address:80`).
