@@ -27,6 +27,65 @@ pub fn encode(out: &mut Vec<u8>, text: &[u8], stream: &str, at: SystemTime) {
     out.extend_from_slice(b"\"}\n");
 }
 
+/// A container's output stream on its way to the log: bytes arrive in
+/// pieces of any size, and each complete line becomes one JSON line. What
+/// is left without a newline when the stream ends is written as a last
+/// line of its own, as docker does.
+pub struct Lines {
+    log: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+    stream: &'static str,
+    pending: Vec<u8>,
+    encoded: Vec<u8>,
+}
+
+impl Lines {
+    /// Lines of `stream` ("stdout", "stderr") appended to `log`, which
+    /// both streams of a container share.
+    pub fn new(
+        log: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+        stream: &'static str,
+    ) -> Lines {
+        Lines {
+            log,
+            stream,
+            pending: Vec::new(),
+            encoded: Vec::new(),
+        }
+    }
+
+    /// Takes the next bytes of the stream; logs the lines they complete.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            let (line, rest) = bytes.split_at(i + 1);
+            if self.pending.is_empty() {
+                self.write(line);
+            } else {
+                let mut whole = std::mem::take(&mut self.pending);
+                whole.extend_from_slice(line);
+                self.write(&whole);
+            }
+            bytes = rest;
+        }
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// The stream ended: logs what is left of its last line.
+    pub fn finish(&mut self) {
+        if !self.pending.is_empty() {
+            let last = std::mem::take(&mut self.pending);
+            self.write(&last);
+        }
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        use std::io::Write;
+        self.encoded.clear();
+        encode(&mut self.encoded, line, self.stream, SystemTime::now());
+        let mut f = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = f.write_all(&self.encoded);
+    }
+}
+
 /// JSON string escaping: quotes, backslashes and control characters.
 fn escape(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";

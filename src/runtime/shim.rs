@@ -5,9 +5,9 @@
 //! json-file driver), records the start and the exit in `state.json`, and
 //! removes `--rm` containers when they end.
 
+use super::logline::Lines;
 use super::state::{self, State};
 use super::{restart, ContainerDir, Lower, Rootfs};
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -17,27 +17,45 @@ pub fn log_path(dir: &Path) -> std::path::PathBuf {
     dir.join("log.json")
 }
 
-fn pump(
+/// Copies a container's output stream from the pipe `r` into the log —
+/// and, for a foreground run, to `echo` (the command's own stdout or
+/// stderr) as soon as it arrives, a prompt without its newline included.
+pub(super) fn pump(
     r: OwnedFd,
-    stream: &'static str,
-    log: Arc<Mutex<std::fs::File>>,
+    mut lines: super::logline::Lines,
+    echo: Option<std::os::fd::RawFd>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut reader = BufReader::new(std::fs::File::from(r));
-        let mut buf = Vec::new();
-        let mut line = Vec::new();
+        let mut buf = [0u8; 8192];
         loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            let n = match nix::unistd::read(&r, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            };
+            if let Some(fd) = echo {
+                write_all_fd(fd, &buf[..n]);
             }
-            line.clear();
-            super::logline::encode(&mut line, &buf, stream, std::time::SystemTime::now());
-            let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = f.write_all(&line);
+            lines.push(&buf[..n]);
         }
+        lines.finish();
     })
+}
+
+/// Writes all of `bytes` to `fd`; gives up quietly when the reader is
+/// gone (the log still gets them).
+fn write_all_fd(fd: std::os::fd::RawFd, mut bytes: &[u8]) {
+    // SAFETY: `fd` is this process's stdout or stderr, open for its life.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(0) => return,
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+    }
 }
 
 /// Runs the shim for container `id`; returns its exit status. It starts
@@ -156,8 +174,8 @@ fn run_once(
         // ever seeing the end of the stream.
         drop(writers.take());
         if let Some((o, e)) = readers.take() {
-            threads.push(pump(o, "stdout", log.clone()));
-            threads.push(pump(e, "stderr", log.clone()));
+            threads.push(pump(o, Lines::new(log.clone(), "stdout"), None));
+            threads.push(pump(e, Lines::new(log.clone(), "stderr"), None));
         }
         if let Some(p) = ports.as_deref_mut() {
             p.container_started(pid);

@@ -165,7 +165,15 @@ pub struct TtyPlan {
 /// copy of the init's end, enters raw mode and starts copying as soon as
 /// the master arrives). Returns `f`'s result after the output is drained
 /// and the terminal restored.
-pub fn run_with_terminal<T>(
+///
+/// With `interactive` (`-i`), what is typed goes to the container, the
+/// terminal in raw mode so that every key does; without it, as with
+/// docker's `-t` alone, nothing is read and the terminal stays as it is
+/// (Ctrl-C then signals this command, which passes SIGINT on). The
+/// container's output also goes to `log`.
+pub(crate) fn run_with_terminal<T>(
+    interactive: bool,
+    log: super::logline::Lines,
     f: impl FnOnce(TtyPlan, &mut dyn FnMut()) -> crate::Result<T>,
 ) -> crate::Result<T> {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -190,9 +198,12 @@ pub fn run_with_terminal<T>(
     let done = Arc::new(AtomicBool::new(false));
     let mut raw: Option<RawMode> = None;
     let mut output: Option<std::thread::JoinHandle<()>> = None;
+    let mut log = Some(log);
     let mut attach = || {
         drop(theirs.take());
-        raw = RawMode::enter();
+        if interactive {
+            raw = RawMode::enter();
+        }
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe.
         unsafe {
@@ -202,12 +213,13 @@ pub fn run_with_terminal<T>(
             );
         }
         let Some(sock) = ours.take() else { return };
+        let Some(log) = log.take() else { return };
         let d = done.clone();
         output = Some(std::thread::spawn(move || {
             let Some(master) = receive_master(&sock) else {
                 return;
             };
-            copy(Arc::new(master), d);
+            copy(Arc::new(master), d, interactive, log);
         }));
     };
     let r = f(plan, &mut attach);
@@ -219,26 +231,34 @@ pub fn run_with_terminal<T>(
     r
 }
 
-/// Copies the master to stdout until the container's side closes, with
-/// helpers for stdin → master and window-size changes.
-fn copy(master: Arc<OwnedFd>, done: Arc<AtomicBool>) {
-    let m = master.clone();
-    // The input copy ends with the process: a read of the terminal cannot
-    // be interrupted portably, and nothing waits for it.
-    std::thread::spawn(move || {
-        let mut inp = std::io::stdin();
-        let mut buf = [0u8; 1024];
-        loop {
-            match inp.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if nix::unistd::write(m.as_fd(), &buf[..n]).is_err() {
-                        break;
+/// Copies the master to stdout (and the log) until the container's side
+/// closes, with helpers for stdin → master (`interactive`) and
+/// window-size changes.
+fn copy(
+    master: Arc<OwnedFd>,
+    done: Arc<AtomicBool>,
+    interactive: bool,
+    mut log: super::logline::Lines,
+) {
+    if interactive {
+        let m = master.clone();
+        // The input copy ends with the process: a read of the terminal
+        // cannot be interrupted portably, and nothing waits for it.
+        std::thread::spawn(move || {
+            let mut inp = std::io::stdin();
+            let mut buf = [0u8; 1024];
+            loop {
+                match inp.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if nix::unistd::write(m.as_fd(), &buf[..n]).is_err() {
+                            break;
+                        }
                     }
                 }
             }
-        }
-    });
+        });
+    }
     let m = master.clone();
     let d = done.clone();
     std::thread::spawn(move || {
@@ -261,9 +281,11 @@ fn copy(master: Arc<OwnedFd>, done: Arc<AtomicBool>) {
             Ok(n) => {
                 let _ = out.write_all(&buf[..n]);
                 let _ = out.flush();
+                log.push(&buf[..n]);
             }
         }
     }
+    log.finish();
 }
 
 /// A terminal for `exec -t`, served without threads: after `setns` into

@@ -164,3 +164,99 @@ fn with_init_ctrl_c_ends_the_command_inside() {
     // The small init passes SIGINT to sleep, which dies of it: 128 + 2.
     assert_eq!(job.exit_within(10), Some(130));
 }
+
+#[test]
+fn a_foreground_runs_output_reaches_its_caller_and_the_log() {
+    let root = busybox_root();
+    let out = root.run(&[
+        "run",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo to-out; echo to-err >&2; printf no-newline",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\nno-newline");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
+    // `logs` shows it afterwards, each stream where it was, as docker's
+    // json-file log does: the last line as it was, without a newline.
+    let logs = root.run(&["logs", "talker"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "to-out\nno-newline");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "to-err\n");
+    let id = root.ok(&["inspect", "talker"]);
+    let v: serde_json::Value = serde_json::from_str(&id).unwrap();
+    let log = std::fs::read_to_string(v[0]["LogPath"].as_str().unwrap()).unwrap();
+    let streams: Vec<(String, String)> = log
+        .lines()
+        .map(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                e["log"].as_str().unwrap().into(),
+                e["stream"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        streams.contains(&("to-out\n".into(), "stdout".into())),
+        "{log}"
+    );
+    assert!(
+        streams.contains(&("to-err\n".into(), "stderr".into())),
+        "{log}"
+    );
+    assert!(
+        streams.contains(&("no-newline".into(), "stdout".into())),
+        "{log}"
+    );
+    root.ok(&["rm", "talker"]);
+}
+
+#[test]
+fn logs_follow_a_foreground_container_from_another_command() {
+    let root = busybox_root();
+    let mut job = Job::start(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            "ticker",
+            "busybox",
+            "sh",
+            "-c",
+            "echo tick; echo ready; sleep 300",
+        ],
+    );
+    assert_eq!(job.line(), "tick\n");
+    assert_eq!(job.line(), "ready\n");
+    // While it runs, a second command reads what it printed so far.
+    let logs = root.ok(&["logs", "ticker"]);
+    assert_eq!(logs, "tick\nready\n");
+    root.ok(&["stop", "-t", "1", "ticker"]);
+    assert!(job.exit_within(10).is_some());
+}
+
+#[test]
+fn a_terminals_output_is_logged_as_stdout() {
+    let root = busybox_root();
+    // -t without a terminal on this side: the container still gets a pty.
+    let out = root.run(&[
+        "run",
+        "-t",
+        "--name",
+        "tl",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; echo on-a-tty",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let logs = root.ok(&["logs", "tl"]);
+    // The pty's line discipline ends lines with \r\n, and docker logs
+    // them so too.
+    assert!(logs.contains("/dev/pts/0\r\n"), "{logs:?}");
+    assert!(logs.contains("on-a-tty\r\n"), "{logs:?}");
+    root.ok(&["rm", "tl"]);
+}

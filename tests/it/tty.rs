@@ -152,3 +152,29 @@ fn exec_it_joins_a_running_container_with_a_terminal() {
     t.keys(&["exit 4", "Enter"]);
     t.wait_for(|s| s.contains("EXITED=4"));
 }
+
+#[test]
+fn run_t_without_i_reads_nothing_and_ctrl_c_reaches_the_container() {
+    let root = busybox_root();
+    // As docker's `-t` alone: a terminal for the output, no input; the
+    // outer terminal stays as it was, so Ctrl-C signals the command, which
+    // passes SIGINT on.
+    let cmd = format!(
+        "{} --root {} --trace off run -t --rm busybox sh -c 'trap \"echo got-INT; exit 5\" INT; echo ready; read x; echo read-$x'; echo EXITED=$?; sleep 60",
+        crate::support::bin().display(),
+        root.path().display()
+    );
+    let t = Tmux::start(&cmd);
+    t.wait_for(|s| s.contains("ready"));
+    t.keys(&["typed", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !t.screen().contains("read-typed"),
+        "the container read the terminal:\n{}",
+        t.screen()
+    );
+    t.keys(&["C-c"]);
+    let s = t.wait_for(|s| s.contains("EXITED="));
+    assert!(s.contains("got-INT"), "{s}");
+    assert!(s.contains("EXITED=5"), "{s}");
+}

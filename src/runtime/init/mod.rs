@@ -90,7 +90,7 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     }
     drop(start);
     match plan.io {
-        super::Stdio::Inherit { stdin } => {
+        super::Stdio::Pipes { out, err, stdin } => {
             // A session of its own: a key typed at the terminal (Ctrl-C)
             // signals the foreground command only, which passes the
             // signal on (runtime::sigproxy) — once, as docker does.
@@ -98,6 +98,12 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
             // Without -i the container reads nothing, as with docker.
             if !stdin {
                 stdin_from_null();
+            }
+            // SAFETY: out and err are pipe ends the command opened and kept
+            // alive across clone; dup2 only changes this process's fd table.
+            unsafe {
+                libc::dup2(out, 1);
+                libc::dup2(err, 2);
             }
         }
         super::Stdio::Log(out, err) => {
