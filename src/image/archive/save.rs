@@ -252,3 +252,27 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
     }
     s.finish_with(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fam(s: &str) -> Option<(String, String)> {
+        familiar(&Reference::parse(s).unwrap())
+    }
+
+    #[test]
+    fn repo_tags_take_docker_short_form_and_digest_references_get_none() {
+        let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+        assert_eq!(fam("hello:1"), pair("hello", "1"));
+        assert_eq!(fam("docker.io/library/busybox"), pair("busybox", "latest"));
+        assert_eq!(fam("index.docker.io/team/app:2"), pair("team/app", "2"));
+        assert_eq!(
+            fam("localhost:5001/app:latest"),
+            pair("localhost:5001/app", "latest")
+        );
+        let d = format!("busybox@sha256:{}", "a".repeat(64));
+        assert_eq!(fam(&d), None);
+        assert_eq!(fam(&format!("busybox:1@sha256:{}", "a".repeat(64))), None);
+    }
+}
