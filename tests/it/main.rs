@@ -31,6 +31,7 @@ mod registry_diff;
 mod registry_server;
 mod run;
 mod runopts;
+mod save_compat;
 mod step;
 mod store;
 mod support;

@@ -4,6 +4,15 @@
 //! give the same archive bytes. Each blob's digest is checked as it is
 //! copied; the tar goes to a temp file beside the target and is renamed
 //! into place when complete.
+//!
+//! The same tar also carries the *docker-archive* indexes, as `docker save`
+//! 25+ does: `manifest.json` (per image: its config, its tags and its layer
+//! files, all pointing into `blobs/sha256/`) and `repositories` (repo → tag
+//! → top layer file). Docker before 25 and podman's docker-archive reader
+//! look only at those; Docker 25+, skopeo's `oci-archive:` and our own
+//! `load` read `index.json`. The layer files stay gzipped: docker and
+//! containers/image detect the compression and check each layer against
+//! the config's diff_ids after unpacking it.
 
 use super::CONTAINERD_NAME;
 use crate::error::IoContext;
@@ -57,6 +66,80 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// `name:tag` in Docker's short ("familiar") form, as `docker save` writes
+/// it in `RepoTags`: Docker Hub names lose `docker.io/` and `library/`;
+/// names on other registries stay whole. `None` for a reference by digest
+/// (docker tags nothing then: the tag need not point at that digest).
+fn familiar(r: &Reference) -> Option<(String, String)> {
+    if r.digest.is_some() {
+        return None;
+    }
+    let tag = r.tag.clone()?;
+    let name = if r.registry() == crate::image::reference::DEFAULT_REGISTRY {
+        let repo = r.repository();
+        repo.strip_prefix("library/").unwrap_or(&repo).to_string()
+    } else {
+        r.name.clone()
+    };
+    Some((name, tag))
+}
+
+/// The path of blob `digest` inside the archive.
+fn member(digest: &str) -> Result<String> {
+    Ok(format!("blobs/sha256/{}", digest_hex(digest)?))
+}
+
+/// The docker-archive indexes for `images`: `manifest.json` (one entry per
+/// distinct image, in the order first named, with every tag it was named
+/// by) and `repositories` (`None` when no image was named by a tag, as
+/// docker leaves it out then).
+fn docker_indexes(images: &[(Reference, Image)]) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut order: Vec<(&Image, Vec<String>)> = Vec::new();
+    let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (r, img) in images {
+        let at = match order
+            .iter()
+            .position(|(i, _)| i.manifest_digest == img.manifest_digest)
+        {
+            Some(at) => at,
+            None => {
+                order.push((img, Vec::new()));
+                order.len() - 1
+            }
+        };
+        let Some((name, tag)) = familiar(r) else {
+            continue;
+        };
+        let repo_tag = format!("{name}:{tag}");
+        if !order[at].1.contains(&repo_tag) {
+            order[at].1.push(repo_tag);
+        }
+        if let Some(top) = img.layers.last() {
+            repos
+                .entry(name)
+                .or_default()
+                .insert(tag, digest_hex(&top.digest)?.to_string());
+        }
+    }
+    let mut entries = Vec::new();
+    for (img, tags) in order {
+        let layers = img
+            .layers
+            .iter()
+            .map(|l| member(&l.digest))
+            .collect::<Result<Vec<_>>>()?;
+        entries.push(json!({"Config": member(&img.id)?, "RepoTags": tags, "Layers": layers}));
+    }
+    let mut manifest = serde_json::to_vec(&entries).expect("json serialises");
+    manifest.push(b'\n');
+    let repositories = (!repos.is_empty()).then(|| {
+        let mut v = serde_json::to_vec(&repos).expect("json serialises");
+        v.push(b'\n');
+        v
+    });
+    Ok((manifest, repositories))
+}
+
 /// Writes the images named by `refs` as an OCI archive at `out`
 /// (temp file beside it, renamed when complete).
 pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
@@ -97,6 +180,7 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
         let index = json!({"schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
         let index = serde_json::to_vec(&index).expect("json serialises");
+        let (docker_manifest, repositories) = docker_indexes(&images)?;
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -118,6 +202,16 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
             &index[..],
         )
         .ctx(ctx)?;
+        let docker_files = [
+            ("manifest.json", Some(docker_manifest)),
+            ("repositories", repositories),
+        ];
+        for (name, data) in docker_files {
+            if let Some(data) = data {
+                b.append_data(&mut header(data.len() as u64, false), name, &data[..])
+                    .ctx(ctx)?;
+            }
+        }
         for d in ["blobs/", "blobs/sha256/"] {
             b.append_data(&mut header(0, true), d, std::io::empty())
                 .ctx(ctx)?;
@@ -126,7 +220,7 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
             let p = store.blob_path(d)?;
             let f = std::fs::File::open(&p).ctx(|| format!("opening blob {d}"))?;
             let len = f.metadata().ctx(|| format!("reading blob {d}"))?.len();
-            let name = format!("blobs/sha256/{}", digest_hex(d)?);
+            let name = member(d)?;
             let mut h = Hashing {
                 inner: f,
                 hash: Sha256::new(),
@@ -157,4 +251,28 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
         s.field("blobs", sv.blobs).field("bytes", sv.bytes);
     }
     s.finish_with(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fam(s: &str) -> Option<(String, String)> {
+        familiar(&Reference::parse(s).unwrap())
+    }
+
+    #[test]
+    fn repo_tags_take_docker_short_form_and_digest_references_get_none() {
+        let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+        assert_eq!(fam("hello:1"), pair("hello", "1"));
+        assert_eq!(fam("docker.io/library/busybox"), pair("busybox", "latest"));
+        assert_eq!(fam("index.docker.io/team/app:2"), pair("team/app", "2"));
+        assert_eq!(
+            fam("localhost:5001/app:latest"),
+            pair("localhost:5001/app", "latest")
+        );
+        let d = format!("busybox@sha256:{}", "a".repeat(64));
+        assert_eq!(fam(&d), None);
+        assert_eq!(fam(&format!("busybox:1@sha256:{}", "a".repeat(64))), None);
+    }
 }
