@@ -32,6 +32,7 @@ mod run;
 mod runopts;
 mod step;
 mod store;
+mod store_crash;
 mod support;
 mod trace;
 mod tty;
