@@ -18,6 +18,7 @@ mod pid1;
 pub mod prune;
 pub mod restart;
 mod shim;
+mod sigproxy;
 pub mod spec;
 pub mod state;
 pub mod top;
@@ -300,10 +301,12 @@ pub fn run_foreground(
     let (dir, spec) = create(root, rootfs, image, opts)?;
     let mut ports = crate::network::port::Supervisor::new(&dir.path, held);
     let mut st = state::State::load(&dir.path)?;
+    let mut signals: Option<sigproxy::Proxy> = None;
     let mut on_start = |pid: i32| {
         if let Some(p) = ports.as_mut() {
             p.container_started(pid);
         }
+        signals = Some(sigproxy::forward_to(pid, &dir.id[..12]));
         st.status = state::Status::Running;
         st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
@@ -337,6 +340,7 @@ pub fn run_foreground(
             &mut on_start,
         )
     };
+    drop(signals);
     drop(ports);
     let mut st = state::State::load(&dir.path)?;
     lifecycle::record_exit(&mut st, &result);
@@ -657,7 +661,6 @@ fn clone_and_wait(
         use std::io::Write;
         let _ = std::fs::File::from(sync_w).write_all(b"s");
     }
-    on_start(pid.as_raw());
     for (n, inode) in names.iter().zip(inodes) {
         trace::fact(Kind::Namespace, "create", format!("{} namespace", n.name))
             .field("flag", n.flag)
@@ -667,6 +670,7 @@ fn clone_and_wait(
             .equivalent(format!("lsns -p {pid}"))
             .info();
     }
+    on_start(pid.as_raw());
     let mut reader = trace::relay::RelayReader::new(
         std::fs::File::from(ev_r),
         Some(ans_w)

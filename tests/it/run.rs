@@ -159,6 +159,7 @@ fn run_rm_echo_hello_prints_hello_and_explains_every_step() {
         (r"lsns -p \d+", "lsns -p [pid]"),
         (r"pid \d+", "pid [pid]"),
         (r"echo \d+ >", "echo [pid] >"),
+        (r"kill -INT \d+", "kill -INT [pid]"),
     ]}, {
         insta::assert_json_snapshot!("run_rm_echo_hello_trace", redacted);
     });

@@ -90,9 +90,16 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     }
     drop(start);
     match plan.io {
-        super::Stdio::Inherit { stdin: true } => {}
-        // Without -i the container reads nothing, as with docker.
-        super::Stdio::Inherit { stdin: false } => stdin_from_null(),
+        super::Stdio::Inherit { stdin } => {
+            // A session of its own: a key typed at the terminal (Ctrl-C)
+            // signals the foreground command only, which passes the
+            // signal on (runtime::sigproxy) — once, as docker does.
+            let _ = nix::unistd::setsid();
+            // Without -i the container reads nothing, as with docker.
+            if !stdin {
+                stdin_from_null();
+            }
+        }
         super::Stdio::Log(out, err) => {
             // A detached container writes into the shim's log pipes and
             // reads nothing.
