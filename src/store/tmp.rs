@@ -1,9 +1,10 @@
 //! Temp entries in `ROOT/tmp/`, each marked with the process that made
 //! it, and sweeping up after a killed command.
 //!
-//! Every temp directory or file glassbox makes inside the root (a layer
-//! being unpacked, an archive being loaded, a rootfs being imported, a
-//! blob being written, a build's COPY staging) lives in `ROOT/tmp/` under
+//! Every temp directory or file made through [`Store::tempdir`] and
+//! [`Store::tempfile`] (a layer being unpacked, an archive being loaded, a
+//! rootfs being imported or set up, a blob being written or pulled, a
+//! build's COPY staging and here-documents) lives in `ROOT/tmp/` under
 //! tempfile's usual name, `.tmpXXXXXX` (so traces and lesson transcripts
 //! stay as they were), with an empty marker file beside it:
 //! `.tmpXXXXXX.by-<pid>.<start>`. `<start>` is the maker's start time in
