@@ -122,8 +122,8 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
     let tag = opts.tag.as_deref().map(Reference::parse).transpose()?;
     super::run::sweep_orphans(store);
     super::sweep::sweep(store);
-    let prepared = dockerfile::heredocs::prepare(file, text).map_err(BuildError)?;
-    let (df, warnings) = dockerfile::parse(file, &prepared.text).map_err(BuildError)?;
+    let parsed = dockerfile::parse(file, text).map_err(BuildError)?;
+    let (df, warnings) = (parsed.dockerfile(), parsed.warnings().to_vec());
     for w in &warnings {
         trace::fact(
             Kind::Build,
@@ -170,7 +170,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
         names: BTreeMap::new(),
         starts: df.instructions.iter().map(keyword_pos).collect(),
         trigger: None,
-        heredocs: prepared.runs.clone(),
+        heredocs: parsed.heredocs().clone(),
     };
     for a in df.global_args() {
         let pos = a.arguments.span.start;

@@ -1,114 +1,51 @@
 //! Temp entries of builds, and sweeping up after a killed one.
 //!
-//! Every temp directory a build makes names its maker, `<pid>.<start>`,
-//! where `<start>` is the process's start time in clock ticks since boot
-//! (`/proc/<pid>/stat`, field 22), so a PID the kernel has since handed to
-//! another process does not make a dead build look alive:
+//! Every temp directory a build makes names its maker, `<pid>.<start>`
+//! (see [`crate::store::tmp`]: the process's start time in clock ticks
+//! since boot, so a PID the kernel has since handed to another process
+//! does not make a dead build look alive):
 //!
-//! - plain directories (COPY staging, here-documents, downloads) live in
-//!   `ROOT/tmp/` under tempfile's usual name, `.tmpXXXXXX` (so traces and
-//!   lesson transcripts stay as they were), with an empty marker file
-//!   beside each, `.tmpXXXXXX.by-<pid>.<start>`;
+//! - plain directories (COPY staging, here-documents, downloads) are the
+//!   store's marked temp directories in `ROOT/tmp/` ([`tempdir`]); the
+//!   store removes a dead maker's at every open;
 //! - directories that get a mount on them (a tmpfs, a secret's tmpfs, a
 //!   writable overlay, a read-only view of a stage) live in
 //!   `ROOT/build-cache/work/` as `build-<pid>.<start>-<what>-XXXXXX`,
-//!   because the store's own sweep of `tmp/` cannot remove a directory
-//!   something is mounted on.
+//!   because a directory something is mounted on cannot simply be removed.
 //!
 //! [`sweep`] runs at the start of every build, even while other commands
-//! hold the store open (the store sweeps `tmp/` only when nobody does): it
-//! unmounts and removes every entry whose maker is gone, and every
-//! `.tmpXXXXXX` file in `tmp/` that no process has open (the store writes
-//! blobs through such files and holds them open until it renames them into
-//! place, so an unopened one is a dead writer's). A live build's entries
-//! are never touched, and an entry that names no maker is left to the
-//! store.
+//! hold the store open: it unmounts and removes every entry of
+//! `build-cache/work/` whose maker is gone. A live build's entries are
+//! never touched.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use crate::error::IoContext;
+use crate::store::tmp::{alive, marker_of, parse_stamp};
 use crate::store::Store;
 use crate::trace::{self, Kind};
 use crate::Result;
 
-/// The start time of process `pid` (clock ticks since boot), if it runs.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold blanks: count after its ')'.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// This process's stamp, `<pid>.<start>`.
-pub fn own_stamp() -> &'static str {
-    static STAMP: OnceLock<String> = OnceLock::new();
-    STAMP.get_or_init(|| {
-        let pid = std::process::id();
-        format!("{pid}.{}", start_time(pid).unwrap_or(0))
-    })
-}
+pub use crate::store::tmp::{own_stamp, TempDir};
 
 /// The maker `(pid, start)` of an entry named `build-<pid>.<start>-...`
-/// (a mount directory) or `NAME.by-<pid>.<start>` (a marker).
+/// (a mount directory) or `NAME.by-<pid>.<start>` (a temp entry's marker).
 pub fn maker(name: &str) -> Option<(u32, u64)> {
-    let stamp = match name.rsplit_once(".by-") {
-        Some((_, stamp)) => stamp,
-        None => name.strip_prefix("build-")?.split('-').next()?,
-    };
-    let (pid, start) = stamp.split_once('.')?;
-    Some((pid.parse().ok()?, start.parse().ok()?))
+    match marker_of(name) {
+        Some((_, m)) => Some(m),
+        None => parse_stamp(name.strip_prefix("build-")?.split('-').next()?),
+    }
 }
 
 /// True when the process that made an entry called `name` still runs (or
 /// the name does not say who made it).
 pub fn maker_alive(name: &str) -> bool {
-    match maker(name) {
-        Some((pid, start)) => start_time(pid) == Some(start),
-        None => true,
-    }
-}
-
-/// A temp directory in `ROOT/tmp/` with its maker's marker beside it;
-/// both are removed on drop (the directory first).
-#[derive(Debug)]
-pub struct TempDir {
-    dir: Option<tempfile::TempDir>,
-    marker: PathBuf,
-}
-
-impl TempDir {
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        self.dir.as_ref().expect("present until dropped").path()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Some(d) = self.dir.take() {
-            let _ = d.close();
-        }
-        let _ = std::fs::remove_file(&self.marker);
-    }
+    maker(name).is_none_or(alive)
 }
 
 /// A new temp directory in `ROOT/tmp/`, marked as this process's.
 pub fn tempdir(store: &Store) -> Result<TempDir> {
-    let tmp = store.tmp_dir();
-    let dir =
-        tempfile::tempdir_in(&tmp).ctx(|| format!("creating a temp dir in {}", tmp.display()))?;
-    let name = dir
-        .path()
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let marker = tmp.join(format!("{name}.by-{}", own_stamp()));
-    std::fs::File::create(&marker).ctx(|| format!("creating {}", marker.display()))?;
-    Ok(TempDir {
-        dir: Some(dir),
-        marker,
-    })
+    store.tempdir()
 }
 
 /// Where build directories that get mounts on them live.
@@ -159,78 +96,31 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Paths of the files any process has open (from `/proc/*/fd`).
-fn open_files() -> std::collections::HashSet<PathBuf> {
-    let mut out = std::collections::HashSet::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for p in procs.flatten() {
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Ok(target) = std::fs::read_link(fd.path()) {
-                out.insert(target);
-            }
-        }
-    }
-    out
-}
-
-/// What [`sweep`] removed: (path, the dead maker's PID or `None` for an
-/// unopened temp file, mounts taken down).
+/// What [`sweep`] removed: (path, the dead maker's PID, mounts taken
+/// down).
 pub type Swept = Vec<(PathBuf, Option<u32>, usize)>;
 
-/// Removes what killed builds left in `ROOT/tmp/` and
-/// `ROOT/build-cache/work/`; emits a `build.sweep_tmp` event for each.
+/// Removes what killed builds left in `ROOT/build-cache/work/`, unmounting
+/// what is mounted under it first; emits a `build.sweep_tmp` event for
+/// each. (Their entries in `ROOT/tmp/` went when the store was opened.)
 pub fn sweep(store: &Store) -> Swept {
     let mut swept = Vec::new();
-    let tmp = store.tmp_dir();
-    let mut unowned_files = Vec::new();
-    for dir in [tmp.clone(), work_dir(store)] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    let dir = work_dir(store);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return swept;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((pid, _)) = maker(&name).filter(|_| !maker_alive(&name)) else {
             continue;
         };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = e.path();
-            match maker(&name) {
-                Some((pid, _)) if !maker_alive(&name) => {
-                    // A marker stands for the directory it is named after.
-                    let (target, marker) = match name.rsplit_once(".by-") {
-                        Some((dir_name, _)) => (dir.join(dir_name), Some(path.clone())),
-                        None => (path.clone(), None),
-                    };
-                    let mounts = mounts_under(&target);
-                    for m in &mounts {
-                        let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
-                    }
-                    let gone = !target.exists() || remove(&target).is_ok();
-                    if let Some(m) = marker {
-                        let _ = std::fs::remove_file(m);
-                    }
-                    if gone {
-                        swept.push((target, Some(pid), mounts.len()));
-                    }
-                }
-                Some(_) => {}
-                None if dir == tmp
-                    && is_tempfile_name(&name)
-                    && e.file_type().map(|t| t.is_file()).unwrap_or(false) =>
-                {
-                    unowned_files.push(path)
-                }
-                None => {}
-            }
+        let path = e.path();
+        let mounts = mounts_under(&path);
+        for m in &mounts {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
         }
-    }
-    if !unowned_files.is_empty() {
-        let open = open_files();
-        for f in unowned_files {
-            if !open.contains(&f) && std::fs::remove_file(&f).is_ok() {
-                swept.push((f, None, 0));
-            }
+        if remove(&path).is_ok() {
+            swept.push((path, Some(pid), mounts.len()));
         }
     }
     for (path, pid, mounts) in &swept {
@@ -246,18 +136,12 @@ pub fn sweep(store: &Store) -> Swept {
                 "why",
                 match pid {
                     Some(p) => format!("the build that made it (PID {p}) is gone"),
-                    None => "a temp file no process has open".to_string(),
+                    None => "its maker is gone".to_string(),
                 },
             )
             .info();
     }
     swept
-}
-
-/// tempfile's default names: `.tmp` and six letters or digits.
-fn is_tempfile_name(name: &str) -> bool {
-    name.strip_prefix(".tmp")
-        .is_some_and(|r| r.len() == 6 && r.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 fn remove(p: &Path) -> std::io::Result<()> {

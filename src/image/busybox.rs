@@ -48,7 +48,7 @@ pub fn setup(store: &Store) -> Result<Image> {
             "{HOST_BUSYBOX} is dynamically linked; install the static one with `apt-get install busybox-static`"
         )));
     }
-    let tree = tempfile::tempdir_in(store.tmp_dir()).ctx(|| "creating a temp dir".into())?;
+    let tree = store.tempdir()?;
     let root = tree.path();
     let mut s = trace::step(Kind::Image, "rootfs", "busybox rootfs".to_string())
         .field("busybox", HOST_BUSYBOX)

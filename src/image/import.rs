@@ -79,7 +79,7 @@ pub fn unreadable(file: &str, e: crate::Error) -> crate::Error {
 /// and in the image's history) as a one-layer image tagged `tag`.
 pub fn import(store: &Store, file: &str, input: impl Read, tag: &Reference) -> Result<Image> {
     let _p = trace::phase("import");
-    let tree = tempfile::tempdir_in(store.tmp_dir()).ctx(|| "creating a temp dir".into())?;
+    let tree = store.tempdir()?;
     let mut s = trace::step(Kind::Image, "import", format!("rootfs tarball {file}"))
         .field("source", file)
         .field("tag", tag.to_string())

@@ -169,7 +169,7 @@ pub fn runtime_files(binary: &Path) -> Result<Vec<PathBuf>> {
 pub fn setup(store: &Store) -> Result<Image> {
     let _p = trace::phase("setup");
     let exe = std::env::current_exe().ctx(|| "finding the glassbox binary".into())?;
-    let tree = tempfile::tempdir_in(store.tmp_dir()).ctx(|| "creating a temp dir".into())?;
+    let tree = store.tempdir()?;
     let root = tree.path();
     let mut s = trace::step(Kind::Image, "rootfs", "registry rootfs".to_string())
         .field("binary", exe.display().to_string())

@@ -25,7 +25,7 @@ pub fn digest_hex(digest: &str) -> Result<&str, StoreError> {
 /// A blob being written: bytes go to a temp file in the root's `tmp/`
 /// while being hashed; [`BlobWriter::commit`] renames it into place.
 pub struct BlobWriter {
-    tmp: tempfile::NamedTempFile,
+    tmp: super::tmp::TempFile,
     hash: Sha256,
     size: u64,
     blobs: PathBuf,
@@ -76,7 +76,6 @@ impl BlobWriter {
         let dest = self.blobs.join(&digest["sha256:".len()..]);
         self.tmp
             .persist(&dest)
-            .map_err(|e| e.error)
             .ctx(|| format!("renaming blob into {}", dest.display()))?;
         Ok((digest, self.size))
     }
@@ -85,8 +84,7 @@ impl BlobWriter {
 impl Store {
     /// Starts writing a blob.
     pub fn blob_writer(&self) -> Result<BlobWriter> {
-        let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())
-            .ctx(|| format!("creating a temp file in {}", self.tmp_dir().display()))?;
+        let tmp = self.tempfile()?;
         Ok(BlobWriter {
             tmp,
             hash: Sha256::new(),

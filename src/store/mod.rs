@@ -1,14 +1,17 @@
 //! The content store: the glassbox root *is* an OCI image layout
 //! (`oci-layout`, `index.json`, `blobs/sha256/`). Blobs are written to a
 //! temp file inside the root's `tmp/`, their digest verified, then renamed
-//! into place, so a killed command never leaves a half-written blob. Writers
-//! of `index.json` hold an exclusive lock on `index.lock`.
+//! into place, so a killed command never leaves a half-written blob; each
+//! temp entry names its maker ([`tmp`]), so the next command to open the
+//! store removes what a killed one left. Writers of `index.json` hold an
+//! exclusive lock on `index.lock`.
 
 mod blobs;
 mod gc;
 mod images;
 mod refs;
 mod remote;
+pub mod tmp;
 mod unpack;
 mod verify;
 mod verify_layers;
@@ -140,23 +143,22 @@ impl Store {
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
         let dest = self.root.join(name);
-        let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())
-            .ctx(|| format!("creating a temp file in {}", self.tmp_dir().display()))?;
+        let mut tmp = self.tempfile()?;
         tmp.write_all(bytes)
             .ctx(|| format!("writing {}", dest.display()))?;
         tmp.as_file()
             .sync_all()
             .ctx(|| format!("syncing {}", dest.display()))?;
         tmp.persist(&dest)
-            .map_err(|e| e.error)
             .ctx(|| format!("renaming into {}", dest.display()))?;
         Ok(())
     }
 
-    /// Sweeps `tmp/` when no other command has the store open (its temp
-    /// files may be a running load's), then holds a shared claim so no
-    /// later command sweeps this one's temp files. The kernel drops the
-    /// claim of a killed command, so its leftovers go at the next open.
+    /// Sweeps `tmp/` ([`tmp::sweep`]): everything in it when no other
+    /// command has the store open, otherwise only what dead commands left
+    /// (their markers say so) and temp files nobody has open. Then holds a
+    /// shared claim that tells later commands this one's unmarked temp
+    /// files may be in use. The kernel drops the claim of a killed command.
     fn claim_tmp(&self) -> Result<File> {
         let path = self.root.join("tmp.lock");
         let f = File::options()
@@ -165,9 +167,15 @@ impl Store {
             .write(true)
             .open(&path)
             .ctx(|| format!("opening lock file {}", path.display()))?;
+        let tmp = self.tmp_dir();
+        fs::create_dir_all(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
         match f.try_lock() {
-            Ok(()) => self.sweep_tmp()?,
-            Err(fs::TryLockError::WouldBlock) => {}
+            Ok(()) => {
+                tmp::sweep(self, true);
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                tmp::sweep(self, false);
+            }
             Err(fs::TryLockError::Error(e)) => {
                 return Err(e).ctx(|| format!("locking {}", path.display()))
             }
@@ -175,22 +183,6 @@ impl Store {
         f.lock_shared()
             .ctx(|| format!("locking {}", path.display()))?;
         Ok(f)
-    }
-
-    /// Removes everything in `tmp/` (left by a killed command).
-    fn sweep_tmp(&self) -> Result<()> {
-        let dir = self.tmp_dir();
-        fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
-        for entry in fs::read_dir(&dir).ctx(|| format!("reading {}", dir.display()))? {
-            let p = entry.ctx(|| format!("reading {}", dir.display()))?.path();
-            let r = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            r.ctx(|| format!("removing leftover temp file {}", p.display()))?;
-        }
-        Ok(())
     }
 
     /// The parsed `index.json`.

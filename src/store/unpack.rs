@@ -37,8 +37,7 @@ impl Store {
                 let r = (|| {
                     std::fs::create_dir_all(self.layers_dir())
                         .ctx(|| format!("creating {}", self.layers_dir().display()))?;
-                    let tmp = tempfile::tempdir_in(self.tmp_dir())
-                        .ctx(|| "creating a temp dir".into())?;
+                    let tmp = self.tempdir()?;
                     let blob = std::fs::File::open(self.blob_path(&l.digest)?)
                         .ctx(|| format!("opening layer blob {}", l.digest))?;
                     let stats = apply_tar(
@@ -46,9 +45,7 @@ impl Store {
                         tmp.path(),
                         ApplyMode::Overlay,
                     )?;
-                    let unpacked = tmp.keep();
-                    if let Err(e) = std::fs::rename(&unpacked, &dir) {
-                        let _ = std::fs::remove_dir_all(&unpacked);
+                    if let Err(e) = tmp.persist(&dir) {
                         // Another command unpacking the same layer at the
                         // same moment got there first: its copy has the same
                         // files (same chain id), so ours is not needed.

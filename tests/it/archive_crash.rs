@@ -5,7 +5,7 @@ use crate::archive::store_state;
 use crate::support::Root;
 
 /// Kills the child on drop unless it was already waited for.
-struct KillOnDrop(std::process::Child);
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -14,28 +14,32 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Writes a rootfs tarball at `path` holding one file of `mib` MiB of
+/// incompressible (xorshift) bytes, `data/random.bin`.
+pub(crate) fn random_tar(path: &std::path::Path, mib: usize) {
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..mib * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, "data/random.bin", &data[..]).unwrap();
+    b.finish().unwrap();
+}
+
 #[test]
 fn a_load_killed_midway_leaves_a_sound_store_and_no_image() {
     let r = Root::new();
     // 48 MiB of incompressible bytes make a load that takes a while.
     let tree = r.path().join("big.tar");
-    {
-        let mut b = tar::Builder::new(std::fs::File::create(&tree).unwrap());
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let data: Vec<u8> = (0..48 * 1024 * 1024 / 8)
-            .flat_map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()
-            })
-            .collect();
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, "data/random.bin", &data[..]).unwrap();
-        b.finish().unwrap();
-    }
+    random_tar(&tree, 48);
     r.ok(&["import", tree.to_str().unwrap(), "big:1"]);
     let archive = r.path().join("big-archive.tar");
     r.ok(&["save", "big:1", "-o", archive.to_str().unwrap()]);

@@ -72,7 +72,7 @@ fn start_build(r: &Root, dir: &str, secret: &Path) -> KillOnDrop {
 }
 
 /// Entry names in `dir` that name `pid` as their maker.
-fn entries_of(dir: &Path, pid: u32) -> Vec<String> {
+pub(crate) fn entries_of(dir: &Path, pid: u32) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())

@@ -32,8 +32,9 @@ fn every_fixture_app_dockerfile_parses_without_errors_or_warnings() {
     );
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let (df, warnings) = dockerfile::parse("Dockerfile", &text)
+        let parsed = dockerfile::parse("Dockerfile", &text)
             .unwrap_or_else(|d| panic!("{}:\n{}", f.display(), d.render()));
+        let (df, warnings) = (parsed.dockerfile(), parsed.warnings());
         assert!(df.stages().len() >= 1);
         let rendered: Vec<String> = warnings.iter().map(|w| w.render()).collect();
         assert!(rendered.is_empty(), "{}: {rendered:#?}", f.display());

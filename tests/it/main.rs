@@ -34,6 +34,7 @@ mod runopts;
 mod save_compat;
 mod step;
 mod store;
+mod store_crash;
 mod support;
 mod trace;
 mod tty;

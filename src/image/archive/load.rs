@@ -29,7 +29,7 @@ use std::path::{Component, Path, PathBuf};
 /// An archive unpacked into a temp dir: its regular files, and its
 /// symlinks (kept as a map, never created on disk).
 struct Unpacked {
-    dir: tempfile::TempDir,
+    dir: crate::store::tmp::TempDir,
     links: HashMap<PathBuf, PathBuf>,
     file: String,
 }
@@ -98,7 +98,7 @@ impl Unpacked {
 }
 
 fn unpack(store: &Store, file: &str, input: impl Read) -> Result<Unpacked> {
-    let dir = tempfile::tempdir_in(store.tmp_dir()).ctx(|| "creating a temp dir".into())?;
+    let dir = store.tempdir()?;
     let mut links = HashMap::new();
     let unreadable = |e: std::io::Error| -> crate::Error {
         ArchiveError::Unreadable {
