@@ -179,7 +179,7 @@ pub struct Initramfs {
     pub bytes: u64,
     /// Entries in it.
     pub entries: u64,
-    _dir: tempfile::TempDir,
+    _dir: crate::store::tmp::TempDir,
 }
 
 /// Builds the initramfs: the image's layers flattened, the init script,
@@ -191,10 +191,9 @@ pub fn build_initramfs(
     command: &[String],
 ) -> crate::Result<Initramfs> {
     let blobs = super::container::layer_blobs(store, image)?;
-    let dir = tempfile::Builder::new()
-        .prefix("glassbox-vm-")
-        .tempdir_in(store.tmp_dir())
-        .ctx(|| "creating a temp dir for the initramfs".into())?;
+    // Marked as this command's, so a killed `compare` leaves nothing that
+    // the next command does not remove.
+    let dir = store.tempdir()?;
     let tree = dir.path().join("rootfs");
     let path = dir.path().join("initramfs.cpio");
     let mut s = trace::step(Kind::Compare, "initramfs", format!("initramfs from {image_ref}"))
