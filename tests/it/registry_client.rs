@@ -686,26 +686,10 @@ fn the_bearer_token_dance_fetches_a_token_and_retries() {
     assert_eq!(inspect(&dst, &reference)["Id"], want["Id"]);
 }
 
-/// 48 MiB of seeded, incompressible bytes as a one-layer image `tag`.
+/// `mib` MiB of seeded, incompressible bytes as a one-layer image `tag`.
 pub fn big_image(root: &Root, tag: &str, mib: usize) -> PathBuf {
     let tree = root.path().join("big.tar");
-    {
-        let mut b = tar::Builder::new(std::fs::File::create(&tree).unwrap());
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let data: Vec<u8> = (0..mib * 1024 * 1024 / 8)
-            .flat_map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()
-            })
-            .collect();
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        b.append_data(&mut h, "data/random.bin", &data[..]).unwrap();
-        b.finish().unwrap();
-    }
+    crate::archive_crash::random_tar(&tree, mib);
     root.ok(&["import", tree.to_str().unwrap(), tag]);
     tree
 }
