@@ -34,28 +34,44 @@ pub(super) fn pump(
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => break,
             };
-            if let Some(fd) = echo {
-                write_all_fd(fd, &buf[..n]);
-            }
             lines.push(&buf[..n]);
+            if let Some(fd) = echo {
+                if !write_all_fd(fd, &buf[..n]) {
+                    // Whoever read this command's output is gone (`| head`):
+                    // the pipe is closed on the container too, whose next
+                    // write then fails as it would have written to that
+                    // reader itself (SIGPIPE).
+                    break;
+                }
+            }
         }
         lines.finish();
     })
 }
 
-/// Writes all of `bytes` to `fd`; gives up quietly when the reader is
-/// gone (the log still gets them).
-fn write_all_fd(fd: std::os::fd::RawFd, mut bytes: &[u8]) {
+/// Writes all of `bytes` to `fd`; false when it cannot (the reader is
+/// gone).
+fn write_all_fd(fd: std::os::fd::RawFd, mut bytes: &[u8]) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     // SAFETY: `fd` is this process's stdout or stderr, open for its life.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
-            Ok(0) => return,
+            Ok(0) => return false,
             Ok(n) => bytes = &bytes[n..],
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return,
+            // A non-blocking stdout (shared with a program that set it so):
+            // wait until it takes more.
+            Err(nix::errno::Errno::EAGAIN) => {
+                let _ = poll(
+                    &mut [PollFd::new(fd, PollFlags::POLLOUT)],
+                    PollTimeout::NONE,
+                );
+            }
+            Err(_) => return false,
         }
     }
+    true
 }
 
 /// Runs the shim for container `id`; returns its exit status. It starts

@@ -260,3 +260,80 @@ fn a_terminals_output_is_logged_as_stdout() {
     assert!(logs.contains("on-a-tty\r\n"), "{logs:?}");
     root.ok(&["rm", "tl"]);
 }
+
+/// The `SigIgn` and `SigBlk` lines of the container command's own status.
+fn ignored_and_blocked(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with("SigIgn") || l.starts_with("SigBlk"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn the_containers_command_starts_with_every_signal_at_its_default() {
+    let root = busybox_root();
+    // glassbox ignores SIGPIPE (as Rust programs do); an ignored signal
+    // survives execve, so without a reset the container would inherit it.
+    let zeros = vec![
+        "SigBlk: 0000000000000000".to_string(),
+        "SigIgn: 0000000000000000".to_string(),
+    ];
+    let grep = ["grep", "^Sig", "/proc/self/status"];
+    let mut run = vec!["run", "--rm", "--network", "none", "busybox"];
+    run.extend(grep);
+    assert_eq!(ignored_and_blocked(&root.ok(&run)), zeros, "run");
+    let mut init = vec!["run", "--rm", "--init", "--network", "none", "busybox"];
+    init.extend(grep);
+    assert_eq!(ignored_and_blocked(&root.ok(&init)), zeros, "run --init");
+    root.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig-box",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let mut exec = vec!["exec", "sig-box"];
+    exec.extend(grep);
+    let out = root.ok(&exec);
+    root.ok(&["rm", "-f", "sig-box"]);
+    assert_eq!(ignored_and_blocked(&out), zeros, "exec");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_containers_output_like_a_pipe() {
+    let root = busybox_root();
+    // `glassbox run busybox yes | head -1`: once head has gone, yes's
+    // writes fail as they would have into head's pipe itself.
+    let mut child = root
+        .cmd(&["run", "--rm", "--network", "none", "busybox", "yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "y\n");
+    // The reader is dropped: the read end is closed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run went on after its reader left");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // yes is PID 1 of its namespace: no SIGPIPE kills it, it sees the
+    // write fail (EPIPE) and exits 1, as under docker.
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(root.ok(&["ps", "-a", "-q"]), "");
+}

@@ -127,6 +127,74 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     }
 }
 
+/// Gives the container's command the signal state a new process has:
+/// every signal at its default action and none blocked. A handler is reset
+/// by execve(2) anyway, but an *ignored* signal stays ignored across it —
+/// and glassbox, like every Rust program, ignores SIGPIPE, so `yes` in a
+/// container piped into `head` would never die of its broken pipe; a shell
+/// that started glassbox in the background may have ignored SIGINT too.
+pub(crate) fn default_signals_on_exec() {
+    /// The kernel's `struct sigaction` (x86-64 and arm64 layout). The C
+    /// library's sigaction(2) refuses signals 32 and 33, which it keeps for
+    /// itself — yet they may arrive ignored from whoever started glassbox,
+    /// so the system call is made directly.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    const SIG_IGN: usize = 1;
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: rt_sigaction with a null new action only reads this
+        // process's disposition of `sig` into `old` (8: the kernel's
+        // sigset size).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<KernelSigaction>(),
+                &mut old as *mut KernelSigaction,
+                8usize,
+            )
+        };
+        if r == 0 && old.handler == SIG_IGN {
+            let default = KernelSigaction {
+                handler: 0,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            };
+            // SAFETY: sets the default action (SIG_DFL, no handler to run).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &default as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                )
+            };
+        }
+    }
+    // SAFETY: sigprocmask only sets this process's signal mask.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
+
 /// Marks every descriptor above stderr close-on-exec, as runc does, so
 /// nothing else this process holds — a pipe or file of the shell that ran
 /// glassbox, glassbox's own /dev/null — reaches the container's command.
@@ -365,6 +433,7 @@ fn setup_and_exec(plan: &Plan) -> R {
     // step's done half cannot be sent after exec, so close it now.
     s.done();
     close_inherited_on_exec();
+    default_signals_on_exec();
     let wants_init = plan
         .spec
         .annotations()
