@@ -204,6 +204,15 @@ fn save_then_load_into_another_root_gives_the_same_image() {
         archive.to_str().unwrap(),
     ]);
     crate::support::assert_explained(&events);
+    // Readable like any file the user makes (0666 less the umask), as
+    // `docker save -o` writes it — not a temp file's private 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let plain = r.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&archive), mode(&plain));
+    }
     // Saving again gives the same bytes.
     let again = r.path().join("again.tar");
     r.ok(&["save", "busybox", "hello:1", "-o", again.to_str().unwrap()]);

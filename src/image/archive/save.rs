@@ -185,8 +185,15 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(parent)
-            .ctx(|| format!("creating a temp file in {}", parent.display()))?;
+        // Readable as a file `docker save -o` writes (0666 less the
+        // umask), not the temp file's private 0600.
+        let tmp = {
+            use std::os::unix::fs::PermissionsExt;
+            tempfile::Builder::new()
+                .permissions(std::fs::Permissions::from_mode(0o666))
+                .tempfile_in(parent)
+        }
+        .ctx(|| format!("creating a temp file in {}", parent.display()))?;
         let mut b = tar::Builder::new(std::io::BufWriter::new(tmp));
         let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
         let ctx = || format!("writing {}", out.display());
