@@ -27,6 +27,9 @@ pub fn encode(out: &mut Vec<u8>, text: &[u8], stream: &str, at: SystemTime) {
     out.extend_from_slice(b"\"}\n");
 }
 
+/// The longest piece of a line one log entry holds (docker's 16 KiB).
+pub const MAX_LINE: usize = 16 * 1024;
+
 /// A container's output stream on its way to the log: bytes arrive in
 /// pieces of any size, and each complete line becomes one JSON line. What
 /// is left without a newline when the stream ends is written as a last
@@ -67,6 +70,14 @@ impl Lines {
             bytes = rest;
         }
         self.pending.extend_from_slice(bytes);
+        // A "line" that never ends (binary output, a progress bar) is
+        // logged in pieces, as docker's json-file driver splits lines at
+        // 16 KiB, rather than held in memory.
+        while self.pending.len() >= MAX_LINE {
+            let rest = self.pending.split_off(MAX_LINE);
+            let piece = std::mem::replace(&mut self.pending, rest);
+            self.write(&piece);
+        }
     }
 
     /// The stream ended: logs what is left of its last line.
@@ -161,6 +172,47 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The `log` texts of the entries `push`ing `pieces` then finishing
+    /// writes.
+    fn logged(pieces: &[&[u8]]) -> Vec<String> {
+        let f = tempfile::tempfile().unwrap();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(f.try_clone().unwrap()));
+        let mut lines = Lines::new(shared, "stdout");
+        for p in pieces {
+            lines.push(p);
+        }
+        lines.finish();
+        let mut text = String::new();
+        use std::io::{Read, Seek};
+        let mut f = f;
+        f.rewind().unwrap();
+        f.read_to_string(&mut text).unwrap();
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["log"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_logged_whole_whatever_pieces_they_arrive_in() {
+        assert_eq!(
+            logged(&[b"he", b"llo\nwor", b"ld\n\nlast"]),
+            ["hello\n", "world\n", "\n", "last"]
+        );
+        assert!(logged(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_line_that_never_ends_is_logged_in_16_kib_pieces() {
+        let long = vec![b'x'; 2 * MAX_LINE + 5];
+        let got = logged(&[&long[..1000], &long[1000..], b"\n"]);
+        let sizes: Vec<usize> = got.iter().map(String::len).collect();
+        assert_eq!(sizes, [MAX_LINE, MAX_LINE, 6]);
+        assert!(got[2].ends_with('\n'));
+    }
 
     fn line(text: &[u8], at: SystemTime) -> String {
         let mut out = Vec::new();
