@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 /// shell starts it. Killed (by its PID) if the test fails before it ends.
 struct Job {
     child: Child,
-    out: BufReader<std::process::ChildStdout>,
+    /// Its stdout, until the test closes it.
+    out: Option<BufReader<std::process::ChildStdout>>,
 }
 
 impl Job {
@@ -29,13 +30,13 @@ impl Job {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
+        let out = Some(BufReader::new(child.stdout.take().unwrap()));
         Job { child, out }
     }
 
     fn line(&mut self) -> String {
         let mut l = String::new();
-        self.out.read_line(&mut l).unwrap();
+        self.out.as_mut().unwrap().read_line(&mut l).unwrap();
         l
     }
 
@@ -59,7 +60,7 @@ impl Job {
 
     fn rest(&mut self) -> String {
         let mut s = String::new();
-        self.out.read_to_string(&mut s).unwrap();
+        self.out.as_mut().unwrap().read_to_string(&mut s).unwrap();
         s
     }
 }
@@ -150,16 +151,16 @@ fn with_init_ctrl_c_ends_the_command_inside() {
     let mut job = Job::start(
         &root,
         &[
-            "run",
-            "--rm",
-            "--init",
-            "busybox",
-            "sh",
-            "-c",
-            "echo ready; exec sleep 300",
+            "run", "--rm", "--init", "--name", "tiny", "busybox", "sleep", "300",
         ],
     );
-    assert_eq!(job.line(), "ready\n");
+    // With --init the first process is glassbox's small init, and sleep
+    // its child.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&root.run(&["top", "tiny"]).stdout).contains("sleep 300") {
+        assert!(Instant::now() < deadline, "sleep never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     job.key(Signal::SIGINT);
     // The small init passes SIGINT to sleep, which dies of it: 128 + 2.
     assert_eq!(job.exit_within(10), Some(130));
@@ -308,32 +309,18 @@ fn a_reader_that_goes_away_ends_the_containers_output_like_a_pipe() {
     let root = busybox_root();
     // `glassbox run busybox yes | head -1`: once head has gone, yes's
     // writes fail as they would have into head's pipe itself.
-    let mut child = root
-        .cmd(&["run", "--rm", "--network", "none", "busybox", "yes"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert_eq!(first, "y\n");
-    // The reader is dropped: the read end is closed.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the run went on after its reader left");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut job = Job::start(
+        &root,
+        &["run", "--rm", "--network", "none", "busybox", "yes"],
+    );
+    assert_eq!(job.line(), "y\n");
+    drop(job.out.take());
     // yes is PID 1 of its namespace: no SIGPIPE kills it, it sees the
     // write fail (EPIPE) and exits 1, as under docker.
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        job.exit_within(10),
+        Some(1),
+        "the run went on after its reader left"
+    );
     assert_eq!(root.ok(&["ps", "-a", "-q"]), "");
 }
