@@ -173,3 +173,43 @@ fn lessons_next_with_step_pauses_inside_the_step_and_q_keeps_the_step_for_later(
     let out = root.ok(&["lessons", "next"]);
     assert!(out.contains("step 2/"), "{out}");
 }
+
+#[test]
+fn ctrl_c_at_a_pause_aborts_like_q_leaving_nothing_behind() {
+    let root = Root::new();
+    root.ok(&["setup"]);
+    let cmd = format!(
+        "{} --root {} --no-color --step run --rm busybox echo stepped; echo EXIT=$?; sleep 60",
+        bin().display(),
+        root.path().display()
+    );
+    let tmux = Tmux::start(root.path(), &cmd);
+    tmux.wait_for("[q] quit >", 1);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[q] quit >", 2);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[q] quit >", 3);
+    // Some steps ran (an address, the hosts file); Ctrl-C now used to end
+    // the command there and leave them.
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait_for("EXIT=", 1);
+    assert!(
+        s.contains("EXIT=130"),
+        "Ctrl-C must abort with status 130:\n{s}"
+    );
+    assert!(s.contains("aborting: undoing"), "{s}");
+    assert!(
+        !s.contains("stepped\n"),
+        "the command must not have run:\n{s}"
+    );
+    let containers = root.path().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(root.path().to_str().unwrap()),
+        "mounts left under the root"
+    );
+}
