@@ -315,12 +315,7 @@ pub fn run_foreground(
     };
     let result = if opts.tty {
         // On a terminal there is one stream: docker logs it as stdout.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(shim::log_path(&dir.path))
-            .ctx(|| format!("opening the log {}", shim::log_path(&dir.path).display()))?;
-        let log = logline::Lines::new(std::sync::Arc::new(std::sync::Mutex::new(log)), "stdout");
+        let log = logline::Lines::new(shim::open_log(&dir.path)?, "stdout");
         tty::run_with_terminal(opts.interactive, log, |plan, on_attach| {
             let mut both = |pid: i32| {
                 on_attach();
@@ -338,7 +333,7 @@ pub fn run_foreground(
     } else {
         // The output goes to this command's stdout and stderr and to the
         // log, so `glassbox logs` shows it, as docker's does.
-        let mut out = OutputPipes::new(&dir.path)?;
+        let mut out = shim::OutputPipes::new(&dir.path, true)?;
         trace::fact(
             Kind::Process,
             "output",
@@ -349,9 +344,10 @@ pub fn run_foreground(
         .equivalent(format!("glassbox logs {}", &dir.id[..12]))
         .syscall("pipe2(2), dup2(2)")
         .info();
+        let (w_out, w_err) = out.write_ends();
         let io = Stdio::Pipes {
-            out: out.out_w(),
-            err: out.err_w(),
+            out: w_out,
+            err: w_err,
             stdin: opts.interactive,
         };
         let mut started = |pid: i32| {
@@ -425,73 +421,6 @@ pub(crate) fn remove_dir(dir: &ContainerDir) {
     .equivalent(format!("rm -rf {}", dir.path.display()))
     .announce()
     .map(|s| s.finish_with(std::fs::remove_dir_all(&dir.path)));
-}
-
-/// The pipes of a foreground container's stdout and stderr, and the
-/// threads that copy them to this command's own and to the log.
-struct OutputPipes {
-    /// The write ends, until the container has its own copies.
-    writers: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
-    readers: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
-    log: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl OutputPipes {
-    fn new(dir: &Path) -> crate::Result<OutputPipes> {
-        let pipe = || {
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| crate::Error::Io {
-                context: "making the output pipes".into(),
-                source: e.into(),
-            })
-        };
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(shim::log_path(dir))
-            .ctx(|| format!("opening the log {}", shim::log_path(dir).display()))?;
-        Ok(OutputPipes {
-            writers: Some((out_w, err_w)),
-            readers: Some((out_r, err_r)),
-            log: std::sync::Arc::new(std::sync::Mutex::new(log)),
-            threads: Vec::new(),
-        })
-    }
-
-    fn out_w(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        self.writers.as_ref().map_or(-1, |(o, _)| o.as_raw_fd())
-    }
-
-    fn err_w(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        self.writers.as_ref().map_or(-1, |(_, e)| e.as_raw_fd())
-    }
-
-    /// The container holds its own copies of the write ends now: ours
-    /// are closed (or the copies would never see the streams end), and
-    /// the copying starts.
-    fn container_started(&mut self) {
-        drop(self.writers.take());
-        if let Some((o, e)) = self.readers.take() {
-            let lines = |stream| logline::Lines::new(self.log.clone(), stream);
-            self.threads
-                .push(shim::pump(o, lines("stdout"), Some(libc::STDOUT_FILENO)));
-            self.threads
-                .push(shim::pump(e, lines("stderr"), Some(libc::STDERR_FILENO)));
-        }
-    }
-
-    /// The container ended: copies what is left, to the end of both
-    /// streams.
-    fn drain(&mut self) {
-        drop(self.writers.take());
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
 }
 
 /// Where the container's stdin, stdout and stderr go.

@@ -17,6 +17,89 @@ pub fn log_path(dir: &Path) -> std::path::PathBuf {
     dir.join("log.json")
 }
 
+/// Opens a container's log for appending, shared by the streams that
+/// write into it.
+pub(super) fn open_log(dir: &Path) -> crate::Result<Arc<Mutex<std::fs::File>>> {
+    let path = log_path(dir);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| crate::Error::Io {
+            context: format!("opening the log {}", path.display()),
+            source: e,
+        })?;
+    Ok(Arc::new(Mutex::new(f)))
+}
+
+/// The pipes of a container's stdout and stderr, and the threads that
+/// copy them into its log — and, for a foreground run (`echo`), to this
+/// command's own stdout and stderr too.
+pub(super) struct OutputPipes {
+    /// The write ends, until the container has its own copies.
+    writers: Option<(OwnedFd, OwnedFd)>,
+    readers: Option<(OwnedFd, OwnedFd)>,
+    log: Arc<Mutex<std::fs::File>>,
+    echo: bool,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl OutputPipes {
+    pub(super) fn new(dir: &Path, echo: bool) -> crate::Result<OutputPipes> {
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| crate::Error::Io {
+                context: "making the output pipes".into(),
+                source: e.into(),
+            })
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        Ok(OutputPipes {
+            writers: Some((out_w, err_w)),
+            readers: Some((out_r, err_r)),
+            log: open_log(dir)?,
+            echo,
+            threads: Vec::new(),
+        })
+    }
+
+    /// The write ends (stdout, stderr) the container's init takes over.
+    pub(super) fn write_ends(&self) -> (i32, i32) {
+        self.writers
+            .as_ref()
+            .map_or((-1, -1), |(o, e)| (o.as_raw_fd(), e.as_raw_fd()))
+    }
+
+    /// The container holds its own copies of the write ends now: ours
+    /// are closed (or the copies would never see the streams end), and
+    /// the copying starts.
+    pub(super) fn container_started(&mut self) {
+        drop(self.writers.take());
+        if let Some((o, e)) = self.readers.take() {
+            let echo = |fd| self.echo.then_some(fd);
+            self.threads.push(pump(
+                o,
+                Lines::new(self.log.clone(), "stdout"),
+                echo(libc::STDOUT_FILENO),
+            ));
+            self.threads.push(pump(
+                e,
+                Lines::new(self.log.clone(), "stderr"),
+                echo(libc::STDERR_FILENO),
+            ));
+        }
+    }
+
+    /// The container ended: copies what is left, to the end of both
+    /// streams.
+    pub(super) fn drain(&mut self) {
+        drop(self.writers.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Copies a container's output stream from the pipe `r` into the log —
 /// and, for a foreground run, to `echo` (the command's own stdout or
 /// stderr) as soon as it arrives, a prompt without its newline included.
@@ -158,41 +241,13 @@ fn run_once(
             })
             .collect(),
     };
-    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(std::io::Error::from)
-        .map_err(|e| crate::Error::Io {
-            context: "making the log pipe".into(),
-            source: e,
-        })?;
-    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(std::io::Error::from)
-        .map_err(|e| crate::Error::Io {
-            context: "making the log pipe".into(),
-            source: e,
-        })?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path(&dir.path))
-        .map_err(|e| crate::Error::Io {
-            context: "opening the log".into(),
-            source: e,
-        })?;
-    let log = Arc::new(Mutex::new(log));
-    let io = super::Stdio::Log(out_w.as_raw_fd(), err_w.as_raw_fd());
-    let mut writers = Some((out_w, err_w));
-    let mut readers = Some((out_r, err_r));
-    let mut threads = Vec::new();
+    let mut out = OutputPipes::new(&dir.path, false)?;
+    let (w_out, w_err) = out.write_ends();
+    let io = super::Stdio::Log(w_out, w_err);
     let limits: super::cgroup::Limits = st.limits.into();
     let mut released = false;
     let mut on_start = |pid: i32| {
-        // The init has its own copies now; ours would keep the pumps from
-        // ever seeing the end of the stream.
-        drop(writers.take());
-        if let Some((o, e)) = readers.take() {
-            threads.push(pump(o, Lines::new(log.clone(), "stdout"), None));
-            threads.push(pump(e, Lines::new(log.clone(), "stderr"), None));
-        }
+        out.container_started();
         if let Some(p) = ports.as_deref_mut() {
             p.container_started(pid);
         }
@@ -211,10 +266,7 @@ fn run_once(
     if let Some(p) = ports {
         p.container_exited();
     }
-    drop(writers.take());
-    for t in threads {
-        let _ = t.join();
-    }
+    out.drain();
     Ok(result)
 }
 
