@@ -108,8 +108,7 @@ pub fn exec(
                 }
                 // SAFETY: prctl with integer arguments.
                 unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-                super::init::close_inherited_on_exec();
-                super::init::default_signals_on_exec();
+                super::init::clean_slate_for_exec();
                 let u = process.user();
                 let _ = nix::unistd::setgroups(&[]);
                 let _ = nix::unistd::setgid(nix::unistd::Gid::from_raw(u.gid()));

@@ -99,23 +99,13 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
             if !stdin {
                 stdin_from_null();
             }
-            // SAFETY: out and err are pipe ends the command opened and kept
-            // alive across clone; dup2 only changes this process's fd table.
-            unsafe {
-                libc::dup2(out, 1);
-                libc::dup2(err, 2);
-            }
+            output_to(out, err);
         }
         super::Stdio::Log(out, err) => {
             // A detached container writes into the shim's log pipes and
             // reads nothing.
             stdin_from_null();
-            // SAFETY: out and err are pipe ends the shim opened and kept
-            // alive across clone; dup2 only changes this process's fd table.
-            unsafe {
-                libc::dup2(out, 1);
-                libc::dup2(err, 2);
-            }
+            output_to(out, err);
         }
         // The terminal is opened once /dev/pts is mounted (see below).
         super::Stdio::Tty(_) => {}
@@ -127,13 +117,31 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
     }
 }
 
+/// Makes the pipe ends `out` and `err` this process's stdout and stderr.
+fn output_to(out: i32, err: i32) {
+    // SAFETY: out and err are pipe ends the parent opened and kept alive
+    // across clone; dup2 only changes this process's fd table.
+    unsafe {
+        libc::dup2(out, 1);
+        libc::dup2(err, 2);
+    }
+}
+
+/// What the container's command must not inherit from glassbox, undone
+/// just before `execve` (by the init and by `exec`): descriptors other
+/// than stdin, stdout and stderr, and ignored or blocked signals.
+pub(crate) fn clean_slate_for_exec() {
+    close_inherited_on_exec();
+    default_signals_on_exec();
+}
+
 /// Gives the container's command the signal state a new process has:
 /// every signal at its default action and none blocked. A handler is reset
 /// by execve(2) anyway, but an *ignored* signal stays ignored across it —
 /// and glassbox, like every Rust program, ignores SIGPIPE, so `yes` in a
 /// container piped into `head` would never die of its broken pipe; a shell
 /// that started glassbox in the background may have ignored SIGINT too.
-pub(crate) fn default_signals_on_exec() {
+fn default_signals_on_exec() {
     /// The kernel's `struct sigaction` (x86-64 and arm64 layout). The C
     /// library's sigaction(2) refuses signals 32 and 33, which it keeps for
     /// itself — yet they may arrive ignored from whoever started glassbox,
@@ -198,7 +206,7 @@ pub(crate) fn default_signals_on_exec() {
 /// Marks every descriptor above stderr close-on-exec, as runc does, so
 /// nothing else this process holds — a pipe or file of the shell that ran
 /// glassbox, glassbox's own /dev/null — reaches the container's command.
-pub(crate) fn close_inherited_on_exec() {
+fn close_inherited_on_exec() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on this
     // process's descriptors; nothing is closed before exec.
     let r = unsafe {
@@ -432,8 +440,7 @@ fn setup_and_exec(plan: &Plan) -> R {
     // From here on the relay pipe closes at exec (close-on-exec); the
     // step's done half cannot be sent after exec, so close it now.
     s.done();
-    close_inherited_on_exec();
-    default_signals_on_exec();
+    clean_slate_for_exec();
     let wants_init = plan
         .spec
         .annotations()
