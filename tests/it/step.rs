@@ -72,16 +72,36 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn step_pauses_before_each_step_and_q_aborts_leaving_nothing_behind() {
-    let root = Root::new();
-    root.ok(&["setup"]);
+/// `glassbox --step run --rm busybox echo stepped` in a tmux pane, which
+/// then prints the exit status as `EXIT=N`.
+fn step_run_echo(root: &Root) -> Tmux {
     let cmd = format!(
         "{} --root {} --no-color --step run --rm busybox echo stepped; echo EXIT=$?; sleep 60",
         bin().display(),
         root.path().display()
     );
-    let tmux = Tmux::start(root.path(), &cmd);
+    Tmux::start(root.path(), &cmd)
+}
+
+/// No container directory and no mount under the root.
+fn assert_nothing_left(root: &Root) {
+    let containers = root.path().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(root.path().to_str().unwrap()),
+        "mounts left under the root"
+    );
+}
+
+#[test]
+fn step_pauses_before_each_step_and_q_aborts_leaving_nothing_behind() {
+    let root = Root::new();
+    root.ok(&["setup"]);
+    let tmux = step_run_echo(&root);
     // The first pause comes before anything is touched.
     let s = tmux.wait_for("[q] quit >", 1);
     assert!(s.contains("⏸  next:"), "{s}");
@@ -99,28 +119,14 @@ fn step_pauses_before_each_step_and_q_aborts_leaving_nothing_behind() {
     );
     assert!(s.contains("aborted"), "the abort is explained:\n{s}");
     // Nothing is left: no container directory, no mount under the root.
-    let containers = root.path().join("containers");
-    let left: Vec<_> = std::fs::read_dir(&containers)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "containers left behind: {left:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(root.path().to_str().unwrap()),
-        "mounts left under the root"
-    );
+    assert_nothing_left(&root);
 }
 
 #[test]
 fn c_continues_without_pausing_again() {
     let root = Root::new();
     root.ok(&["setup"]);
-    let cmd = format!(
-        "{} --root {} --no-color --step run --rm busybox echo stepped; echo EXIT=$?; sleep 60",
-        bin().display(),
-        root.path().display()
-    );
-    let tmux = Tmux::start(root.path(), &cmd);
+    let tmux = step_run_echo(&root);
     tmux.wait_for("[q] quit >", 1);
     tmux.keys(&["c", "Enter"]);
     let s = tmux.wait_for("EXIT=", 1);
@@ -178,12 +184,7 @@ fn lessons_next_with_step_pauses_inside_the_step_and_q_keeps_the_step_for_later(
 fn ctrl_c_at_a_pause_aborts_like_q_leaving_nothing_behind() {
     let root = Root::new();
     root.ok(&["setup"]);
-    let cmd = format!(
-        "{} --root {} --no-color --step run --rm busybox echo stepped; echo EXIT=$?; sleep 60",
-        bin().display(),
-        root.path().display()
-    );
-    let tmux = Tmux::start(root.path(), &cmd);
+    let tmux = step_run_echo(&root);
     tmux.wait_for("[q] quit >", 1);
     tmux.keys(&["Enter"]);
     tmux.wait_for("[q] quit >", 2);
@@ -202,14 +203,5 @@ fn ctrl_c_at_a_pause_aborts_like_q_leaving_nothing_behind() {
         !s.contains("stepped\n"),
         "the command must not have run:\n{s}"
     );
-    let containers = root.path().join("containers");
-    let left: Vec<_> = std::fs::read_dir(&containers)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "containers left behind: {left:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(root.path().to_str().unwrap()),
-        "mounts left under the root"
-    );
+    assert_nothing_left(&root);
 }
