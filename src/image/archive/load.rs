@@ -17,7 +17,7 @@ use crate::image::compress::LayerEncoder;
 use crate::image::import::{maybe_gunzip, ArchiveError};
 use crate::image::pack::FixedChunks;
 use crate::image::reference::Reference;
-use crate::store::{digest_hex, BlobWriter, Image, Store, REF_NAME};
+use crate::store::{BlobWriter, Image, Store, REF_NAME};
 use crate::trace::{self, Kind};
 use crate::Result;
 use serde_json::{json, Value};
@@ -231,9 +231,8 @@ fn normalise_tag(t: &str) -> String {
 fn stage_oci(store: &Store, u: &Unpacked) -> Result<Vec<Staged>> {
     let index = u.json("index.json")?;
     let mut out = Vec::new();
-    let blob_name = |d: &str| -> Result<String> { Ok(format!("blobs/sha256/{}", digest_hex(d)?)) };
     let verified = |d: &str| -> Result<Vec<u8>> {
-        let bytes = u.read(&blob_name(d)?)?;
+        let bytes = u.read(&super::blob_member(d)?)?;
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
         if actual != d {
             return Err(u.invalid(format!(
@@ -320,7 +319,7 @@ fn stage_oci(store: &Store, u: &Unpacked) -> Result<Vec<Staged>> {
                 )));
             }
             if mt.ends_with("gzip") {
-                let (w, size) = stage_copy(store, u, &blob_name(d)?, d)?;
+                let (w, size) = stage_copy(store, u, &super::blob_member(d)?, d)?;
                 staged.push((w, d.to_string(), size));
             } else {
                 // A plain tar: its digest is its diff_id; gzip it for the store.
@@ -329,7 +328,7 @@ fn stage_oci(store: &Store, u: &Unpacked) -> Result<Vec<Staged>> {
                         "layer {d} is uncompressed but its config says diff_id {diff}"
                     )));
                 }
-                staged.push(stage_convert(store, u, &blob_name(d)?, diff)?);
+                staged.push(stage_convert(store, u, &super::blob_member(d)?, diff)?);
             }
         }
         out.push(Staged {

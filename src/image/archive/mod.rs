@@ -10,3 +10,11 @@ pub use save::{save, Saved};
 
 /// The annotation containerd and docker 25+ use for an image's full name.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+/// The path of blob `digest` inside an archive's image layout.
+fn blob_member(digest: &str) -> crate::Result<String> {
+    Ok(format!(
+        "blobs/sha256/{}",
+        crate::store::digest_hex(digest)?
+    ))
+}

@@ -14,7 +14,7 @@
 //! containers/image detect the compression and check each layer against
 //! the config's diff_ids after unpacking it.
 
-use super::CONTAINERD_NAME;
+use super::{blob_member, CONTAINERD_NAME};
 use crate::error::IoContext;
 use crate::image::reference::Reference;
 use crate::store::{digest_hex, Image, Store, REF_NAME};
@@ -84,11 +84,6 @@ fn familiar(r: &Reference) -> Option<(String, String)> {
     Some((name, tag))
 }
 
-/// The path of blob `digest` inside the archive.
-fn member(digest: &str) -> Result<String> {
-    Ok(format!("blobs/sha256/{}", digest_hex(digest)?))
-}
-
 /// The docker-archive indexes for `images`: `manifest.json` (one entry per
 /// distinct image, in the order first named, with every tag it was named
 /// by) and `repositories` (`None` when no image was named by a tag, as
@@ -126,9 +121,9 @@ fn docker_indexes(images: &[(Reference, Image)]) -> Result<(Vec<u8>, Option<Vec<
         let layers = img
             .layers
             .iter()
-            .map(|l| member(&l.digest))
+            .map(|l| blob_member(&l.digest))
             .collect::<Result<Vec<_>>>()?;
-        entries.push(json!({"Config": member(&img.id)?, "RepoTags": tags, "Layers": layers}));
+        entries.push(json!({"Config": blob_member(&img.id)?, "RepoTags": tags, "Layers": layers}));
     }
     let mut manifest = serde_json::to_vec(&entries).expect("json serialises");
     manifest.push(b'\n');
@@ -227,7 +222,7 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
             let p = store.blob_path(d)?;
             let f = std::fs::File::open(&p).ctx(|| format!("opening blob {d}"))?;
             let len = f.metadata().ctx(|| format!("reading blob {d}"))?.len();
-            let name = member(d)?;
+            let name = blob_member(d)?;
             let mut h = Hashing {
                 inner: f,
                 hash: Sha256::new(),
