@@ -239,6 +239,24 @@ fn connect_rate(addr: SocketAddr, n: usize) -> std::io::Result<f64> {
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
+/// Each round's proxied/direct ratio.
+fn ratios(proxied: &[f64], direct: &[f64]) -> Vec<f64> {
+    proxied.iter().zip(direct).map(|(p, d)| p / d).collect()
+}
+
+/// `76% 102% ...`.
+fn percents(v: &[f64]) -> String {
+    v.iter()
+        .map(|r| format!("{:.0}%", 100.0 * r))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Throughput of `bytes` moved in `d`.
+fn mib_per_s(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
     v[v.len() / 2]
@@ -342,7 +360,7 @@ fn main() {
             let before = meter.now();
             let d = push(paths[i].1, bytes, None).expect("throughput round");
             cpu[i].push(meter.ms_per_gib(meter.now() - before, bytes));
-            tput[i].push(bytes as f64 / (1 << 20) as f64 / d.as_secs_f64());
+            tput[i].push(mib_per_s(bytes, d));
         }
         for &i in &order {
             rate[i].push(connect_rate(paths[i].1, conns).expect("connection round"));
@@ -362,7 +380,7 @@ fn main() {
             let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 let d = push(paths[i].1, bytes, Some("cubic")).expect("cubic round");
-                same_cc[i].push(bytes as f64 / (1 << 20) as f64 / d.as_secs_f64());
+                same_cc[i].push(mib_per_s(bytes, d));
             }
         }
     }
@@ -390,7 +408,7 @@ fn main() {
     }
     // Each round measures direct and proxied back to back, so the ratio
     // within a round is the least disturbed by the machine's other load.
-    let per_round: Vec<f64> = tput[1].iter().zip(&tput[0]).map(|(p, d)| p / d).collect();
+    let per_round = ratios(&tput[1], &tput[0]);
     let ratio = median(per_round.clone());
     let (q1, q3) = quartiles(per_round.clone());
     let lo = per_round.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -398,11 +416,7 @@ fn main() {
     println!();
     println!(
         "proxy/direct throughput per round: {}",
-        per_round
-            .iter()
-            .map(|r| format!("{:.0}%", 100.0 * r))
-            .collect::<Vec<_>>()
-            .join(" ")
+        percents(&per_round)
     );
     println!(
         "  spread: min {:.0}%, quartiles {:.0}%-{:.0}%, max {:.0}%",
@@ -423,22 +437,14 @@ fn main() {
         if ratio >= 0.8 { "met" } else { "NOT met" }
     );
     if !same_cc[0].is_empty() {
-        let per_round: Vec<f64> = same_cc[1]
-            .iter()
-            .zip(&same_cc[0])
-            .map(|(p, d)| p / d)
-            .collect();
+        let per_round = ratios(&same_cc[1], &same_cc[0]);
         println!(
             "  the host's default congestion control is {host_cc}; the proxy's leg to the container uses cubic. With the client on cubic too ({} rounds): direct {:.0} MiB/s, proxy {:.0} MiB/s, median ratio {:.0}% ({})",
             per_round.len(),
             median(same_cc[0].clone()),
             median(same_cc[1].clone()),
             100.0 * median(per_round.clone()),
-            per_round
-                .iter()
-                .map(|r| format!("{:.0}%", 100.0 * r))
-                .collect::<Vec<_>>()
-                .join(" ")
+            percents(&per_round)
         );
     }
     println!();
