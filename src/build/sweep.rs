@@ -98,7 +98,7 @@ fn unescape(s: &str) -> String {
 
 /// What [`sweep`] removed: (path, the dead maker's PID, mounts taken
 /// down).
-pub type Swept = Vec<(PathBuf, Option<u32>, usize)>;
+pub type Swept = Vec<(PathBuf, u32, usize)>;
 
 /// Removes what killed builds left in `ROOT/build-cache/work/`, unmounting
 /// what is mounted under it first; emits a `build.sweep_tmp` event for
@@ -119,27 +119,16 @@ pub fn sweep(store: &Store) -> Swept {
         for m in &mounts {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
         }
-        if remove(&path).is_ok() {
-            swept.push((path, Some(pid), mounts.len()));
+        if remove(&path).is_err() {
+            continue;
         }
-    }
-    for (path, pid, mounts) in &swept {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         trace::fact(Kind::Build, "sweep_tmp", format!("leftover {name}"))
             .field("path", path.display().to_string())
-            .field("builder_pid", *pid)
-            .field("mounts", *mounts)
-            .field(
-                "why",
-                match pid {
-                    Some(p) => format!("the build that made it (PID {p}) is gone"),
-                    None => "its maker is gone".to_string(),
-                },
-            )
+            .field("builder_pid", pid)
+            .field("mounts", mounts.len())
+            .field("why", format!("the build that made it (PID {pid}) is gone"))
             .info();
+        swept.push((path, pid, mounts.len()));
     }
     swept
 }
