@@ -241,6 +241,16 @@ impl Builder<'_> {
                 .field("read_only", read_only)
                 .field("what", what)
         };
+        // A secret or ssh mount whose id the build was not given, and that
+        // is not required, is left out and said so.
+        let skip = |id: &str, why: String| {
+            trace::fact(Kind::Build, "mount", format!("{} {target}", m.kind()))
+                .field("type", m.kind())
+                .field("target", &target)
+                .field("id", id)
+                .field("skipped", why)
+                .info();
+        };
         match m {
             MountSpec::Bind {
                 source, from, rw, ..
@@ -337,12 +347,7 @@ impl Builder<'_> {
                 id, mode, owner, ..
             } => {
                 let Some(src) = self.opts.secrets.get(id) else {
-                    trace::fact(Kind::Build, "mount", format!("secret {target}"))
-                        .field("type", "secret")
-                        .field("target", &target)
-                        .field("id", id)
-                        .field("skipped", format!("the build was not given a secret '{id}' (--secret id={id},src=FILE) and the mount is not required"))
-                        .info();
+                    skip(id, format!("the build was not given a secret '{id}' (--secret id={id},src=FILE) and the mount is not required"));
                     return Ok(());
                 };
                 let value = src
@@ -379,12 +384,7 @@ impl Builder<'_> {
             }
             MountSpec::Ssh { id, .. } => {
                 let Some(sock) = self.opts.ssh.get(id) else {
-                    trace::fact(Kind::Build, "mount", format!("ssh {target}"))
-                        .field("type", "ssh")
-                        .field("target", &target)
-                        .field("id", id)
-                        .field("skipped", format!("the build was not given an ssh agent '{id}' (--ssh {id}) and the mount is not required"))
-                        .info();
+                    skip(id, format!("the build was not given an ssh agent '{id}' (--ssh {id}) and the mount is not required"));
                     return Ok(());
                 };
                 let s = announce(
