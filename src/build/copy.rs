@@ -356,7 +356,7 @@ impl Builder<'_> {
             None
         } else {
             use std::os::unix::fs::PermissionsExt;
-            let d = super::sweep::tempdir(self.store)?;
+            let d = self.store.tempdir()?;
             for (name, body, hpos) in &heredocs {
                 if name.contains('/') || name == "." || name == ".." {
                     return Err(self.err(
@@ -494,7 +494,7 @@ impl Builder<'_> {
                     ctx = Context::open(d.dir.path())
                         .map_err(|e| crate::Error::Usage(e.to_string()))?;
                 }
-                let staging = super::sweep::tempdir(self.store)?;
+                let staging = self.store.tempdir()?;
                 let job = super::copy::CopyJob {
                     ctx: &ctx,
                     sources: resolved,

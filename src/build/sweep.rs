@@ -6,7 +6,7 @@
 //! does not make a dead build look alive):
 //!
 //! - plain directories (COPY staging, here-documents, downloads) are the
-//!   store's marked temp directories in `ROOT/tmp/` ([`tempdir`]); the
+//!   store's marked temp directories in `ROOT/tmp/` ([`Store::tempdir`]); the
 //!   store removes a dead maker's at every open;
 //! - directories that get a mount on them (a tmpfs, a secret's tmpfs, a
 //!   writable overlay, a read-only view of a stage) live in
@@ -41,11 +41,6 @@ pub fn maker(name: &str) -> Option<(u32, u64)> {
 /// the name does not say who made it).
 pub fn maker_alive(name: &str) -> bool {
     maker(name).is_none_or(alive)
-}
-
-/// A new temp directory in `ROOT/tmp/`, marked as this process's.
-pub fn tempdir(store: &Store) -> Result<TempDir> {
-    store.tempdir()
 }
 
 /// Where build directories that get mounts on them live.
