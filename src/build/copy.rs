@@ -356,7 +356,7 @@ impl Builder<'_> {
             None
         } else {
             use std::os::unix::fs::PermissionsExt;
-            let d = super::sweep::tempdir(self.store)?;
+            let d = self.store.tempdir()?;
             for (name, body, hpos) in &heredocs {
                 if name.contains('/') || name == "." || name == ".." {
                     return Err(self.err(
@@ -412,15 +412,8 @@ impl Builder<'_> {
                 }
             },
             Some((name, vpos)) => {
-                let layers: Vec<(String, String, u64)> = match self.stage_ref(name) {
-                    Some(i) => self.done[&i].layers.iter().map(|l| (l.digest.clone(), l.diff_id.clone(), l.size)).collect(),
-                    None => match self.store.resolve(name) {
-                        Ok(img) => img.layers.iter().map(|l| (l.digest.clone(), l.diff_id.clone(), l.size)).collect(),
-                        Err(crate::Error::MissingImage(_)) | Err(crate::Error::Reference(_)) => {
-                            return Err(self.err(*vpos, "FromNotFound", format!("--from={name} is neither an earlier stage nor an image in the store"), Some("name a stage defined above (FROM ... AS name), or build/pull the image first".into())))
-                        }
-                        Err(e) => return Err(e),
-                    },
+                let Some(layers) = self.layers_named(name)? else {
+                    return Err(self.err(*vpos, "FromNotFound", format!("--from={name} is neither an earlier stage nor an image in the store"), Some("name a stage defined above (FROM ... AS name), or build/pull the image first".into())));
                 };
                 // The key needs the copied paths' content (remembered per
                 // layer stack, see `copied_content_hashes`); the view to copy
@@ -501,7 +494,7 @@ impl Builder<'_> {
                     ctx = Context::open(d.dir.path())
                         .map_err(|e| crate::Error::Usage(e.to_string()))?;
                 }
-                let staging = super::sweep::tempdir(self.store)?;
+                let staging = self.store.tempdir()?;
                 let job = super::copy::CopyJob {
                     ctx: &ctx,
                     sources: resolved,

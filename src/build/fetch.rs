@@ -289,7 +289,7 @@ impl super::exec::Builder<'_> {
                 None,
             ));
         }
-        let dir = super::sweep::tempdir(self.store)?;
+        let dir = self.store.tempdir()?;
         let mut out = UrlSources {
             dir,
             files: Vec::new(),

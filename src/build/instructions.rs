@@ -337,7 +337,7 @@ impl Builder<'_> {
                     self.cache.record(&inputs, None, &slot)?;
                     None
                 } else {
-                    let staging = super::sweep::tempdir(self.store)?;
+                    let staging = self.store.tempdir()?;
                     super::copy::mkdirs(staging.path(), rel)?;
                     let paths = crate::build::view::list(staging.path())?;
                     let l = self.pack(staging.path(), paths, false)?;

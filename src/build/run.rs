@@ -332,7 +332,7 @@ impl Builder<'_> {
                     &targets,
                 );
                 // The script file lives in the store's tmp/ until the step ends.
-                let script_dir = super::sweep::tempdir(self.store)?;
+                let script_dir = self.store.tempdir()?;
                 if let Some((path, body)) = &script {
                     use std::os::unix::fs::PermissionsExt;
                     let file = script_dir.path().join("script");

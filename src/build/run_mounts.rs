@@ -88,35 +88,48 @@ impl Builder<'_> {
     }
 
     /// The layers `(digest, diff_id, size)` of an earlier stage or an
-    /// image called `name`.
-    pub(super) fn layers_of(&self, name: &str, pos: usize) -> Result<Vec<(String, String, u64)>> {
-        let triple = |l: &crate::store::LayerRef| (l.digest.clone(), l.diff_id.clone(), l.size);
+    /// image called `name`; `None` when it is neither (COPY --from and
+    /// RUN --mount from= each say so in their own words).
+    pub(super) fn layers_named(&self, name: &str) -> Result<Option<Vec<(String, String, u64)>>> {
         match self.stage_ref(name) {
-            Some(i) => Ok(self.done[&i]
-                .layers
-                .iter()
-                .map(|l| (l.digest.clone(), l.diff_id.clone(), l.size))
-                .collect()),
+            Some(i) => Ok(Some(
+                self.done[&i]
+                    .layers
+                    .iter()
+                    .map(|l| (l.digest.clone(), l.diff_id.clone(), l.size))
+                    .collect(),
+            )),
             None => match self.store.resolve(name) {
-                Ok(img) => Ok(img.layers.iter().map(triple).collect()),
-                Err(crate::Error::MissingImage(_)) | Err(crate::Error::Reference(_)) => {
-                    let stages: Vec<&str> = self.names.keys().map(String::as_str).collect();
-                    let hint = match super::dockerfile::diag::did_you_mean_among(name, &stages) {
-                        Some(s) => format!("did you mean the stage '{s}' defined above?"),
-                        None => "name a stage defined above (FROM ... AS name), or build/pull the image first".into(),
-                    };
-                    Err(self.err(
-                        pos,
-                        "FromNotFound",
-                        format!(
-                            "from={name} is neither an earlier stage nor an image in the store"
-                        ),
-                        Some(hint),
-                    ))
-                }
+                Ok(img) => Ok(Some(
+                    img.layers
+                        .iter()
+                        .map(|l| (l.digest.clone(), l.diff_id.clone(), l.size))
+                        .collect(),
+                )),
+                Err(crate::Error::MissingImage(_)) | Err(crate::Error::Reference(_)) => Ok(None),
                 Err(e) => Err(e),
             },
         }
+    }
+
+    /// The layers of `from=name` (see [`Self::layers_named`]), or an error
+    /// at `pos` that suggests a stage with a near name.
+    pub(super) fn layers_of(&self, name: &str, pos: usize) -> Result<Vec<(String, String, u64)>> {
+        if let Some(layers) = self.layers_named(name)? {
+            return Ok(layers);
+        }
+        let stages: Vec<&str> = self.names.keys().map(String::as_str).collect();
+        let hint = match super::dockerfile::diag::did_you_mean_among(name, &stages) {
+            Some(s) => format!("did you mean the stage '{s}' defined above?"),
+            None => "name a stage defined above (FROM ... AS name), or build/pull the image first"
+                .into(),
+        };
+        Err(self.err(
+            pos,
+            "FromNotFound",
+            format!("from={name} is neither an earlier stage nor an image in the store"),
+            Some(hint),
+        ))
     }
 
     /// What the mounts add to the cache key, by name.
@@ -228,6 +241,16 @@ impl Builder<'_> {
                 .field("read_only", read_only)
                 .field("what", what)
         };
+        // A secret or ssh mount whose id the build was not given, and that
+        // is not required, is left out and said so.
+        let skip = |id: &str, why: String| {
+            trace::fact(Kind::Build, "mount", format!("{} {target}", m.kind()))
+                .field("type", m.kind())
+                .field("target", &target)
+                .field("id", id)
+                .field("skipped", why)
+                .info();
+        };
         match m {
             MountSpec::Bind {
                 source, from, rw, ..
@@ -324,12 +347,7 @@ impl Builder<'_> {
                 id, mode, owner, ..
             } => {
                 let Some(src) = self.opts.secrets.get(id) else {
-                    trace::fact(Kind::Build, "mount", format!("secret {target}"))
-                        .field("type", "secret")
-                        .field("target", &target)
-                        .field("id", id)
-                        .field("skipped", format!("the build was not given a secret '{id}' (--secret id={id},src=FILE) and the mount is not required"))
-                        .info();
+                    skip(id, format!("the build was not given a secret '{id}' (--secret id={id},src=FILE) and the mount is not required"));
                     return Ok(());
                 };
                 let value = src
@@ -366,12 +384,7 @@ impl Builder<'_> {
             }
             MountSpec::Ssh { id, .. } => {
                 let Some(sock) = self.opts.ssh.get(id) else {
-                    trace::fact(Kind::Build, "mount", format!("ssh {target}"))
-                        .field("type", "ssh")
-                        .field("target", &target)
-                        .field("id", id)
-                        .field("skipped", format!("the build was not given an ssh agent '{id}' (--ssh {id}) and the mount is not required"))
-                        .info();
+                    skip(id, format!("the build was not given an ssh agent '{id}' (--ssh {id}) and the mount is not required"));
                     return Ok(());
                 };
                 let s = announce(

@@ -6,7 +6,7 @@
 //! does not make a dead build look alive):
 //!
 //! - plain directories (COPY staging, here-documents, downloads) are the
-//!   store's marked temp directories in `ROOT/tmp/` ([`tempdir`]); the
+//!   store's marked temp directories in `ROOT/tmp/` ([`Store::tempdir`]); the
 //!   store removes a dead maker's at every open;
 //! - directories that get a mount on them (a tmpfs, a secret's tmpfs, a
 //!   writable overlay, a read-only view of a stage) live in
@@ -41,11 +41,6 @@ pub fn maker(name: &str) -> Option<(u32, u64)> {
 /// the name does not say who made it).
 pub fn maker_alive(name: &str) -> bool {
     maker(name).is_none_or(alive)
-}
-
-/// A new temp directory in `ROOT/tmp/`, marked as this process's.
-pub fn tempdir(store: &Store) -> Result<TempDir> {
-    store.tempdir()
 }
 
 /// Where build directories that get mounts on them live.
@@ -98,7 +93,7 @@ fn unescape(s: &str) -> String {
 
 /// What [`sweep`] removed: (path, the dead maker's PID, mounts taken
 /// down).
-pub type Swept = Vec<(PathBuf, Option<u32>, usize)>;
+pub type Swept = Vec<(PathBuf, u32, usize)>;
 
 /// Removes what killed builds left in `ROOT/build-cache/work/`, unmounting
 /// what is mounted under it first; emits a `build.sweep_tmp` event for
@@ -119,27 +114,16 @@ pub fn sweep(store: &Store) -> Swept {
         for m in &mounts {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
         }
-        if remove(&path).is_ok() {
-            swept.push((path, Some(pid), mounts.len()));
+        if remove(&path).is_err() {
+            continue;
         }
-    }
-    for (path, pid, mounts) in &swept {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         trace::fact(Kind::Build, "sweep_tmp", format!("leftover {name}"))
             .field("path", path.display().to_string())
-            .field("builder_pid", *pid)
-            .field("mounts", *mounts)
-            .field(
-                "why",
-                match pid {
-                    Some(p) => format!("the build that made it (PID {p}) is gone"),
-                    None => "its maker is gone".to_string(),
-                },
-            )
+            .field("builder_pid", pid)
+            .field("mounts", mounts.len())
+            .field("why", format!("the build that made it (PID {pid}) is gone"))
             .info();
+        swept.push((path, pid, mounts.len()));
     }
     swept
 }

@@ -98,7 +98,7 @@ impl View {
         let lower = lowerdirs(store, layers)?;
         match lower.len() {
             0 => {
-                let d = super::sweep::tempdir(store)?;
+                let d = store.tempdir()?;
                 Ok(View {
                     path: d.path().to_path_buf(),
                     mounted: None,

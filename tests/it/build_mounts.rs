@@ -158,39 +158,45 @@ fn a_secret_is_readable_in_its_run_and_nowhere_else() {
     let dir = ctx.path().to_str().unwrap();
     let token = format!("id=token,src={}", secret_file.display());
     let trace = r.path().join("secret-trace.jsonl");
-    let out = r
-        .cmd(&[
-            "--trace",
-            "json",
-            "--trace-file",
-            trace.to_str().unwrap(),
-            "build",
-            "-t",
-            "s:1",
-            "--secret",
-            &token,
-            "--secret",
-            "id=api,env=GB_TEST_API",
-            dir,
-        ])
-        .env("GB_TEST_API", SECRET)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let trace_text = std::fs::read_to_string(&trace).unwrap();
+    // Builds with both secrets, tagged `tag`; returns the raw trace and its
+    // events.
+    let build = |tag: &str| {
+        let out = r
+            .cmd(&[
+                "--trace",
+                "json",
+                "--trace-file",
+                trace.to_str().unwrap(),
+                "build",
+                "-t",
+                tag,
+                "--secret",
+                &token,
+                "--secret",
+                "id=api,env=GB_TEST_API",
+                dir,
+            ])
+            .env("GB_TEST_API", SECRET)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&trace).unwrap();
+        std::fs::remove_file(&trace).unwrap();
+        let events = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>();
+        (text, events)
+    };
+    let (trace_text, events) = build("s:1");
     assert!(
         !trace_text.contains(SECRET),
         "the trace never shows the value"
     );
-    std::fs::remove_file(&trace).unwrap();
-    let events: Vec<serde_json::Value> = trace_text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_explained(&events);
     let sum = {
         use sha2::Digest;
@@ -238,35 +244,9 @@ fn a_secret_is_readable_in_its_run_and_nowhere_else() {
     // says why, without showing either value.
     let rebuild = |value: &str| {
         std::fs::write(&secret_file, value).unwrap();
-        let out = r
-            .cmd(&[
-                "--trace",
-                "json",
-                "--trace-file",
-                trace.to_str().unwrap(),
-                "build",
-                "-t",
-                "s:2",
-                "--secret",
-                &token,
-                "--secret",
-                "id=api,env=GB_TEST_API",
-                dir,
-            ])
-            .env("GB_TEST_API", SECRET)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let t = std::fs::read_to_string(&trace).unwrap();
-        std::fs::remove_file(&trace).unwrap();
+        let (t, events) = build("s:2");
         assert!(!t.contains(value));
-        t.lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .collect::<Vec<_>>()
+        events
     };
     let again = rebuild(SECRET);
     assert!(events_of(&again, "cache")
