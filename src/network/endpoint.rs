@@ -154,6 +154,58 @@ pub fn announce(root: &Path, dir: &Path) -> crate::Result<()> {
     )
 }
 
+/// Before a start: the host-end names this start's veth pairs will have.
+/// A container that ran before leaves its pairs to the kernel, which deletes
+/// them in the background once that run's network namespace is freed — a
+/// moment later, or much later on a loaded host. Rather than wait for that,
+/// or race it, a start whose usual name is still taken picks the next free
+/// one (`gbxv<id><n>` then `gbxv<id><n>1` … `f`), so what the start does
+/// never depends on how far the kernel got. The names it picked are saved
+/// in the container's record, where inspect and `explain port` read them.
+pub fn fresh_host_ends(dir: &Path, endpoints: Vec<Endpoint>) -> Vec<Endpoint> {
+    if endpoints.is_empty() {
+        return endpoints;
+    }
+    let Ok(mut nl) = netlink::Netlink::open() else {
+        return endpoints;
+    };
+    let mut changed = false;
+    let endpoints: Vec<Endpoint> = endpoints
+        .into_iter()
+        .map(|mut ep| {
+            let base = usual_host_end(&ep);
+            let free = std::iter::once(base.clone())
+                .chain((1..16).map(|n| format!("{base}{n:x}")))
+                .find(|name| matches!(nl.link(name), Ok(None)));
+            if let Some(name) = free {
+                if name != ep.host_veth {
+                    ep.host_veth = name;
+                    changed = true;
+                }
+            }
+            ep
+        })
+        .collect();
+    if changed {
+        if let Ok(mut st) = State::load(dir) {
+            for saved in &mut st.networks {
+                if let Some(ep) = endpoints.iter().find(|e| e.network == saved.network) {
+                    saved.host_veth = ep.host_veth.clone();
+                }
+            }
+            let _ = st.save(dir);
+        }
+    }
+    endpoints
+}
+
+/// `gbxv` + 8 hex digits of the id + the interface index: the name a host
+/// end has when nothing lingers (an earlier start may have added a suffix).
+fn usual_host_end(ep: &Endpoint) -> String {
+    let id8: String = ep.host_veth.chars().skip(4).take(8).collect();
+    format!("gbxv{id8}{}", ep.interface.trim_start_matches("eth"))
+}
+
 /// Start's half: wires every endpoint into the namespace of `pid`,
 /// making a missing bridge first.
 pub fn attach(root: &Path, endpoints: &[Endpoint], pid: i32) -> crate::Result<()> {

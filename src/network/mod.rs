@@ -38,7 +38,7 @@ pub mod store;
 pub mod veth;
 
 pub use endpoint::{
-    announce, attach, connect, detach, disconnect, endpoints, join, name_mounts, release,
+    announce, attach, connect, detach, disconnect, endpoints, fresh_host_ends, join, name_mounts, release,
     release_endpoints,
 };
 pub use inspect::{inspect, settings};

@@ -62,8 +62,15 @@ pub fn redact(text: &str, nets: &[Network]) -> String {
         if boundary && chars[i..].starts_with(&['g', 'b', 'x', 'v']) && chars.len() >= i + 13 {
             let id: String = chars[i + 4..i + 13].iter().collect();
             if id.chars().all(|c| c.is_ascii_hexdigit()) {
+                // A start that found its usual name still taken adds a
+                // suffix (see `fresh_host_ends`): it is part of the name.
+                let suffix = chars[i + 13..]
+                    .iter()
+                    .take(2)
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .count();
                 out.push_str("gbxv<id>");
-                i += 13;
+                i += 13 + suffix;
                 continue;
             }
         }
@@ -90,11 +97,11 @@ mod tests {
             created: String::new(),
         };
         let t = "bridge gbx-0123456789 10.67.3.0/24 via 10.67.3.1, 10.67.3.23/24 mac 02:42:0a:43:03:17 \
-                 veth gbxv0123abcd0 host 192.0.2.2 v1.10.67.3.4";
+                 veth gbxv0123abcd0 host 192.0.2.2 v1.10.67.3.4 gbxv0123abcd0a up";
         assert_eq!(
             redact(t, &[n]),
             "bridge gbx-<net-id> <subnet> via <ip>, <ip>/24 mac 02:42:<ip> \
-             veth gbxv<id> host 192.0.2.2 v1.10.67.3.4"
+             veth gbxv<id> host 192.0.2.2 v1.10.67.3.4 gbxv<id> up"
         );
     }
 }

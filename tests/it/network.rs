@@ -672,3 +672,67 @@ fn prune_removes_unused_networks_and_their_bridges() {
     network_teardown_leaves_nothing(&root, &[id]);
     assert!(bridges.iter().all(|b| !links().contains(b)));
 }
+
+/// Deletes a link this test made, even when the test fails.
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
+
+/// The kernel deletes an exited container's veth pair in the background,
+/// and on a loaded host a `start` soon after could find the old host end
+/// still there. A start must not depend on that timing: it takes the next
+/// free name and says nothing about the one that lingers. The lingering
+/// end is played here by a dummy link with the usual name.
+#[test]
+fn a_start_whose_old_veth_still_lingers_takes_a_fresh_name_and_removes_nothing() {
+    let root = busybox_root();
+    let mut g = Guard::new(&root);
+    let name = g.container("lingering");
+    let id = root
+        .ok(&["create", "--name", &name, "busybox", "sleep", "60"])
+        .trim()
+        .to_string();
+    let usual = format!("gbxv{}0", &id[..8]);
+    let _dummy = LinkGuard(usual.clone());
+    let made = std::process::Command::new("ip")
+        .args(["link", "add", &usual, "type", "dummy"])
+        .status()
+        .expect("ip link add");
+    assert!(made.success(), "made the stand-in link {usual}");
+    let (_, events) = root.traced(&["start", &name]);
+    let actions: Vec<String> = events
+        .iter()
+        .map(|e| format!("{}.{}", e["kind"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert!(
+        !actions.iter().any(|a| a == "network.veth_remove"),
+        "start removed nothing: {actions:?}"
+    );
+    let fresh = format!("{usual}1");
+    // The shim made the pair: wait until the container runs.
+    let mut up = false;
+    for _ in 0..100 {
+        if links().contains(&fresh) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(up, "the fresh host end {fresh} exists: {:?}", links());
+    assert!(links().contains(&usual), "the lingering link was left alone");
+    let net: serde_json::Value =
+        serde_json::from_str(&root.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(
+        net[0]["Containers"][&id]["HostVeth"], fresh.as_str(),
+        "the record names the end this start made"
+    );
+    let out = root.ok(&["exec", &name, "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(out.contains("inet "), "{out}");
+    root.ok(&["rm", "-f", &name]);
+}
