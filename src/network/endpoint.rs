@@ -161,16 +161,16 @@ pub fn announce(root: &Path, dir: &Path) -> crate::Result<()> {
 /// or race it, a start whose usual name is still taken picks the next free
 /// one (`gbxv<id><n>` then `gbxv<id><n>1` … `f`), so what the start does
 /// never depends on how far the kernel got. The names it picked are saved
-/// in the container's record, where inspect and `explain port` read them.
-pub fn fresh_host_ends(dir: &Path, endpoints: Vec<Endpoint>) -> Vec<Endpoint> {
+/// by the caller in the container's record, where inspect and `explain port`
+/// read them.
+pub fn fresh_host_ends(endpoints: Vec<Endpoint>) -> Vec<Endpoint> {
     if endpoints.is_empty() {
         return endpoints;
     }
     let Ok(mut nl) = netlink::Netlink::open() else {
         return endpoints;
     };
-    let mut changed = false;
-    let endpoints: Vec<Endpoint> = endpoints
+    endpoints
         .into_iter()
         .map(|mut ep| {
             let base = usual_host_end(&ep);
@@ -178,25 +178,11 @@ pub fn fresh_host_ends(dir: &Path, endpoints: Vec<Endpoint>) -> Vec<Endpoint> {
                 .chain((1..16).map(|n| format!("{base}{n:x}")))
                 .find(|name| matches!(nl.link(name), Ok(None)));
             if let Some(name) = free {
-                if name != ep.host_veth {
-                    ep.host_veth = name;
-                    changed = true;
-                }
+                ep.host_veth = name;
             }
             ep
         })
-        .collect();
-    if changed {
-        if let Ok(mut st) = State::load(dir) {
-            for saved in &mut st.networks {
-                if let Some(ep) = endpoints.iter().find(|e| e.network == saved.network) {
-                    saved.host_veth = ep.host_veth.clone();
-                }
-            }
-            let _ = st.save(dir);
-        }
-    }
-    endpoints
+        .collect()
 }
 
 /// `gbxv` + 8 hex digits of the id + the interface index: the name a host

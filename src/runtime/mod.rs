@@ -527,12 +527,9 @@ fn start_and_wait_observed(
     let layout = cgroup::Layout::detect()?;
     let cg = cgroup::Cgroup::new(layout, &dir.id);
     let mut fs = cgroup::HostFs;
-    let endpoints = crate::network::fresh_host_ends(
-        &dir.path,
-        state::State::load(&dir.path)
-            .map(|s| s.networks)
-            .unwrap_or_default(),
-    );
+    let endpoints = state::State::load(&dir.path)
+        .map(|s| s.networks)
+        .unwrap_or_default();
     {
         let _p = trace::phase("cgroup");
         if let Err(e) = cg.create(&mut fs, limits) {

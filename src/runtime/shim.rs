@@ -229,6 +229,13 @@ fn run_once(
     let _p = crate::trace::phase("shim");
     let id = &dir.id;
     let mut st = State::load(&dir.path)?;
+    // A pair of an earlier run may still linger: this run's names, saved
+    // before the runtime reads them.
+    let fresh = crate::network::fresh_host_ends(st.networks.clone());
+    if fresh != st.networks {
+        st.networks = fresh;
+        st.save(&dir.path)?;
+    }
     let spec = oci_spec::runtime::Spec::load(dir.config())
         .map_err(|e| super::RuntimeError::StartFailed(id[..12].to_string(), e.to_string()))?;
     let rootfs = Rootfs {

@@ -688,7 +688,8 @@ impl Drop for LinkGuard {
 /// and on a loaded host a `start` soon after could find the old host end
 /// still there. A start must not depend on that timing: it takes the next
 /// free name and says nothing about the one that lingers. The lingering
-/// end is played here by a dummy link with the usual name.
+/// end is played here by a veth pair (this kernel has no dummy links)
+/// whose one end has the usual name.
 #[test]
 fn a_start_whose_old_veth_still_lingers_takes_a_fresh_name_and_removes_nothing() {
     let root = busybox_root();
@@ -701,14 +702,21 @@ fn a_start_whose_old_veth_still_lingers_takes_a_fresh_name_and_removes_nothing()
     let usual = format!("gbxv{}0", &id[..8]);
     let _dummy = LinkGuard(usual.clone());
     let made = std::process::Command::new("ip")
-        .args(["link", "add", &usual, "type", "dummy"])
+        .args(["link", "add", &usual, "type", "veth", "peer", "name"])
+        .arg(format!("gbxt{}", std::process::id()))
         .status()
         .expect("ip link add");
     assert!(made.success(), "made the stand-in link {usual}");
     let (_, events) = root.traced(&["start", &name]);
     let actions: Vec<String> = events
         .iter()
-        .map(|e| format!("{}.{}", e["kind"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}.{}",
+                e["kind"].as_str().unwrap(),
+                e["action"].as_str().unwrap()
+            )
+        })
         .collect();
     assert!(
         !actions.iter().any(|a| a == "network.veth_remove"),
@@ -725,11 +733,15 @@ fn a_start_whose_old_veth_still_lingers_takes_a_fresh_name_and_removes_nothing()
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(up, "the fresh host end {fresh} exists: {:?}", links());
-    assert!(links().contains(&usual), "the lingering link was left alone");
+    assert!(
+        links().contains(&usual),
+        "the lingering link was left alone"
+    );
     let net: serde_json::Value =
         serde_json::from_str(&root.ok(&["network", "inspect", "bridge"])).unwrap();
     assert_eq!(
-        net[0]["Containers"][&id]["HostVeth"], fresh.as_str(),
+        net[0]["Containers"][&id]["HostVeth"],
+        fresh.as_str(),
         "the record names the end this start made"
     );
     let out = root.ok(&["exec", &name, "ip", "-4", "-o", "addr", "show", "eth0"]);
