@@ -47,6 +47,9 @@ pub enum Error {
     /// A network or network option that cannot be used.
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    /// The daemon could not start.
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

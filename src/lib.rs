@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod api;
 pub mod build;
 pub mod cli;
 pub mod compare;

@@ -5,6 +5,7 @@ mod archive;
 mod build;
 mod compare_cmd;
 mod container_cmd;
+mod daemon_cmd;
 mod explain_cmd;
 mod images;
 mod inspect;
@@ -36,6 +37,8 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Serve the Docker Engine API on a unix socket, so the docker CLI and compose drive glassbox
+    Daemon(daemon_cmd::DaemonArgs),
     /// Run a command in a new container
     Run(Box<run_cmd::RunArgs>),
     /// List containers
@@ -173,6 +176,7 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
+        Command::Daemon(a) => daemon_cmd::daemon(a, ctx),
         Command::Run(a) => run_cmd::run(*a, ctx),
         Command::Ps(a) => container_cmd::ps(a, ctx),
         Command::Logs(a) => container_cmd::logs(a, ctx),

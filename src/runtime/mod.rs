@@ -7,6 +7,7 @@
 //! order with their digests — so it does not depend on how images are
 //! stored.
 
+pub mod attach;
 pub mod cgroup;
 mod error;
 pub mod exec;

@@ -40,11 +40,13 @@ pub enum Kind {
     Lesson,
     /// Measurements (VM vs container).
     Compare,
+    /// The daemon's Engine API: requests from docker clients.
+    Api,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Image,
         Kind::Layer,
         Kind::Build,
@@ -60,6 +62,7 @@ impl Kind {
         Kind::Store,
         Kind::Lesson,
         Kind::Compare,
+        Kind::Api,
     ];
 
     /// The lower-case name used in templates and JSON.
@@ -77,6 +80,7 @@ impl Kind {
             Kind::Process => "process",
             Kind::Security => "security",
             Kind::Registry => "registry",
+            Kind::Api => "api",
             Kind::Store => "store",
             Kind::Lesson => "lesson",
             Kind::Compare => "compare",
