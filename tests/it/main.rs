@@ -12,6 +12,7 @@ mod build_heredoc;
 mod build_mounts;
 mod build_sweep;
 mod compare;
+mod daemon;
 mod describe;
 mod dockerfile;
 mod foreground;

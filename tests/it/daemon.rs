@@ -1,0 +1,477 @@
+//! `glassbox daemon` driven by the real docker CLI (28.2, /usr/local/bin/docker)
+//! and by raw HTTP on its unix socket: the request sequence of `docker run`,
+//! one store shared with the glassbox CLI, the error shapes clients map,
+//! `wait`'s early headers, many clients at once, and bad input.
+
+use crate::registry_client::free_port;
+use crate::run::busybox_root;
+use crate::support::Root;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+/// A daemon this test started, on a socket in its root; ended by its PID
+/// on drop, after the root's containers are removed.
+struct Daemon<'a> {
+    root: &'a Root,
+    child: Child,
+    sock: PathBuf,
+    config: tempfile::TempDir,
+}
+
+impl<'a> Daemon<'a> {
+    fn start(root: &'a Root) -> Daemon<'a> {
+        let sock = root.path().join("docker.sock");
+        let trace = root.path().join("daemon.jsonl");
+        let child = root
+            .cmd(&[
+                "--trace",
+                "json",
+                "--trace-file",
+                trace.to_str().unwrap(),
+                "daemon",
+                "-H",
+            ])
+            .arg(format!("unix://{}", sock.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("glassbox daemon starts");
+        let d = Daemon {
+            root,
+            child,
+            sock,
+            config: tempfile::tempdir().expect("a docker config dir"),
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&d.sock).is_err() {
+            assert!(Instant::now() < until, "the daemon listens within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// `docker ARGS` against this daemon, with a config dir of its own.
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(docker_cli())
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
+            .env("DOCKER_CONFIG", self.config.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .expect("docker runs")
+    }
+
+    /// `docker ARGS`, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One raw HTTP/1.1 request; the status, headers and body.
+    fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut s = UnixStream::connect(&self.sock).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let _ = s.write_all(body);
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        let text = String::from_utf8_lossy(&all).into_owned();
+        let (head, _) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let at = all
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| p + 4)
+            .unwrap_or(all.len());
+        (
+            status,
+            head.to_string(),
+            dechunk(&head.to_ascii_lowercase(), &all[at..]),
+        )
+    }
+
+    /// The daemon's events so far.
+    fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.root.path().join("daemon.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Daemon<'_> {
+    fn drop(&mut self) {
+        let ids = self.root.run(&["ps", "-a", "-q"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.root.run(&["rm", "-f", id]);
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(head: &str, body: &[u8]) -> Vec<u8> {
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(String::from_utf8_lossy(&rest[..p]).trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < p + 2 + n {
+            break;
+        }
+        out.extend_from_slice(&rest[p + 2..p + 2 + n]);
+        rest = &rest[(p + 4 + n).min(rest.len())..];
+    }
+    out
+}
+
+fn docker_cli() -> PathBuf {
+    let p = PathBuf::from("/usr/local/bin/docker");
+    if p.exists() {
+        p
+    } else {
+        PathBuf::from("docker")
+    }
+}
+
+fn requests(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "api" && e["action"] == "request" && e["stage"] != "announce")
+        .map(|e| e["subject"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn the_docker_cli_negotiates_api_1_41_and_ping_carries_the_headers_it_reads() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let v = d.ok(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Client.APIVersion}}",
+    ]);
+    assert_eq!(
+        v.trim(),
+        "1.41 1.41",
+        "the client downgrades to the server's version"
+    );
+    let (status, head, body) = d.raw("GET", "/_ping", b"");
+    assert_eq!(status, 200);
+    assert_eq!(body, b"OK");
+    let head = head.to_ascii_lowercase();
+    for h in [
+        "api-version: 1.41",
+        "ostype: linux",
+        "docker-experimental: false",
+        "builder-version: 1",
+    ] {
+        assert!(head.contains(h), "{h} in {head}");
+    }
+    let (status, ..) = d.raw("HEAD", "/_ping", b"");
+    assert_eq!(status, 200);
+    let (status, _, body) = d.raw("GET", "/v1.41/version", b"");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["ApiVersion"], "1.41");
+    assert_eq!(v["MinAPIVersion"], "1.24");
+    let (status, _, body) = d.raw("GET", "/v1.12/version", b"");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn docker_run_rm_sends_create_attach_wait_start_and_returns_the_output_and_exit_code() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    assert_eq!(
+        d.ok(&["run", "--rm", "busybox", "echo", "hello"]),
+        "hello\n"
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    // The CLI waited for condition=removed: nothing is left.
+    assert_eq!(root.ok(&["ps", "-a", "-q"]).trim(), "");
+    let events = d.events();
+    let reqs = requests(&events);
+    let kinds: Vec<&str> = reqs
+        .iter()
+        .filter(|r| r.starts_with("POST /containers/"))
+        .map(|r| r.rsplit('/').next().unwrap())
+        .take(4)
+        .collect();
+    assert_eq!(kinds, ["create", "attach", "wait", "start"], "{reqs:?}");
+    // The engine's steps nest under the requests.
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "process" && e["action"] == "shim" && e["phase"][0] == "api"));
+    crate::support::assert_explained(&events);
+}
+
+#[test]
+fn a_container_docker_runs_is_listed_by_glassbox_ps_and_the_other_way_round() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let port = free_port();
+    let publish = format!("{port}:80");
+    let id = d
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            &publish,
+            "-e",
+            "A=1",
+            "-v",
+            "data:/srv",
+            "-w",
+            "/srv",
+            "busybox",
+            "sh",
+            "-c",
+            "hostname > index.html; exec httpd -f -p 80 -h /srv",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    assert!(
+        root.ok(&["ps"]).contains("web"),
+        "glassbox ps lists docker's container"
+    );
+    root.ok(&["run", "-d", "--name", "other", "busybox", "sleep", "60"]);
+    let names = d.ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(names.contains("web") && names.contains("other"), "{names}");
+    // The published port answers from the host.
+    let mut got = String::new();
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut got);
+            if got.contains("200") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(got.contains(&id[..12]), "{got}");
+    let env = d.ok(&["exec", "web", "sh", "-c", "echo $A; pwd"]);
+    assert_eq!(env, "1\n/srv\n");
+    let f = d.ok(&["inspect", "web", "--format", "{{.Name}} {{.State.Status}} {{.Config.WorkingDir}} {{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}"]);
+    assert_eq!(f.trim(), "/web running /srv bridge 1");
+    d.ok(&["stop", "-t", "1", "web"]);
+    assert!(d
+        .ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "name=web",
+            "--format",
+            "{{.Status}}"
+        ])
+        .starts_with("Exited"));
+    d.ok(&["start", "web"]);
+    assert!(d
+        .ok(&["ps", "--filter", "name=web", "--format", "{{.Status}}"])
+        .starts_with("Up"));
+    d.ok(&["rm", "-f", "web", "other"]);
+    assert_eq!(root.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert!(d
+        .ok(&["volume", "ls", "--format", "{{.Name}}"])
+        .contains("data"));
+    d.ok(&["volume", "rm", "data"]);
+}
+
+#[test]
+fn errors_are_json_messages_with_the_status_codes_the_cli_maps() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let (status, head, body) = d.raw("GET", "/v1.41/no/such/route", b"");
+    assert_eq!(status, 404);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["message"].as_str().unwrap().contains("/no/such/route"));
+    let (status, _, body) = d.raw("POST", "/containers/create", b"{not json");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = d.raw(
+        "POST",
+        "/containers/create",
+        br#"{"Image":"nosuchimage:1"}"#,
+    );
+    assert_eq!(status, 404);
+    assert!(
+        String::from_utf8_lossy(&body).contains("No such image"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let out = d.docker(&["rm", "nosuchcontainer"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such container"));
+    // A body far beyond what the route reads is refused, and the daemon
+    // goes on serving.
+    let big = vec![b' '; 20 << 20];
+    let (status, ..) = d.raw("POST", "/containers/create", &big);
+    assert_eq!(status, 413);
+    let (status, ..) = d.raw("GET", "/_ping", b"");
+    assert_eq!(status, 200);
+    d.ok(&["create", "--name", "c", "busybox", "true"]);
+    let out = d.docker(&["create", "--name", "c", "busybox", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already in use"));
+    let (status, ..) = d.raw("POST", "/containers/c/stop", b"");
+    assert_eq!(
+        status, 304,
+        "stopping a container that does not run changes nothing"
+    );
+}
+
+#[test]
+fn wait_sends_its_headers_before_the_container_starts() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let id = d
+        .ok(&["create", "busybox", "sh", "-c", "exit 7"])
+        .trim()
+        .to_string();
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "POST /v1.41/containers/{id}/wait?condition=next-exit HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b)
+            .expect("wait's headers arrive before start");
+        head.push(b[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 200"));
+    d.ok(&["start", &id]);
+    let mut rest = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&rest).contains('}') {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        rest.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&rest).contains(r#""StatusCode":7"#),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
+#[test]
+fn networks_and_volumes_through_the_docker_cli() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    d.ok(&["network", "create", "--subnet", "10.77.91.0/24", "apinet"]);
+    assert!(d
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .contains("apinet"));
+    let subnet = d.ok(&[
+        "network",
+        "inspect",
+        "apinet",
+        "--format",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+    ]);
+    assert_eq!(subnet.trim(), "10.77.91.0/24");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "apinet",
+        "--network-alias",
+        "database",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "apinet",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://database/hostname",
+    ]);
+    assert!(!out.trim().is_empty(), "found by its alias");
+    d.ok(&["rm", "-f", "db"]);
+    d.ok(&["network", "rm", "apinet"]);
+    assert!(!d
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .contains("apinet"));
+    d.ok(&["volume", "create", "v1"]);
+    let mp = d.ok(&["volume", "inspect", "v1", "--format", "{{.Mountpoint}}"]);
+    assert!(mp.trim().starts_with(root.path().to_str().unwrap()), "{mp}");
+    d.ok(&["volume", "rm", "v1"]);
+    assert!(d.ok(&["volume", "ls", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn twenty_docker_runs_at_once_all_succeed_and_leave_nothing() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..20)
+            .map(|i| {
+                let d = &d;
+                s.spawn(move || d.docker(&["run", "--rm", "busybox", "echo", &format!("n{i}")]))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, o) in outs.iter().enumerate() {
+        assert!(
+            o.status.success(),
+            "run {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("n{i}\n"));
+    }
+    assert_eq!(root.ok(&["ps", "-a", "-q"]).trim(), "");
+}
