@@ -421,7 +421,17 @@ pub fn start(d: &Daemon, id: &str) -> Resp {
             }
             empty(StatusCode::NO_CONTENT)
         }
-        Err(e) => engine_error(&e),
+        Err(e) => {
+            // As dockerd: an AutoRemove container that cannot start goes,
+            // so that a client waiting for its removal is answered.
+            if d.auto_remove.wants(&full) {
+                if let Ok(mut m) = d.auto_remove.codes.lock() {
+                    m.insert(full.clone(), Some(125));
+                }
+                let _ = crate::runtime::lifecycle::remove(&d.root, &full, true, true);
+            }
+            engine_error(&e)
+        }
     }
 }
 

@@ -244,6 +244,29 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The path's segments; an image name keeps its slashes
+/// (`/images/localhost:5001/app:1/push` → images, localhost:5001/app:1,
+/// push).
+fn segments(method: &hyper::Method, path: &str) -> Vec<String> {
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
+    if segs.len() <= 2 || segs[0] != "images" {
+        return segs;
+    }
+    let last = segs[segs.len() - 1].as_str();
+    if method != hyper::Method::DELETE
+        && matches!(last, "json" | "tag" | "push" | "history" | "get")
+    {
+        let name = segs[1..segs.len() - 1].join("/");
+        vec![segs[0].clone(), name, last.to_string()]
+    } else {
+        vec![segs[0].clone(), segs[1..].join("/")]
+    }
+}
+
 fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
     q.unwrap_or("")
         .split('&')
@@ -306,11 +329,7 @@ async fn handle(mut req: Request<hyper::body::Incoming>, d: Arc<Daemon>) -> Resp
                 ),
             ),
             Ok(b) => {
-                let segs: Vec<String> = path
-                    .trim_start_matches('/')
-                    .split('/')
-                    .map(decode)
-                    .collect();
+                let segs = segments(&parts.method, &path);
                 let r = Req {
                     method: parts.method.to_string(),
                     path: path.clone(),
@@ -496,6 +515,16 @@ mod tests {
             "/containers/*"
         );
         assert!(route_of("GET", &segs("/nothing/here")).is_none());
+        let post = hyper::Method::POST;
+        assert_eq!(
+            segments(&post, "/images/localhost:5001/app/push"),
+            ["images", "localhost:5001/app", "push"]
+        );
+        assert_eq!(
+            segments(&hyper::Method::DELETE, "/images/a/b:1"),
+            ["images", "a/b:1"]
+        );
+        assert_eq!(segments(&post, "/images/create"), ["images", "create"]);
         assert!(too_old("1.12") && !too_old("1.24") && !too_old("1.41"));
     }
 

@@ -475,3 +475,74 @@ fn twenty_docker_runs_at_once_all_succeed_and_leave_nothing() {
     }
     assert_eq!(root.ok(&["ps", "-a", "-q"]).trim(), "");
 }
+
+/// A `glassbox registry serve` on a free loopback port; ended on drop.
+struct Registry(Child, u16, tempfile::TempDir);
+
+impl Registry {
+    fn start() -> Registry {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(crate::support::bin())
+            .args(["--trace", "off", "registry", "serve", "--addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--storage")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "the registry listens");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry(child, port, dir)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn docker_build_push_and_pull_go_through_the_daemon_to_a_registry() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let reg = Registry::start();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo built > /msg\nCMD [\"cat\", \"/msg\"]\n",
+    )
+    .unwrap();
+    let out = d.ok(&["build", "-t", "app:1", ctx.path().to_str().unwrap()]);
+    assert!(
+        out.contains("Successfully built "),
+        "compose v1 reads this line: {out}"
+    );
+    assert!(out.contains("Successfully tagged app:1"), "{out}");
+    assert_eq!(d.ok(&["run", "--rm", "app:1"]), "built\n");
+    let name = format!("localhost:{}/app:1", reg.1);
+    d.ok(&["tag", "app:1", &name]);
+    d.ok(&["push", &name]);
+    assert!(d.ok(&["rmi", &name]).contains("Untagged"));
+    d.ok(&["pull", &name]);
+    let ids = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    let id_of = |n: &str| {
+        ids.lines()
+            .find(|l| l.starts_with(&format!("{n} ")))
+            .map(|l| l.split(' ').nth(1).unwrap().to_string())
+    };
+    assert_eq!(
+        id_of(&name),
+        id_of("app:1"),
+        "the same image came back: {ids}"
+    );
+    assert!(root
+        .ok(&["images"])
+        .contains(&format!("localhost:{}/app", reg.1)));
+}
