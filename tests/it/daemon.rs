@@ -476,8 +476,9 @@ fn twenty_docker_runs_at_once_all_succeed_and_leave_nothing() {
     assert_eq!(root.ok(&["ps", "-a", "-q"]).trim(), "");
 }
 
-/// A `glassbox registry serve` on a free loopback port; ended on drop.
-struct Registry(Child, u16, tempfile::TempDir);
+/// A `glassbox registry serve` on a free loopback port; ended on drop,
+/// and its storage (the last field, kept for its Drop) removed.
+struct Registry(Child, u16, #[allow(dead_code)] tempfile::TempDir);
 
 impl Registry {
     fn start() -> Registry {
