@@ -6,7 +6,9 @@ set -euo pipefail
 # (about a minute to install; the kernel lands in /boot/vmlinuz-*).
 # docker-registry (distribution 2.8) and apache2-utils (htpasswd): the
 # reference registry the registry client is tested against.
-PKGS=(busybox-static skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils)
+# docker-compose (1.29) and python3-docker (docker-py): clients the daemon
+# (the Docker Engine API) is tested with.
+PKGS=(busybox-static skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

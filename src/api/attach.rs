@@ -283,7 +283,7 @@ fn spawn_exec(
     use std::os::unix::process::CommandExt;
     let (events_r, events_w): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let exe = std::env::current_exe()?;
+    let exe = crate::runtime::lifecycle::own_binary()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--root").arg(root).args([
         "--trace",

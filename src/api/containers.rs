@@ -388,6 +388,7 @@ pub fn inspect(d: &Daemon, id: &str) -> Resp {
                 .map(|s| s.network_mode.clone())
                 .unwrap_or_default());
             v["HostConfig"]["PortBindings"] = Value::Object(bindings);
+            v["HostConfig"]["LogConfig"] = json!({"Type": "json-file", "Config": {}});
             if d.auto_remove.wants(&full) {
                 v["HostConfig"]["AutoRemove"] = json!(true);
             }

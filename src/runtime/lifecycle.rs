@@ -106,6 +106,18 @@ pub fn start(root: &Path, key: &str) -> crate::Result<String> {
     Ok(st.name)
 }
 
+/// The binary to re-execute for a shim or an exec: this one. A daemon
+/// outlives rebuilds of its binary; the kernel keeps the running image,
+/// reachable as /proc/self/exe, after the file is replaced.
+pub fn own_binary() -> std::io::Result<std::path::PathBuf> {
+    let p = std::env::current_exe()?;
+    Ok(if p.exists() {
+        p
+    } else {
+        std::path::PathBuf::from("/proc/self/exe")
+    })
+}
+
 /// `restart -t SECS`: stop (when running), then start.
 pub fn restart(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
     let (_, st) = state::find(root, key)?;
@@ -121,7 +133,7 @@ fn start_shim(
     ports: crate::network::port::Held,
 ) -> crate::Result<()> {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().ctx(|| "finding the glassbox binary".into())?;
+    let exe = own_binary().ctx(|| "finding the glassbox binary".into())?;
     let errlog =
         std::fs::File::create(dir.path.join("shim.err")).ctx(|| "creating shim.err".into())?;
     let mut cmd = std::process::Command::new(&exe);

@@ -547,3 +547,130 @@ fn docker_build_push_and_pull_go_through_the_daemon_to_a_registry() {
         .ok(&["images"])
         .contains(&format!("localhost:{}/app", reg.1)));
 }
+
+/// Runs `docker-compose` (1.29, docker-py underneath) on a copy of the
+/// fixture against this daemon.
+fn compose(d: &Daemon, dir: &std::path::Path, port: u16, args: &[&str]) -> Output {
+    Command::new("docker-compose")
+        .args(["-p", "gbtodo"])
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .env("DOCKER_CONFIG", d.config.path())
+        .env("TODO_PORT", port.to_string())
+        .output()
+        .expect("docker-compose runs (apt-get install docker-compose)")
+}
+
+#[test]
+fn docker_compose_brings_up_two_services_on_a_network_and_tears_them_down() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let app = tempfile::tempdir().unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/apps/compose-todo");
+    std::fs::copy(
+        fixture.join("docker-compose.yml"),
+        app.path().join("docker-compose.yml"),
+    )
+    .unwrap();
+    std::fs::create_dir(app.path().join("site")).unwrap();
+    std::fs::copy(
+        fixture.join("site/index.html"),
+        app.path().join("site/index.html"),
+    )
+    .unwrap();
+    let port = free_port();
+    let ok = |args: &[&str]| {
+        let out = compose(&d, app.path(), port, args);
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["up", "-d"]);
+    let ps = ok(&["ps"]);
+    assert!(
+        ps.contains("gbtodo_db_1") && ps.contains("gbtodo_web_1"),
+        "{ps}"
+    );
+    // glassbox sees compose's containers, with their network and volume.
+    assert!(root.ok(&["ps"]).contains("gbtodo_web_1"));
+    assert!(root.ok(&["network", "ls"]).contains("gbtodo_todo"));
+    assert!(root.ok(&["volume", "ls"]).contains("gbtodo_todo-data"));
+    // web finds db by its alias; env and the bind mount reach web.
+    assert_eq!(
+        ok(&[
+            "exec",
+            "-T",
+            "web",
+            "wget",
+            "-qO-",
+            "http://database:3306/todo.txt"
+        ]),
+        "todo - learn compose\n"
+    );
+    assert_eq!(ok(&["exec", "-T", "web", "cat", "/tmp/mode"]), "mode dev\n");
+    let mut page = String::new();
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut page);
+            if page.contains("<h1>todo</h1>") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(page.contains("<h1>todo</h1>"), "{page}");
+    ok(&["logs"]);
+    ok(&["down", "-v"]);
+    assert_eq!(root.ok(&["ps", "-a", "-q"]).trim(), "");
+    assert!(!root.ok(&["network", "ls"]).contains("gbtodo_todo"));
+    assert!(!root.ok(&["volume", "ls"]).contains("gbtodo_todo-data"));
+}
+
+#[test]
+fn docker_py_runs_reads_logs_execs_and_makes_networks() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let script = r#"
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1], version="auto")
+assert c.version()["ApiVersion"] == "1.41"
+out = c.containers.run("busybox", ["echo", "from docker-py"], remove=True)
+assert out == b"from docker-py\n", out
+net = c.networks.create("pynet")
+box = c.containers.run("busybox", ["sleep", "60"], detach=True, name="pybox", network="pynet")
+code, res = box.exec_run(["sh", "-c", "echo $((6*7))"])
+assert code == 0 and res == b"42\n", (code, res)
+logger = c.containers.run("busybox", ["sh", "-c", "echo one; echo two"], detach=True)
+assert logger.wait()["StatusCode"] == 0
+assert logger.logs() == b"one\ntwo\n", logger.logs()
+assert "pybox" in [x.name for x in c.containers.list()]
+box.remove(force=True)
+logger.remove()
+net.remove()
+print("ok")
+"#;
+    // Debian's python3 with Debian's python3-docker (install-deps.sh).
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(format!("unix://{}", d.sock.display()))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok"),
+        "docker-py: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
