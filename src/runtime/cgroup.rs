@@ -380,7 +380,11 @@ impl Cgroup {
         let Some(dir) = self.dir_of("freezer") else {
             return Err(RuntimeError::NoCgroups.into());
         };
-        write_step(fs, &dir, file, value, meaning)
+        write_step(fs, &dir, file, value, meaning)?;
+        match self.layout {
+            Layout::V2 { .. } => confirm_frozen(fs, &dir, frozen),
+            Layout::V1 { .. } => Ok(()),
+        }
     }
 
     /// Whether the kernel OOM-killed a process of this cgroup.
@@ -460,6 +464,50 @@ impl Cgroup {
         s.finish_with(r)?;
         Ok(())
     }
+}
+
+/// How long the kernel may take to stop (or restart) every process of a
+/// cgroup before `pause` says it did not.
+pub const FREEZE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// On v2 a write to `cgroup.freeze` only asks: the kernel stops each process
+/// when it next leaves the kernel, and says so in `cgroup.events`
+/// (`frozen 1`) once all have stopped. `pause` returns only then, so a
+/// paused container really is still.
+fn confirm_frozen(fs: &mut dyn CgroupFs, dir: &Path, frozen: bool) -> crate::Result<()> {
+    let path = dir.join("cgroup.events");
+    let want = if frozen { "frozen 1" } else { "frozen 0" };
+    let s = trace::step(Kind::Cgroup, "confirm", "cgroup.events")
+        .field("file", path.display().to_string())
+        .field("expect", want)
+        .equivalent(format!("grep frozen {}", path.display()))
+        .syscall("read(2)")
+        .announce()?;
+    let started = std::time::Instant::now();
+    let r = loop {
+        match fs.read(&path) {
+            Ok(t) if t.lines().any(|l| l.trim() == want) => break Ok(()),
+            Ok(t) if started.elapsed() >= FREEZE_WAIT => {
+                let now = t
+                    .lines()
+                    .find(|l| l.starts_with("frozen"))
+                    .unwrap_or("no frozen line");
+                break Err(crate::Error::Io {
+                    context: format!(
+                        "waiting for \"{want}\" in {} (it still says \"{now}\" after {} s: a process may be stuck in the kernel; look with `cat {}` and try again)",
+                        path.display(),
+                        FREEZE_WAIT.as_secs(),
+                        path.display()
+                    ),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                });
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => break Err(kerr(&path, e)),
+        }
+    };
+    s.finish_with(r)?;
+    Ok(())
 }
 
 fn kerr(p: &Path, e: std::io::Error) -> crate::Error {

@@ -202,7 +202,14 @@ for f in memory.max pids.max cpu.max; do
     grep -q "$f" /tmp/narrate.txt || missing="$missing $f"
 done
 grep -q cgroup.freeze /tmp/pause.txt || missing="$missing cgroup.freeze"
-if [ -z "$missing" ]; then ok narration_names_v2_files; else fail narration_names_v2_files "not named:$missing"; fi
+# pause returns once the kernel says the freeze is complete, and says so.
+{ grep -q 'confirm cgroup.events' /tmp/pause.txt && grep -q 'sets `frozen 1` in `cgroup.events`' /tmp/pause.txt; } ||
+    missing="$missing cgroup.events"
+if [ -z "$missing" ]; then
+    ok narration_names_v2_files
+else
+    fail narration_names_v2_files "not named:$missing; pause said: $(grep -v '^ *$' /tmp/pause.txt | head -12)"
+fi
 grep -q -e memory.limit_in_bytes -e cfs_quota -e freezer.state /tmp/narrate.txt /tmp/pause.txt &&
     fail narration_names_v2_files "the narration names v1 files"
 

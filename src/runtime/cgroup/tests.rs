@@ -7,6 +7,8 @@ use super::*;
 #[derive(Default)]
 struct Recorder {
     calls: Vec<String>,
+    /// What `cgroup.freeze` was last set to, for `cgroup.events`.
+    freeze: String,
 }
 
 impl CgroupFs for Recorder {
@@ -16,10 +18,16 @@ impl CgroupFs for Recorder {
     }
     fn write(&mut self, p: &Path, value: &str) -> std::io::Result<()> {
         self.calls.push(format!("write {} {value}", p.display()));
+        if p.ends_with("cgroup.freeze") {
+            self.freeze = value.to_string();
+        }
         Ok(())
     }
     fn read(&mut self, p: &Path) -> std::io::Result<String> {
         self.calls.push(format!("read {}", p.display()));
+        if p.ends_with("cgroup.events") {
+            return Ok(format!("populated 1\nfrozen {}\n", self.freeze));
+        }
         Ok("oom 0\noom_kill 1\n".into())
     }
     fn rmdir(&mut self, p: &Path) -> std::io::Result<()> {
@@ -94,6 +102,7 @@ fn pause_writes_cgroup_freeze_on_v2_and_freezer_state_on_v1() {
         fs.calls,
         [
             "write /cg/glassbox/abc/cgroup.freeze 1",
+            "read /cg/glassbox/abc/cgroup.events",
             "write /f/glassbox/abc/freezer.state THAWED"
         ]
     );
