@@ -45,8 +45,10 @@ stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1
 
 G="glassbox --root /var/lib/glassbox"
-ok() { echo "@@check $1 ok ${2:-}" >&3; }
-fail() { echo "@@check $1 fail $2" | tr '\n' ' ' >&3; echo >&3; }
+# (each line ends with the guest's uptime, to see where the time goes)
+t() { cut -d' ' -f1 /proc/uptime; }
+ok() { echo "@@check $1 ok ${2:-} [t=$(t)s]" >&3; }
+fail() { echo "@@check $1 fail $2 [t=$(t)s]" | tr '\n' ' ' >&3; echo >&3; }
 # one line of a file, or nothing
 line() { tr '\n' ' ' <"$1" 2>/dev/null; }
 id_of() { $G inspect "$1" | sed -n 's/.*"Id": "\([0-9a-f]*\)".*/\1/p' | head -1; }
@@ -107,6 +109,27 @@ else
     fail oom_killed_in_inspect "the hog did not exit in 60 s: $(status_of hog) $(line /tmp/hog.out)"
 fi
 $G rm -f hog >/dev/null 2>&1
+
+# The same seen from outside while the container lives on: the kernel kills
+# the hog (the biggest process), its shell survives, memory.events counts
+# the kill, and inspect reports it once the container is killed.
+$G run -d --name hog2 --memory 16m --network none busybox \
+    sh -c 'tail /dev/zero; echo tail was killed; exec sleep 600' >/tmp/hog2.out 2>&1
+d=/sys/fs/cgroup/glassbox/$(id_of hog2)
+if wait_until '$G logs hog2 2>/dev/null | grep -q "tail was killed"' 600 &&
+    grep -q '^oom_kill [1-9]' $d/memory.events; then
+    events=$(line $d/memory.events)
+    $G kill hog2 >/dev/null 2>&1
+    wait_until '[ "$(status_of hog2)" = exited ]' 300
+    if $G inspect hog2 | grep -q '"OOMKilled": true'; then
+        ok oom_seen_in_memory_events "memory.events: $events"
+    else
+        fail oom_seen_in_memory_events "memory.events said $events but inspect: $($G inspect hog2 | grep OOMKilled)"
+    fi
+else
+    fail oom_seen_in_memory_events "no oom_kill in $d/memory.events: $(line $d/memory.events); logs: $($G logs hog2 2>&1 | head -3)"
+fi
+$G rm -f hog2 >/dev/null 2>&1
 
 # --pids-limit against a fork bomb: three shells fork sleeps until the
 # kernel refuses; the container's init (a sleep) lives on. Seen from
