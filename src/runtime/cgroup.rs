@@ -313,6 +313,9 @@ impl Cgroup {
             s.finish_with(fs.mkdir(&dir).map_err(|e| kerr(&dir, e)))?;
         }
         for w in self.limit_writes(limits) {
+            if w.file == "memory.swap.max" && !swap_accounted(fs, &w.dir) {
+                continue;
+            }
             write_step(fs, &w.dir, w.file, &w.value, &w.meaning)?;
         }
         Ok(())
@@ -463,6 +466,28 @@ impl Cgroup {
         }
         s.finish_with(r)?;
         Ok(())
+    }
+}
+
+/// Whether the v2 kernel accounts swap per cgroup: without it (a kernel
+/// built without swap accounting) there is no `memory.swap.max`, and
+/// `--memory` still works, limiting RAM alone; an event says so rather than
+/// failing the run.
+fn swap_accounted(fs: &mut dyn CgroupFs, dir: &Path) -> bool {
+    let path = dir.join("memory.swap.max");
+    match fs.read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            trace::fact(Kind::Cgroup, "skip", "memory.swap.max")
+                .field("file", path.display().to_string())
+                .field(
+                    "reason",
+                    "this kernel keeps no swap accounting per cgroup, so the limit covers RAM only and the container may also use swap",
+                )
+                .equivalent(format!("ls {}", dir.display()))
+                .info();
+            false
+        }
+        _ => true,
     }
 }
 

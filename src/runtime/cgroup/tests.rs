@@ -9,6 +9,8 @@ struct Recorder {
     calls: Vec<String>,
     /// What `cgroup.freeze` was last set to, for `cgroup.events`.
     freeze: String,
+    /// Control files this kernel does not have.
+    absent: Vec<&'static str>,
 }
 
 impl CgroupFs for Recorder {
@@ -25,6 +27,9 @@ impl CgroupFs for Recorder {
     }
     fn read(&mut self, p: &Path) -> std::io::Result<String> {
         self.calls.push(format!("read {}", p.display()));
+        if self.absent.iter().any(|f| p.ends_with(f)) {
+            return Err(std::io::ErrorKind::NotFound.into());
+        }
         if p.ends_with("cgroup.events") {
             return Ok(format!("populated 1\nfrozen {}\n", self.freeze));
         }
@@ -76,6 +81,7 @@ fn v2_writes_enable_controllers_then_set_limits_join_and_remove() {
             "write /cg/glassbox/cgroup.subtree_control +memory +cpu +pids",
             "mkdir /cg/glassbox/abc",
             "write /cg/glassbox/abc/memory.max 67108864",
+            "read /cg/glassbox/abc/memory.swap.max",
             "write /cg/glassbox/abc/memory.swap.max 0",
             "write /cg/glassbox/abc/cpu.max 50000 100000",
             "write /cg/glassbox/abc/pids.max 20",
@@ -85,6 +91,39 @@ fn v2_writes_enable_controllers_then_set_limits_join_and_remove() {
             "rmdir /cg/glassbox",
         ]
     );
+}
+
+#[test]
+fn a_v2_kernel_without_swap_accounting_limits_memory_and_says_swap_is_not_limited() {
+    let c = trace::capture();
+    let cg = Cgroup::new(Layout::V2 { root: "/cg".into() }, "abc");
+    let mut fs = Recorder {
+        absent: vec!["memory.swap.max"],
+        ..Default::default()
+    };
+    let limits = Limits {
+        memory: Some(64 << 20),
+        ..Default::default()
+    };
+    cg.create(&mut fs, &limits).unwrap();
+    assert_eq!(
+        fs.calls[4..],
+        [
+            "mkdir /cg/glassbox/abc",
+            "write /cg/glassbox/abc/memory.max 67108864",
+            "read /cg/glassbox/abc/memory.swap.max",
+        ]
+    );
+    let events = c.events();
+    let skip = events
+        .iter()
+        .find(|e| e.action == "skip")
+        .expect("a cgroup.skip event");
+    assert_eq!(skip.subject, "memory.swap.max");
+    assert!(skip.fields["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no swap accounting"));
 }
 
 #[test]
