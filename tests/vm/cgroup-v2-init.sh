@@ -201,17 +201,17 @@ else
     fail unpause_thaws "cgroup.events: $(grep frozen $d/cgroup.events); log $b -> $c; $(line /tmp/unpause.txt)"
 fi
 
-# exec joins the container's cgroup: its process is in cgroup.procs.
-before=$(wc -l <$d/cgroup.procs)
+# exec joins the container's cgroup: the exec'd command is in cgroup.procs,
+# and so is the glassbox exec that started it.
 $G exec tick sleep 30 >/dev/null 2>&1 &
 execpid=$!
-joined=no
-if wait_until "[ \$(wc -l <$d/cgroup.procs) -gt $before ] && grep -q '^0::/glassbox/$tick\$' /proc/$execpid/cgroup" 300; then
+exec_in_cgroup() {
     for p in $(cat $d/cgroup.procs); do
-        [ "$(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null)" = "sleep 30 " ] && joined=yes
+        [ "$(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null)" = "sleep 30 " ] && return 0
     done
-fi
-if [ $joined = yes ]; then
+    return 1
+}
+if wait_until exec_in_cgroup 300 && grep -q "^0::/glassbox/$tick\$" /proc/$execpid/cgroup; then
     ok exec_joins_cgroup "exec's process: $(cat /proc/$execpid/cgroup)"
 else
     fail exec_joins_cgroup "cgroup.procs: $(line $d/cgroup.procs); exec pid $execpid: $(line /proc/$execpid/cgroup)"
