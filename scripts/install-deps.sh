@@ -3,12 +3,15 @@
 # Skips apt entirely when everything is already there.
 set -euo pipefail
 # qemu-system-x86 and linux-image-amd64: the VM half of `glassbox compare vm`
-# (about a minute to install; the kernel lands in /boot/vmlinuz-*).
+# (about a minute to install; the kernel lands in /boot/vmlinuz-*); they also
+# boot the cgroup-v2-only VM of scripts/test-cgroup-v2.sh, whose initramfs
+# takes the debug binary through strip (binutils).
 # docker-registry (distribution 2.8) and apache2-utils (htpasswd): the
 # reference registry the registry client is tested against.
 # docker-compose (1.29) and python3-docker (docker-py): clients the daemon
-# (the Docker Engine API) is tested with.
-PKGS=(busybox-static skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker)
+# (the Docker Engine API) is tested with. binutils: strip, for the cgroup-v2
+# VM's boot image.
+PKGS=(busybox-static binutils skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,3 +13,4 @@ cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --quiet
 mdbook build book
+scripts/test-cgroup-v2.sh

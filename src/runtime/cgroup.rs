@@ -313,6 +313,9 @@ impl Cgroup {
             s.finish_with(fs.mkdir(&dir).map_err(|e| kerr(&dir, e)))?;
         }
         for w in self.limit_writes(limits) {
+            if w.file == "memory.swap.max" && !swap_accounted(fs, &w.dir) {
+                continue;
+            }
             write_step(fs, &w.dir, w.file, &w.value, &w.meaning)?;
         }
         Ok(())
@@ -380,7 +383,11 @@ impl Cgroup {
         let Some(dir) = self.dir_of("freezer") else {
             return Err(RuntimeError::NoCgroups.into());
         };
-        write_step(fs, &dir, file, value, meaning)
+        write_step(fs, &dir, file, value, meaning)?;
+        match self.layout {
+            Layout::V2 { .. } => confirm_frozen(fs, &dir, frozen),
+            Layout::V1 { .. } => Ok(()),
+        }
     }
 
     /// Whether the kernel OOM-killed a process of this cgroup.
@@ -462,6 +469,72 @@ impl Cgroup {
     }
 }
 
+/// Whether the v2 kernel accounts swap per cgroup: without it (a kernel
+/// built without swap accounting) there is no `memory.swap.max`, and
+/// `--memory` still works, limiting RAM alone; an event says so rather than
+/// failing the run.
+fn swap_accounted(fs: &mut dyn CgroupFs, dir: &Path) -> bool {
+    let path = dir.join("memory.swap.max");
+    match fs.read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            trace::fact(Kind::Cgroup, "skip", "memory.swap.max")
+                .field("file", path.display().to_string())
+                .field(
+                    "reason",
+                    "this kernel keeps no swap accounting per cgroup, so the limit covers RAM only and the container may also use swap",
+                )
+                .equivalent(format!("ls {}", dir.display()))
+                .info();
+            false
+        }
+        _ => true,
+    }
+}
+
+/// How long the kernel may take to stop (or restart) every process of a
+/// cgroup before `pause` says it did not.
+pub const FREEZE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// On v2 a write to `cgroup.freeze` only asks: the kernel stops each process
+/// when it next leaves the kernel, and says so in `cgroup.events`
+/// (`frozen 1`) once all have stopped. `pause` returns only then, so a
+/// paused container really is still.
+fn confirm_frozen(fs: &mut dyn CgroupFs, dir: &Path, frozen: bool) -> crate::Result<()> {
+    let path = dir.join("cgroup.events");
+    let want = if frozen { "frozen 1" } else { "frozen 0" };
+    let s = trace::step(Kind::Cgroup, "confirm", "cgroup.events")
+        .field("file", path.display().to_string())
+        .field("expect", want)
+        .equivalent(format!("grep frozen {}", path.display()))
+        .syscall("read(2)")
+        .announce()?;
+    let started = std::time::Instant::now();
+    let r = loop {
+        match fs.read(&path) {
+            Ok(t) if t.lines().any(|l| l.trim() == want) => break Ok(()),
+            Ok(t) if started.elapsed() >= FREEZE_WAIT => {
+                let now = t
+                    .lines()
+                    .find(|l| l.starts_with("frozen"))
+                    .unwrap_or("no frozen line");
+                break Err(crate::Error::Io {
+                    context: format!(
+                        "waiting for \"{want}\" in {} (it still says \"{now}\" after {} s: a process may be stuck in the kernel; look with `cat {}` and try again)",
+                        path.display(),
+                        FREEZE_WAIT.as_secs(),
+                        path.display()
+                    ),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                });
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => break Err(kerr(&path, e)),
+        }
+    };
+    s.finish_with(r)?;
+    Ok(())
+}
+
 fn kerr(p: &Path, e: std::io::Error) -> crate::Error {
     crate::Error::Io {
         context: format!("cgroup {}", p.display()),
@@ -496,141 +569,4 @@ fn write_step(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Records every call instead of touching the kernel.
-    #[derive(Default)]
-    struct Recorder {
-        calls: Vec<String>,
-    }
-
-    impl CgroupFs for Recorder {
-        fn mkdir(&mut self, p: &Path) -> std::io::Result<()> {
-            self.calls.push(format!("mkdir {}", p.display()));
-            Ok(())
-        }
-        fn write(&mut self, p: &Path, value: &str) -> std::io::Result<()> {
-            self.calls.push(format!("write {} {value}", p.display()));
-            Ok(())
-        }
-        fn read(&mut self, p: &Path) -> std::io::Result<String> {
-            self.calls.push(format!("read {}", p.display()));
-            Ok("oom 0\noom_kill 1\n".into())
-        }
-        fn rmdir(&mut self, p: &Path) -> std::io::Result<()> {
-            self.calls.push(format!("rmdir {}", p.display()));
-            Ok(())
-        }
-    }
-
-    const HYBRID: &str = "35 25 0:30 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
-36 25 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
-37 25 0:32 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
-
-    #[test]
-    fn hybrid_host_is_v1_and_unified_host_is_v2() {
-        let l = Layout::from_mountinfo(HYBRID).unwrap();
-        assert_eq!(l.version(), "v1");
-        let v2 = "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
-        assert_eq!(
-            Layout::from_mountinfo(v2),
-            Some(Layout::V2 {
-                root: "/sys/fs/cgroup".into()
-            })
-        );
-    }
-
-    #[test]
-    fn v2_writes_enable_controllers_then_set_limits_join_and_remove() {
-        let _c = trace::capture();
-        let cg = Cgroup::new(Layout::V2 { root: "/cg".into() }, "abc");
-        let mut fs = Recorder::default();
-        let limits = Limits {
-            memory: Some(64 << 20),
-            cpus: Some(0.5),
-            pids: Some(20),
-        };
-        cg.create(&mut fs, &limits).unwrap();
-        cg.join(&mut fs, 42).unwrap();
-        assert!(cg.oom_killed(&mut fs));
-        cg.remove(&mut fs).unwrap();
-        assert_eq!(
-            fs.calls,
-            [
-                "mkdir /cg",
-                "write /cg/cgroup.subtree_control +memory +cpu +pids",
-                "mkdir /cg/glassbox",
-                "write /cg/glassbox/cgroup.subtree_control +memory +cpu +pids",
-                "mkdir /cg/glassbox/abc",
-                "write /cg/glassbox/abc/memory.max 67108864",
-                "write /cg/glassbox/abc/memory.swap.max 0",
-                "write /cg/glassbox/abc/cpu.max 50000 100000",
-                "write /cg/glassbox/abc/pids.max 20",
-                "write /cg/glassbox/abc/cgroup.procs 42",
-                "read /cg/glassbox/abc/memory.events",
-                "rmdir /cg/glassbox/abc",
-                "rmdir /cg/glassbox",
-            ]
-        );
-    }
-
-    #[test]
-    fn pause_writes_cgroup_freeze_on_v2_and_freezer_state_on_v1() {
-        let _c = trace::capture();
-        let mut fs = Recorder::default();
-        Cgroup::new(Layout::V2 { root: "/cg".into() }, "abc")
-            .freeze(&mut fs, true)
-            .unwrap();
-        let v1 = Layout::V1 {
-            controllers: vec![("freezer".into(), "/f".into())],
-        };
-        Cgroup::new(v1, "abc").freeze(&mut fs, false).unwrap();
-        assert_eq!(
-            fs.calls,
-            [
-                "write /cg/glassbox/abc/cgroup.freeze 1",
-                "write /f/glassbox/abc/freezer.state THAWED"
-            ]
-        );
-    }
-
-    #[test]
-    fn v1_writes_go_to_each_controller() {
-        let _c = trace::capture();
-        let cg = Cgroup::new(Layout::from_mountinfo(HYBRID).unwrap(), "abc");
-        let mut fs = Recorder::default();
-        cg.create(
-            &mut fs,
-            &Limits {
-                memory: Some(64 << 20),
-                cpus: None,
-                pids: Some(5),
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            fs.calls,
-            [
-                "mkdir /sys/fs/cgroup/memory/glassbox/abc",
-                "mkdir /sys/fs/cgroup/pids/glassbox/abc",
-                "write /sys/fs/cgroup/memory/glassbox/abc/memory.limit_in_bytes 67108864",
-                "write /sys/fs/cgroup/pids/glassbox/abc/pids.max 5",
-            ]
-        );
-    }
-
-    #[test]
-    fn memory_sizes_parse_like_docker() {
-        assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
-        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
-        assert!(matches!(
-            parse_memory("1k"),
-            Err(RuntimeError::MemoryTooSmall(_))
-        ));
-        assert!(matches!(
-            parse_memory("lots"),
-            Err(RuntimeError::BadMemory(_))
-        ));
-    }
-}
+mod tests;

@@ -11,6 +11,7 @@ mod build_from;
 mod build_heredoc;
 mod build_mounts;
 mod build_sweep;
+mod cgroup_v2;
 mod compare;
 mod daemon;
 mod describe;
