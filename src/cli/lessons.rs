@@ -241,7 +241,12 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
             let lesson = r.lesson(n).map_err(lesson_err)?.clone();
             for ex in &lesson.exercises {
                 for line in &ex.solution {
-                    println!("$ glassbox {line}");
+                    let prog = if crate::lessons::client::is_docker(line) {
+                        ""
+                    } else {
+                        "glassbox "
+                    };
+                    println!("$ {prog}{line}");
                     let ran = r
                         .run_in(line, false, Some(&lesson.dir))
                         .map_err(lesson_err)?;

@@ -39,6 +39,9 @@ fn start_time(pid: i32) -> Option<u64> {
 
 fn accepting(addr: &str) -> bool {
     use std::net::ToSocketAddrs;
+    if let Some(path) = addr.strip_prefix("unix://") {
+        return std::os::unix::net::UnixStream::connect(path).is_ok();
+    }
     addr.to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
@@ -56,7 +59,12 @@ pub fn start(
     index: usize,
     step: &LessonStep,
 ) -> Result<(String, i32), LessonError> {
-    let words = super::split_words(&step.run).map_err(LessonError::Data)?;
+    let words = super::split_words(&super::client::with_root(&step.run, &runner.root))
+        .map_err(LessonError::Data)?;
+    let ready = step
+        .ready
+        .as_deref()
+        .map(|r| super::client::with_root(r, &runner.root));
     let dir = runner.root.join("lessons");
     std::fs::create_dir_all(&dir).map_err(LessonError::Spawn)?;
     let log = dir.join(format!("bg-{}-{}.log", lesson.number, index + 1));
@@ -68,7 +76,7 @@ pub fn start(
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(addr) = &step.ready {
+        if let Some(addr) = &ready {
             if accepting(addr) {
                 if Instant::now() > deadline {
                     return Err(fail(format!(
@@ -108,7 +116,7 @@ pub fn start(
             if let Ok(Some(status)) = child.try_wait() {
                 break Some(status);
             }
-            let ready = match &step.ready {
+            let ready = match &ready {
                 Some(addr) => accepting(addr),
                 None => started.elapsed() > Duration::from_millis(500),
             };
@@ -134,7 +142,7 @@ pub fn start(
                 records.retain(|r| r.pid != pid);
                 write(&runner.root, lesson.number, &records)?;
                 // Lost the port to another run of this lesson: wait, retry.
-                if step.ready.as_deref().is_some_and(accepting) && Instant::now() < deadline {
+                if ready.as_deref().is_some_and(accepting) && Instant::now() < deadline {
                     continue;
                 }
                 return Err(fail(format!(

@@ -8,6 +8,7 @@
 //! exactly what they would see typing the command.
 
 pub mod background;
+pub mod client;
 mod http;
 pub mod model;
 mod progress;
@@ -138,7 +139,19 @@ impl Runner {
         narrate: bool,
         cwd: Option<&Path>,
     ) -> Result<Ran, LessonError> {
-        let words = split_words(line).map_err(LessonError::Data)?;
+        if client::is_docker(line) {
+            let (mut ran, stderr, narration) = client::run(self, line, cwd)?;
+            if narrate {
+                eprint!("{stderr}");
+                if !narration.trim().is_empty() {
+                    eprint!("\n── what the daemon did ──\n{narration}");
+                }
+            } else if ran.status != 0 {
+                ran.stdout.push_str(&stderr);
+            }
+            return Ok(ran);
+        }
+        let words = split_words(&client::with_root(line, &self.root)).map_err(LessonError::Data)?;
         let mut cmd = Command::new(&self.exe);
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
@@ -199,11 +212,16 @@ impl Runner {
         let step = &lesson.steps[index];
         let _ = writeln!(
             out,
-            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ glassbox {}{}",
+            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ {}{}{}",
             lesson.number,
             index + 1,
             lesson.steps.len(),
             step.say.trim(),
+            if client::is_docker(&step.run) {
+                ""
+            } else {
+                "glassbox "
+            },
             step.run,
             if step.background { " &" } else { "" }
         );

@@ -41,7 +41,14 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
             ));
             continue;
         }
-        let words = split_words(&step.run).map_err(LessonError::Data)?;
+        if super::client::is_docker(&step.run) {
+            let (ran, stderr, narration) =
+                super::client::run(&runner, &step.run, Some(&lesson.dir))?;
+            steps.push((format!("{}{stderr}", ran.stdout), narration));
+            continue;
+        }
+        let words = split_words(&super::client::with_root(&step.run, tmp.path()))
+            .map_err(LessonError::Data)?;
         let out = Command::new(exe)
             .arg("--root")
             .arg(tmp.path())
@@ -90,7 +97,12 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
     for (i, (step, (stdout, stderr))) in lesson.steps.iter().zip(&steps).enumerate() {
         md.push_str(&format!("## Step {}\n\n{}\n\n", i + 1, step.say.trim()));
         md.push_str(&format!(
-            "```console\n$ glassbox {}{}\n{}```\n\n",
+            "```console\n$ {}{}{}\n{}```\n\n",
+            if super::client::is_docker(&step.run) {
+                ""
+            } else {
+                "glassbox "
+            },
             step.run,
             if step.background { " &" } else { "" },
             ensure_newline(&redact(
