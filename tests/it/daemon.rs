@@ -674,3 +674,43 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Debian's docker.io CLI (20.10), which negotiates from API 1.41 itself.
+#[test]
+fn the_docker_20_10_cli_runs_the_same_commands() {
+    let cli = std::path::Path::new("/usr/bin/docker");
+    assert!(
+        cli.exists(),
+        "Debian's docker.io CLI is installed (scripts/install-deps.sh)"
+    );
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    let old = |args: &[&str]| {
+        let out = Command::new(cli)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+            .env("DOCKER_CONFIG", d.config.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker 20.10 {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(old(&["version", "--format", "{{.Client.Version}}"]).starts_with("20.10"));
+    assert_eq!(
+        old(&["version", "--format", "{{.Server.APIVersion}}"]).trim(),
+        "1.41"
+    );
+    assert_eq!(
+        old(&["run", "--rm", "busybox", "echo", "old client"]),
+        "old client\n"
+    );
+    old(&["run", "-d", "--name", "k", "busybox", "sleep", "60"]);
+    assert!(old(&["ps", "--format", "{{.Names}}"]).contains('k'));
+    assert_eq!(old(&["exec", "k", "echo", "in"]), "in\n");
+    old(&["rm", "-f", "k"]);
+    assert!(root.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
