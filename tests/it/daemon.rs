@@ -714,3 +714,48 @@ fn the_docker_20_10_cli_runs_the_same_commands() {
     old(&["rm", "-f", "k"]);
     assert!(root.ok(&["ps", "-a", "-q"]).trim().is_empty());
 }
+
+#[test]
+fn a_client_that_leaves_mid_attach_or_mid_follow_harms_neither_the_container_nor_the_daemon() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.1; done",
+    ]);
+    for path in [
+        "/v1.41/containers/chatty/attach?stream=1&stdout=1&stderr=1",
+        "/v1.41/containers/chatty/logs?follow=1&stdout=1",
+    ] {
+        let mut s = UnixStream::connect(&d.sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let method = if path.contains("attach") {
+            "POST"
+        } else {
+            "GET"
+        };
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !String::from_utf8_lossy(&got).contains("tick") {
+            let n = s.read(&mut buf).expect("output arrives");
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        drop(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, ..) = d.raw("GET", "/_ping", b"");
+    assert_eq!(status, 200);
+    assert!(d
+        .ok(&["ps", "--format", "{{.Names}} {{.Status}}"])
+        .contains("chatty Up"));
+    assert!(d.ok(&["logs", "chatty"]).contains("tick"));
+    d.ok(&["rm", "-f", "chatty"]);
+}
