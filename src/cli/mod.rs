@@ -6,6 +6,7 @@ mod build;
 mod compare_cmd;
 mod container_cmd;
 mod daemon_cmd;
+mod docs_cmd;
 mod explain_cmd;
 mod images;
 mod inspect;
@@ -37,6 +38,10 @@ pub struct Cli {
 enum Command {
     /// Print the explanation template of one event kind.action (or list them)
     Explain(explain_cmd::ExplainArgs),
+    /// Print shell completions: `source <(glassbox completions bash)`
+    Completions(docs_cmd::CompletionsArgs),
+    /// Print the man page: `glassbox man | man -l -`
+    Man,
     /// Serve the Docker Engine API on a unix socket, so the docker CLI and compose drive glassbox
     Daemon(daemon_cmd::DaemonArgs),
     /// Run a command in a new container
@@ -177,6 +182,8 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
     match cmd {
         Command::Explain(a) => explain_cmd::run(a, ctx),
         Command::Daemon(a) => daemon_cmd::daemon(a, ctx),
+        Command::Completions(a) => docs_cmd::completions(a),
+        Command::Man => docs_cmd::man(),
         Command::Run(a) => run_cmd::run(*a, ctx),
         Command::Ps(a) => container_cmd::ps(a, ctx),
         Command::Logs(a) => container_cmd::logs(a, ctx),

@@ -89,3 +89,28 @@ fn history_marks_empty_layers_and_lists_newest_first() {
     );
     assert!(rows[1].size >= 1024);
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definitions() {
+    let root = crate::support::Root::new();
+    let bash = root.ok(&["completions", "bash"]);
+    assert!(
+        bash.contains("_glassbox()") && bash.contains("daemon"),
+        "the daemon command is completed"
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source <({} completions bash) && complete -p glassbox",
+            crate::support::bin().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("-F _glassbox glassbox"));
+    let man = root.ok(&["man"]);
+    assert!(
+        man.contains(".TH glassbox 1") && man.contains("daemon"),
+        "{}",
+        &man[..man.len().min(300)]
+    );
+}
