@@ -11,6 +11,7 @@
 pub mod build;
 pub mod cli;
 pub mod compare;
+pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod image;

@@ -5,6 +5,7 @@ mod archive;
 mod build;
 mod compare_cmd;
 mod container_cmd;
+mod doctor_cmd;
 mod explain_cmd;
 mod images;
 mod inspect;
@@ -120,6 +121,8 @@ enum Command {
     /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
+    /// Find the beginner's mistake in the live state: `doctor [CONTAINER] [--format json]`
+    Doctor(doctor_cmd::DoctorArgs),
     /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
     #[command(subcommand)]
     Compare(compare_cmd::CompareCommand),
@@ -213,5 +216,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Logout(a) => push_pull::logout(a, ctx),
         Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
+        Command::Doctor(a) => doctor_cmd::doctor(a, ctx),
     }
 }

@@ -40,11 +40,13 @@ pub enum Kind {
     Lesson,
     /// Measurements (VM vs container).
     Compare,
+    /// `glassbox doctor`: what the live state says is wrong.
+    Doctor,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Image,
         Kind::Layer,
         Kind::Build,
@@ -60,6 +62,7 @@ impl Kind {
         Kind::Store,
         Kind::Lesson,
         Kind::Compare,
+        Kind::Doctor,
     ];
 
     /// The lower-case name used in templates and JSON.
@@ -80,6 +83,7 @@ impl Kind {
             Kind::Store => "store",
             Kind::Lesson => "lesson",
             Kind::Compare => "compare",
+            Kind::Doctor => "doctor",
         }
     }
 
