@@ -22,6 +22,8 @@ pub(super) fn check(c: &Subject) -> Vec<Finding> {
         let cmd = command_of(c.dir);
         if st.oom_killed {
             out.push(oom(c, None));
+        } else if let Some(f) = pids_in_log(c) {
+            out.push(f);
         } else if code == 127 || code == 126 {
             out.push(not_found(c, &cmd, code));
         } else if let Some(ms) = lifetime_ms(c) {
@@ -230,6 +232,42 @@ fn oom(c: &Subject, cg: Option<&Cgroup>) -> Finding {
     }
 }
 
+/// How a shell or a program says fork() failed.
+const FORK_FAILED: [&str; 2] = ["can't fork", "resource temporarily unavailable"];
+
+/// An exited container with a pids limit whose log says fork() failed (its
+/// cgroup and counters are gone; the log line stays).
+fn pids_in_log(c: &Subject) -> Option<Finding> {
+    let limit = c.st.limits.pids?;
+    let line = last_log_lines(c.dir, 20)
+        .into_iter()
+        .rev()
+        .find(|l| FORK_FAILED.iter().any(|f| l.to_lowercase().contains(f)))?;
+    Some(Finding {
+        code: "pids_limit",
+        container: c.st.name.clone(),
+        summary: format!(
+            "it ended when the pids limit ({limit}) made fork() fail inside (exit code {})",
+            c.st.exit_code.unwrap_or(0)
+        ),
+        evidence: vec![
+            format!("{}: {line}", crate::runtime::log_path(c.dir).display()),
+            format!("{}: limits.pids {limit}", state_file(c)),
+        ],
+        fix: pids_fix(c, limit),
+    })
+}
+
+fn pids_fix(c: &Subject, limit: i64) -> String {
+    format!(
+        "glassbox rm -f {} && glassbox run -d --name {} --pids-limit {} {} ...",
+        c.st.name,
+        c.st.name,
+        limit * 4,
+        c.st.image
+    )
+}
+
 fn pids_refused(c: &Subject, cg: &Cgroup) -> Option<Finding> {
     let limit = c.st.limits.pids?;
     let dir = cg
@@ -270,12 +308,6 @@ fn pids_refused(c: &Subject, cg: &Cgroup) -> Option<Finding> {
             "the pids limit ({limit}) refused it {refused} new processes: fork() failed inside"
         ),
         evidence,
-        fix: format!(
-            "glassbox rm -f {} && glassbox run -d --name {} --pids-limit {} {} ...",
-            c.st.name,
-            c.st.name,
-            limit * 4,
-            c.st.image
-        ),
+        fix: pids_fix(c, limit),
     })
 }
