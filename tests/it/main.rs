@@ -14,6 +14,7 @@ mod build_sweep;
 mod compare;
 mod describe;
 mod dockerfile;
+mod doctor;
 mod foreground;
 mod hostile;
 mod image;
