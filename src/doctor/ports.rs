@@ -70,7 +70,7 @@ fn listener(c: &Subject, pid: i32, b: &Binding, inside: &[SocketEntry]) -> Optio
     }
     let show = |v: &[&SocketEntry]| {
         v.iter()
-            .map(|e| format!("{} LISTEN (socket inode {})", e.local(), e.inode))
+            .map(|e| format!("{} LISTEN, socket:[{}]", e.local(), e.inode))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -193,7 +193,7 @@ fn held(c: &Subject, b: &Binding) -> Option<Finding> {
     let holder = sockets::holders(entry.inode).into_iter().next()?;
     let mut evidence = vec![
         format!(
-            "/proc/net/{}{{,6}}: {} LISTEN (socket inode {})",
+            "/proc/net/{}{{,6}}: {} LISTEN, socket:[{}]",
             b.proto.as_str(),
             entry.local(),
             entry.inode

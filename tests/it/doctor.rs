@@ -147,7 +147,7 @@ fn the_text_report_of_a_loopback_server_snapshot() {
         (root_re.as_str(), "[ROOT]"),
         (r"\b[0-9a-f]{64}\b", "[id]"),
         (r"/proc/\d+/", "/proc/[pid]/"),
-        (r"inode \d+", "inode [inode]"),
+        (r"socket:\[\d+\]", "socket:[inode]"),
         (r"127\.0\.0\.1:\d{4,5}", "127.0.0.1:[port]"),
     ]}, {
         insta::assert_snapshot!("doctor_loopback_text", text);
