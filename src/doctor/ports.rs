@@ -19,12 +19,16 @@ pub(super) fn check(c: &Subject) -> Vec<Finding> {
             .collect();
     match (status, c.st.pid) {
         (Status::Running, Some(pid)) => {
-            let inside: Vec<SocketEntry> = sockets::table(Proto::Tcp, Some(pid))
-                .into_iter()
-                .filter(|e| e.is_listening(Proto::Tcp))
+            let tcp: Vec<&Binding> = asked
+                .iter()
+                .copied()
+                .filter(|b| b.proto == Proto::Tcp)
                 .collect();
-            for b in asked.iter().filter(|b| b.proto == Proto::Tcp) {
-                out.extend(listener(c, pid, b, &inside));
+            if !tcp.is_empty() {
+                let inside = listening_inside(pid, &tcp);
+                for b in tcp {
+                    out.extend(listener(c, pid, b, &inside));
+                }
             }
             out.extend(exposed(c));
         }
@@ -34,6 +38,51 @@ pub(super) fn check(c: &Subject) -> Vec<Finding> {
             }
         }
         _ => {}
+    }
+    out
+}
+
+/// Reads one `/proc` socket table in as few `read(2)` calls as it can:
+/// the kernel walks its whole socket hash for every read, whatever the
+/// buffer's size, so small reads (std's first probes) cost milliseconds
+/// each on a busy host.
+fn read_table(path: &str) -> Vec<SocketEntry> {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0;
+    while let Ok(n) = f.read(&mut buf[len..]) {
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+    sockets::parse_table(&String::from_utf8_lossy(&buf[..len]))
+}
+
+/// The listening TCP sockets in the network namespace of `pid`: the IPv6
+/// table first (a server on `[::]` takes IPv4 too), and the IPv4 table
+/// only when some published port is not served on every address yet.
+fn listening_inside(pid: i32, tcp: &[&Binding]) -> Vec<SocketEntry> {
+    let listening = |v: Vec<SocketEntry>| {
+        v.into_iter()
+            .filter(|e| e.is_listening(Proto::Tcp))
+            .collect::<Vec<_>>()
+    };
+    let mut out = listening(read_table(&format!("/proc/{pid}/net/tcp6")));
+    let served = |out: &[SocketEntry], b: &Binding| {
+        out.iter()
+            .any(|e| e.local_port == b.container_port && !e.local_ip.is_loopback())
+    };
+    if !tcp.iter().all(|b| served(&out, b)) {
+        let mut v4 = listening(read_table(&format!("/proc/{pid}/net/tcp")));
+        v4.append(&mut out);
+        out = v4;
     }
     out
 }
