@@ -1,6 +1,6 @@
 //! `glassbox doctor [CONTAINER]`: what is wrong with a container (or every
 //! container of the store), why, and what to type instead. Exits 1 when it
-//! finds something, 0 when all is well.
+//! finds something, 0 when all is well, 2 when it cannot examine.
 
 use super::Ctx;
 use clap::Args;

@@ -154,10 +154,11 @@ pub fn main() -> i32 {
     // `run` and `create` end with 125 when they fail themselves (not the
     // container's command), as docker does; 126 and 127 come from the
     // container's own start.
-    let own_failure = if matches!(cli.command, Command::Run(_) | Command::Create(_)) {
-        125
-    } else {
-        1
+    // `doctor` exits 1 when it finds something: its own failure is 2.
+    let own_failure = match cli.command {
+        Command::Run(_) | Command::Create(_) => 125,
+        Command::Doctor(_) => 2,
+        _ => 1,
     };
     let result = dispatch(cli.command, &ctx);
     sinks.finish();

@@ -483,12 +483,13 @@ fn names_on_a_user_network_are_no_finding() {
 fn doctor_of_no_such_container_says_what_to_do_and_an_empty_store_is_clean() {
     let root = Root::new();
     let out = root.run(&["doctor", "nosuch"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "an error is not a finding");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nosuch"), "{err}");
     let out = root.run(&["doctor"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to examine"));
     let out = root.run(&["doctor", "--format", "yaml"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("use --format text"));
 }
