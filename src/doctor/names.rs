@@ -60,7 +60,7 @@ pub(super) fn check(c: &Subject) -> Vec<Finding> {
                 ),
             ],
             fix: format!(
-                "glassbox network create app && glassbox network connect app {} && glassbox network connect app {}",
+                "glassbox network create mynet && glassbox network connect mynet {} && glassbox network connect mynet {}",
                 other.name, c.st.name
             ),
         });

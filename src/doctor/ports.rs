@@ -25,7 +25,7 @@ pub(super) fn check(c: &Subject) -> Vec<Finding> {
                 .filter(|b| b.proto == Proto::Tcp)
                 .collect();
             if !tcp.is_empty() {
-                let inside = listening_inside(pid, &tcp);
+                let inside = settled_listeners(c, pid, &tcp);
                 for b in tcp {
                     out.extend(listener(c, pid, b, &inside));
                 }
@@ -85,6 +85,33 @@ fn listening_inside(pid: i32, tcp: &[&Binding]) -> Vec<SocketEntry> {
         out = v4;
     }
     out
+}
+
+/// A server started a moment ago may not listen yet: while the container
+/// is younger than this and a published port has no listener at all, the
+/// tables are read again.
+const GRACE_MS: i64 = 2000;
+
+/// The listeners inside, read again every 50 ms while the container is
+/// younger than [`GRACE_MS`] and some published port has none.
+fn settled_listeners(c: &Subject, pid: i32, tcp: &[&Binding]) -> Vec<SocketEntry> {
+    let started =
+        c.st.started_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    loop {
+        let inside = listening_inside(pid, tcp);
+        let all_heard = tcp
+            .iter()
+            .all(|b| inside.iter().any(|e| e.local_port == b.container_port));
+        let young = started.is_some_and(|s| {
+            (chrono::Utc::now() - s.with_timezone(&chrono::Utc)).num_milliseconds() < GRACE_MS
+        });
+        if all_heard || !young {
+            return inside;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 fn tables(pid: i32) -> String {
