@@ -211,3 +211,17 @@ pub(crate) fn in_image(st: &State, path: &str) -> Option<PathBuf> {
         .map(|(dir, _)| dir.join(rel))
         .find(|p| p.symlink_metadata().is_ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_line_is_quoted_only_where_a_shell_needs_it() {
+        let words: Vec<String> = ["sh", "-c", "echo hi; exit 3", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(shell_words(&words), "sh -c 'echo hi; exit 3' ''");
+    }
+}

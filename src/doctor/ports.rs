@@ -301,3 +301,26 @@ fn held(c: &Subject, b: &Binding) -> Option<Finding> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::port::PortState;
+
+    fn binding(spec: &str) -> Binding {
+        PortState::from_args(&[spec.into()], false, vec![], "proxy")
+            .unwrap()
+            .bindings
+            .remove(0)
+    }
+
+    #[test]
+    fn the_fix_publishes_the_host_side_as_it_was_asked_for() {
+        assert_eq!(
+            publish_arg(&binding("127.0.0.1::80"), 8000),
+            "127.0.0.1::8000"
+        );
+        assert_eq!(publish_arg(&binding("8080:80"), 8000), "8080:8000");
+        assert_eq!(publish_arg(&binding("80"), 8000), "8000");
+    }
+}
