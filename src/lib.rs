@@ -12,6 +12,7 @@ pub mod api;
 pub mod build;
 pub mod cli;
 pub mod compare;
+pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod image;

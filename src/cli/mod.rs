@@ -7,6 +7,7 @@ mod compare_cmd;
 mod container_cmd;
 mod daemon_cmd;
 mod docs_cmd;
+mod doctor_cmd;
 mod explain_cmd;
 mod images;
 mod inspect;
@@ -128,6 +129,8 @@ enum Command {
     /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
+    /// Find the beginner's mistake in the live state: `doctor [CONTAINER] [--format json]`
+    Doctor(doctor_cmd::DoctorArgs),
     /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
     #[command(subcommand)]
     Compare(compare_cmd::CompareCommand),
@@ -159,10 +162,11 @@ pub fn main() -> i32 {
     // `run` and `create` end with 125 when they fail themselves (not the
     // container's command), as docker does; 126 and 127 come from the
     // container's own start.
-    let own_failure = if matches!(cli.command, Command::Run(_) | Command::Create(_)) {
-        125
-    } else {
-        1
+    // `doctor` exits 1 when it finds something: its own failure is 2.
+    let own_failure = match cli.command {
+        Command::Run(_) | Command::Create(_) => 125,
+        Command::Doctor(_) => 2,
+        _ => 1,
     };
     let result = dispatch(cli.command, &ctx);
     sinks.finish();
@@ -224,5 +228,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Logout(a) => push_pull::logout(a, ctx),
         Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
+        Command::Doctor(a) => doctor_cmd::doctor(a, ctx),
     }
 }

@@ -334,7 +334,7 @@ fn redact_units(line: &str) -> String {
         // The unit changes with the duration: it goes too.
         s = s.replace(&format!("<dur>{unit}"), "<dur>");
     }
-    for word in ["pid ", "Pid ", "PID ", "nsenter -t "] {
+    for word in ["pid ", "Pid ", "PID ", "nsenter -t ", "/proc/"] {
         s = replace_number_after(&s, word, "<pid>");
     }
     // Ages as ps and images print them: "Up 3 seconds", "2 minutes ago",

@@ -28,6 +28,7 @@ mod user;
 pub mod volumes;
 
 pub use error::RuntimeError;
+pub use shim::log_path;
 pub use spec::ProcessOptions;
 
 use crate::error::IoContext;

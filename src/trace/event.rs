@@ -42,11 +42,13 @@ pub enum Kind {
     Compare,
     /// The daemon's Engine API: requests from docker clients.
     Api,
+    /// `glassbox doctor`: what the live state says is wrong.
+    Doctor,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Image,
         Kind::Layer,
         Kind::Build,
@@ -63,6 +65,7 @@ impl Kind {
         Kind::Lesson,
         Kind::Compare,
         Kind::Api,
+        Kind::Doctor,
     ];
 
     /// The lower-case name used in templates and JSON.
@@ -84,6 +87,7 @@ impl Kind {
             Kind::Store => "store",
             Kind::Lesson => "lesson",
             Kind::Compare => "compare",
+            Kind::Doctor => "doctor",
         }
     }
 

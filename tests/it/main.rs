@@ -16,6 +16,7 @@ mod compare;
 mod daemon;
 mod describe;
 mod dockerfile;
+mod doctor;
 mod foreground;
 mod hostile;
 mod image;
