@@ -47,6 +47,9 @@ pub enum Error {
     /// A network or network option that cannot be used.
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    /// `glassbox-runc` (the OCI runtime CLI) refused or failed.
+    #[error(transparent)]
+    Oci(#[from] crate::ocirt::OciError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

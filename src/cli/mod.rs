@@ -15,6 +15,8 @@ mod port_cmd;
 mod push_pull;
 mod registry_cmd;
 mod run_cmd;
+pub mod runc_cmd;
+mod trace_cmd;
 mod volume_cmd;
 
 pub use output::{GlobalOpts, TraceMode};
@@ -120,6 +122,8 @@ enum Command {
     /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
+    /// Replay a glassbox-runc container's trace with narration: `trace ID`
+    Trace(trace_cmd::TraceArgs),
     /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
     #[command(subcommand)]
     Compare(compare_cmd::CompareCommand),
@@ -213,5 +217,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Logout(a) => push_pull::logout(a, ctx),
         Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
+        Command::Trace(a) => trace_cmd::run(a, ctx),
     }
 }

@@ -7,6 +7,7 @@
 //! order with their digests — so it does not depend on how images are
 //! stored.
 
+pub mod bundle;
 pub mod cgroup;
 mod error;
 pub mod exec;
@@ -441,6 +442,8 @@ pub(crate) enum Stdio {
     },
     /// A pseudo-terminal the init opens in the container's devpts (`-t`).
     Tty(tty::TtyPlan),
+    /// The stdio this process was given (an OCI runtime's caller's).
+    Inherit,
 }
 
 pub(crate) fn start_and_wait(
