@@ -30,7 +30,7 @@ struct RuncCli {
     #[arg(long, global = true)]
     debug: bool,
     /// Accepted for runc compatibility; rootless mode is not supported
-    #[arg(long, global = true, value_name = "BOOL")]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -170,9 +170,6 @@ struct SpecArgs {
     /// Where to write config.json
     #[arg(long, short = 'b', default_value = ".")]
     bundle: PathBuf,
-    /// Accepted for runc compatibility; rootless specs are not made
-    #[arg(long)]
-    rootless: bool,
 }
 
 #[derive(Debug, Subcommand)]
