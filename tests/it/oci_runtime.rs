@@ -382,3 +382,60 @@ fn spec_and_features_describe_what_the_runtime_does() {
     let refused = r.run(&["--systemd-cgroup", "list"]);
     assert!(stderr(&refused).contains("--systemd-cgroup is not supported"));
 }
+
+#[test]
+fn console_socket_receives_the_pty_master_of_the_container_terminal() {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    let r = Runc::new();
+    r.set_args(&["sh", "-c", "tty; echo on-the-terminal"]);
+    let mut c = r.config();
+    c["process"]["terminal"] = serde_json::json!(true);
+    r.set_config(&c);
+    let sock = r.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let b = r.bundle();
+    r.ok(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "tty1",
+    ]);
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .unwrap();
+    let mut master = None;
+    for cm in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cm {
+            // SAFETY: the kernel installed this descriptor for us alone.
+            master = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let mut master = std::fs::File::from(master.expect("a pty master came over the socket"));
+    r.ok(&["start", "tty1"]);
+    let mut seen = String::new();
+    let mut chunk = [0u8; 256];
+    while !seen.contains("on-the-terminal") {
+        match master.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&chunk[..n])),
+        }
+    }
+    assert!(
+        seen.contains("/dev/pts/0"),
+        "the process's stdio is the pty: {seen:?}"
+    );
+    assert!(seen.contains("on-the-terminal\r\n"), "{seen:?}");
+    r.wait_status("tty1", "stopped");
+    r.ok(&["delete", "tty1"]);
+}
