@@ -83,6 +83,12 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> crate::Result<i32> {
         _ => None,
     };
     let _ = super::log::attach(&state::trace_file(root, id));
+    // Joining the container's mount namespace hides the host's paths from
+    // this process: the PID file's directory is opened before.
+    let pid_dir = match &opts.pid_file {
+        Some(p) => Some(PidDir::open(p)?),
+        None => None,
+    };
     let child = crate::runtime::bundle::exec_in(
         rec.pid,
         &cg,
@@ -91,8 +97,8 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> crate::Result<i32> {
         console.as_ref().map(|s| s.as_raw_fd()),
     )?;
     drop(console);
-    if let Some(p) = &opts.pid_file {
-        super::write_pid_file(p, child)?;
+    if let Some(d) = &pid_dir {
+        d.write(child)?;
     }
     if opts.detach {
         return Ok(0);
@@ -119,4 +125,54 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> crate::Result<i32> {
         .field("oom_killed", false)
         .info();
     Ok(code)
+}
+
+/// A PID file's directory, held open across `setns(2)`.
+struct PidDir {
+    dir: std::fs::File,
+    name: std::ffi::OsString,
+    path: PathBuf,
+}
+
+impl PidDir {
+    fn open(p: &Path) -> crate::Result<PidDir> {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = std::fs::File::open(parent.unwrap_or(Path::new(".")))
+            .map_err(|e| crate::Error::Io {
+                context: format!("opening the directory of {}", p.display()),
+                source: e,
+            })?;
+        Ok(PidDir {
+            dir,
+            name: p.file_name().unwrap_or_default().to_os_string(),
+            path: p.to_path_buf(),
+        })
+    }
+
+    /// Writes a temp file and renames it, both relative to the directory.
+    fn write(&self, pid: i32) -> crate::Result<()> {
+        use nix::fcntl::{openat, renameat, OFlag};
+        use nix::sys::stat::Mode;
+        use std::io::Write;
+        let mut tmp = self.name.clone();
+        tmp.push(".tmp");
+        let err = |e: nix::errno::Errno| crate::Error::Io {
+            context: format!("writing {}", self.path.display()),
+            source: e.into(),
+        };
+        let fd = openat(
+            &self.dir,
+            tmp.as_os_str(),
+            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map_err(err)?;
+        std::fs::File::from(fd)
+            .write_all(pid.to_string().as_bytes())
+            .map_err(|e| crate::Error::Io {
+                context: format!("writing {}", self.path.display()),
+                source: e,
+            })?;
+        renameat(&self.dir, tmp.as_os_str(), &self.dir, self.name.as_os_str()).map_err(err)
+    }
 }
