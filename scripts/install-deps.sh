@@ -5,8 +5,9 @@ set -euo pipefail
 # qemu-system-x86 and linux-image-amd64: the VM half of `glassbox compare vm`
 # (about a minute to install; the kernel lands in /boot/vmlinuz-*).
 # docker-registry (distribution 2.8) and apache2-utils (htpasswd): the
-# reference registry the registry client is tested against.
-PKGS=(busybox-static skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils)
+# reference registry the registry client is tested against. podman (4.3,
+# with conmon): glassbox-runc is tested as its --runtime.
+PKGS=(busybox-static skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
