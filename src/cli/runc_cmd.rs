@@ -136,7 +136,7 @@ struct ExecArgs {
     /// Extra environment, NAME=VALUE
     #[arg(long, short = 'e')]
     env: Vec<String>,
-    /// Accepted for runc compatibility
+    /// Accepted for runc compatibility (exec keeps only stdio)
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     /// The container's ID

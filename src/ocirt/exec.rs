@@ -137,11 +137,12 @@ struct PidDir {
 impl PidDir {
     fn open(p: &Path) -> crate::Result<PidDir> {
         let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
-        let dir = std::fs::File::open(parent.unwrap_or(Path::new(".")))
-            .map_err(|e| crate::Error::Io {
+        let dir = std::fs::File::open(parent.unwrap_or(Path::new("."))).map_err(|e| {
+            crate::Error::Io {
                 context: format!("opening the directory of {}", p.display()),
                 source: e,
-            })?;
+            }
+        })?;
         Ok(PidDir {
             dir,
             name: p.file_name().unwrap_or_default().to_os_string(),

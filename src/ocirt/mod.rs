@@ -178,6 +178,7 @@ fn make(
         cgroup: &cg,
         io,
         park: park_fds,
+        preserve_fds: opts.preserve_fds,
     })?;
     drop(console);
     undo.pid = Some(pid);

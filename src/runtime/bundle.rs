@@ -25,6 +25,8 @@ pub struct Launch<'a> {
     /// For `create`: the exec FIFO (opened read-write) and the trace file
     /// (opened for appending) the parked init takes over.
     pub park: Option<(OwnedFd, OwnedFd)>,
+    /// `--preserve-fds`: the caller's descriptors 3..3+N the process keeps.
+    pub preserve_fds: u32,
 }
 
 /// Clones the container's init and waits until it has execed the command
@@ -52,7 +54,7 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
         trace: trace.as_raw_fd(),
     });
     let parks = park.is_some();
-    let plan = init::Plan::for_bundle(l.spec, l.rootfs, new_cgroup_ns, l.io, park);
+    let plan = init::Plan::for_bundle(l.spec, l.rootfs, new_cgroup_ns, l.io, park, l.preserve_fds);
     let step = trace::step(Kind::Process, "clone", "container init")
         .field("flags", names.iter().map(|n| n.flag).collect::<Vec<_>>())
         .field("rootfs", l.rootfs.display().to_string())

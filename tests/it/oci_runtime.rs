@@ -439,3 +439,44 @@ fn console_socket_receives_the_pty_master_of_the_container_terminal() {
     r.wait_status("tty1", "stopped");
     r.ok(&["delete", "tty1"]);
 }
+
+#[test]
+fn preserve_fds_passes_the_callers_descriptor_3_to_the_process() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let r = Runc::new();
+    r.set_args(&["sh", "-c", "echo through-fd-3 >&3"]);
+    let file = r.dir.path().join("fd3.txt");
+    let f = std::fs::File::create(&file).unwrap();
+    let raw = f.as_raw_fd();
+    let b = r.bundle();
+    let mut cmd = r.cmd(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.to_str().unwrap(),
+        "pf",
+    ]);
+    // SAFETY: between fork and exec the child only calls dup2 and fcntl
+    // on a descriptor this test owns (async-signal-safe, no allocation).
+    // dup2 of a descriptor onto itself keeps its close-on-exec flag, so
+    // the flag is cleared explicitly.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run_to_files(cmd, r.dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(f);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "through-fd-3\n",
+        "{}",
+        stderr(&out)
+    );
+}

@@ -39,6 +39,8 @@ pub struct Plan {
     bundle_root: bool,
     /// Where the init waits before exec (`glassbox-runc create`).
     park: Option<Park>,
+    /// `--preserve-fds`: descriptors 3..3+N stay open across exec.
+    preserve_fds: u32,
 }
 
 impl Plan {
@@ -70,6 +72,7 @@ impl Plan {
             io,
             bundle_root: false,
             park: None,
+            preserve_fds: 0,
         }
     }
 
@@ -82,6 +85,7 @@ impl Plan {
         new_cgroup_ns: bool,
         io: super::Stdio,
         park: Option<Park>,
+        preserve_fds: u32,
     ) -> Plan {
         Plan {
             merged: root.to_path_buf(),
@@ -94,6 +98,7 @@ impl Plan {
             io,
             bundle_root: true,
             park,
+            preserve_fds,
         }
     }
 }
@@ -494,6 +499,11 @@ fn setup_and_exec(plan: &Plan) -> R {
     // step's done half cannot be sent after exec, so close it now.
     s.done();
     clean_slate_for_exec();
+    for fd in 3..3 + plan.preserve_fds as i32 {
+        // SAFETY: fcntl(F_SETFD) only clears the close-on-exec flag of a
+        // descriptor the caller passed on (EBADF for one it did not).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
     let wants_init = plan
         .spec
         .annotations()
