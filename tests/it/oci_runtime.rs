@@ -198,8 +198,16 @@ fn create_parks_the_init_until_start_then_kill_and_delete_leave_nothing() {
 
     r.ok(&["start", "c1"]);
     r.wait_status("c1", "running");
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_eq!(comm.trim(), "sleep");
+    // start returns once the init is released; its exec follows at once.
+    let mut comm = String::new();
+    for _ in 0..500 {
+        comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        if comm.trim() == "sleep" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(comm.trim(), "sleep", "the same PID now runs the process");
     let pids: Vec<i32> = serde_json::from_str(&r.ok(&["ps", "--format", "json", "c1"])).unwrap();
     assert!(pids.contains(&pid), "{pids:?} holds the init {pid}");
 
