@@ -488,3 +488,48 @@ fn preserve_fds_passes_the_callers_descriptor_3_to_the_process() {
         stderr(&out)
     );
 }
+
+#[test]
+fn hooks_run_at_their_points_with_the_state_on_stdin() {
+    let r = Runc::new();
+    r.set_args(&["true"]);
+    let out = r.dir.path().join("hooks.log");
+    let hook = |point: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo {point} $(cat) >> {}", out.display())],
+        })
+    };
+    let mut c = r.config();
+    c["hooks"] = serde_json::json!({
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+    });
+    r.set_config(&c);
+    let b = r.bundle();
+    r.ok(&["run", "--bundle", b.to_str().unwrap(), "hk"]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (line, (point, status)) in lines.iter().zip([
+        ("createRuntime", "created"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ]) {
+        let (name, json) = line.split_once(' ').unwrap();
+        assert_eq!(name, point);
+        let st: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(st["id"], "hk");
+        assert_eq!(st["status"], status, "{line}");
+    }
+
+    // A failing createRuntime hook fails the run and leaves nothing.
+    c["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/false"}]});
+    r.set_config(&c);
+    let failed = r.run(&["run", "--bundle", b.to_str().unwrap(), "hk2"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(stderr(&failed).contains("createRuntime hook /bin/false failed"));
+    assert!(!r.state_root().join("hk2").exists());
+    assert!(!cgroup_dirs("glassbox-runc/hk2").iter().any(|d| d.exists()));
+}
