@@ -99,6 +99,16 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.run(&["rm", "--all", "--force", "--time", "0"]);
+        // podman's cgroupfs manager leaves conmon's cgroup and its parent
+        // behind; rmdir removes them only when empty (no process in them,
+        // so no other podman's).
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let parent = h.path().join("libpod_parent");
+                let _ = std::fs::remove_dir(parent.join("conmon"));
+                let _ = std::fs::remove_dir(&parent);
+            }
+        }
     }
 }
 
