@@ -11,8 +11,9 @@ set -euo pipefail
 # docker-compose (1.29) and python3-docker (docker-py): clients the daemon
 # (the Docker Engine API) is tested with, and docker.io for its 20.10 CLI
 # (dockerd is never started by the suite). binutils: strip, for the cgroup-v2
-# VM's boot image.
-PKGS=(busybox-static binutils skopeo umoci jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io)
+# VM's boot image. podman (4.3, with conmon): glassbox-runc is tested as
+# its --runtime.
+PKGS=(busybox-static binutils skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

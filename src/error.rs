@@ -50,6 +50,9 @@ pub enum Error {
     /// The daemon could not start.
     #[error(transparent)]
     Api(#[from] crate::api::ApiError),
+    /// `glassbox-runc` (the OCI runtime CLI) refused or failed.
+    #[error(transparent)]
+    Oci(#[from] crate::ocirt::OciError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

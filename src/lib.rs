@@ -18,6 +18,7 @@ pub mod explain;
 pub mod image;
 pub mod lessons;
 pub mod network;
+pub mod ocirt;
 pub mod registry;
 pub mod runtime;
 pub mod store;

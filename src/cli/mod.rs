@@ -18,6 +18,8 @@ mod port_cmd;
 mod push_pull;
 mod registry_cmd;
 mod run_cmd;
+pub mod runc_cmd;
+mod trace_cmd;
 mod volume_cmd;
 
 pub use output::{GlobalOpts, TraceMode};
@@ -131,6 +133,8 @@ enum Command {
     Registry(registry_cmd::RegistryCommand),
     /// Find the beginner's mistake in the live state: `doctor [CONTAINER] [--format json]`
     Doctor(doctor_cmd::DoctorArgs),
+    /// Replay a glassbox-runc container's trace with narration: `trace ID`
+    Trace(trace_cmd::TraceArgs),
     /// Measure the same image as a container and as a VM: `compare vm IMAGE [-- CMD]`
     #[command(subcommand)]
     Compare(compare_cmd::CompareCommand),
@@ -229,5 +233,6 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Registry(c) => registry_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
         Command::Doctor(a) => doctor_cmd::doctor(a, ctx),
+        Command::Trace(a) => trace_cmd::run(a, ctx),
     }
 }

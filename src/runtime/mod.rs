@@ -8,6 +8,7 @@
 //! stored.
 
 pub mod attach;
+pub mod bundle;
 pub mod cgroup;
 mod error;
 pub mod exec;
@@ -443,6 +444,8 @@ pub(crate) enum Stdio {
     },
     /// A pseudo-terminal the init opens in the container's devpts (`-t`).
     Tty(tty::TtyPlan),
+    /// The stdio this process was given (an OCI runtime's caller's).
+    Inherit,
 }
 
 pub(crate) fn start_and_wait(

@@ -82,12 +82,31 @@ pub fn info(t: LinuxNamespaceType) -> Option<NamespaceInfo> {
     })
 }
 
-/// The namespaces the spec asks for, in its order.
+/// The new namespaces the spec asks for, in its order (those it names by
+/// path are joined instead: see [`to_join`]).
 pub fn in_spec(spec: &Spec) -> Vec<NamespaceInfo> {
     spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
-        .map(|ns| ns.iter().filter_map(|n| info(n.typ())).collect())
+        .map(|ns| {
+            ns.iter()
+                .filter(|n| n.path().is_none())
+                .filter_map(|n| info(n.typ()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The existing namespaces the spec names by path, to join with `setns`.
+pub fn to_join(spec: &Spec) -> Vec<(NamespaceInfo, std::path::PathBuf)> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .map(|ns| {
+            ns.iter()
+                .filter_map(|n| Some((info(n.typ())?, n.path().clone()?)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -27,6 +27,8 @@ mod lifecycle;
 mod limits;
 mod load_formats;
 mod network;
+mod oci_podman;
+mod oci_runtime;
 mod ports;
 mod ports_follow;
 mod registry_client;

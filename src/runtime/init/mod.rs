@@ -9,6 +9,7 @@
 //! (125 setup failed, 126 not executable, 127 not found).
 
 mod caps;
+mod park;
 mod rootfs;
 
 use super::{ContainerDir, Rootfs};
@@ -17,7 +18,9 @@ pub(crate) use caps::drop_capabilities;
 use caps::drop_caps;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
-use rootfs::{make_devices, mask_paths, mount_one, mount_overlay, mount_volume, pivot};
+pub use park::Park;
+use park::{join_namespaces, park};
+use rootfs::{bind_root, make_devices, mask_paths, mount_one, mount_overlay, mount_volume, pivot};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -32,6 +35,12 @@ pub struct Plan {
     volumes_dir: PathBuf,
     new_cgroup_ns: bool,
     io: super::Stdio,
+    /// A bundle's root directory, bind-mounted instead of the overlay.
+    bundle_root: bool,
+    /// Where the init waits before exec (`glassbox-runc create`).
+    park: Option<Park>,
+    /// `--preserve-fds`: descriptors 3..3+N stay open across exec.
+    preserve_fds: u32,
 }
 
 impl Plan {
@@ -61,6 +70,35 @@ impl Plan {
                 .unwrap_or_default(),
             new_cgroup_ns,
             io,
+            bundle_root: false,
+            park: None,
+            preserve_fds: 0,
+        }
+    }
+
+    /// The plan of an OCI bundle's init: the root is the bundle's own
+    /// directory `root` (bind-mounted, no overlay), and `park` makes the
+    /// init wait for `start` before it execs.
+    pub fn for_bundle(
+        spec: &Spec,
+        root: &Path,
+        new_cgroup_ns: bool,
+        io: super::Stdio,
+        park: Option<Park>,
+        preserve_fds: u32,
+    ) -> Plan {
+        Plan {
+            merged: root.to_path_buf(),
+            upper: PathBuf::new(),
+            work: PathBuf::new(),
+            lowers: Vec::new(),
+            spec: spec.clone(),
+            volumes_dir: PathBuf::new(),
+            new_cgroup_ns,
+            io,
+            bundle_root: true,
+            park,
+            preserve_fds,
         }
     }
 }
@@ -109,6 +147,9 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
         }
         // The terminal is opened once /dev/pts is mounted (see below).
         super::Stdio::Tty(_) => {}
+        // An OCI runtime's caller (conmon, containerd's shim) gave the
+        // runtime the container's stdio already.
+        super::Stdio::Inherit => {}
     }
     let _p = trace::phase("init");
     match setup_and_exec(plan) {
@@ -244,6 +285,7 @@ pub(crate) fn stdin_from_null() {
 }
 
 fn setup_and_exec(plan: &Plan) -> R {
+    join_namespaces(&plan.spec)?;
     if plan.new_cgroup_ns {
         act(
             trace::step(Kind::Namespace, "unshare", "cgroup namespace")
@@ -276,7 +318,11 @@ fn setup_and_exec(plan: &Plan) -> R {
             )
         },
     )?;
-    mount_overlay(plan)?;
+    if plan.bundle_root {
+        bind_root(&plan.merged)?;
+    } else {
+        mount_overlay(plan)?;
+    }
     let root = plan.merged.clone();
     {
         let _p = trace::phase("mounts");
@@ -411,15 +457,24 @@ fn setup_and_exec(plan: &Plan) -> R {
             ))
             .syscall("setgroups(2), setgid(2), setuid(2)"),
         || {
-            errs(nix::unistd::setgroups(&[]), "clearing groups")?;
-            errs(
-                nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)),
-                "setgid",
-            )?;
-            errs(
-                nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)),
-                "setuid",
-            )
+            // A call that changes nothing is skipped: a bundle's spec may
+            // keep neither CAP_SETGID nor CAP_SETUID for a root process.
+            if !nix::unistd::getgroups().is_ok_and(|g| g.is_empty()) {
+                errs(nix::unistd::setgroups(&[]), "clearing groups")?;
+            }
+            if nix::unistd::getgid().as_raw() != gid || nix::unistd::getegid().as_raw() != gid {
+                errs(
+                    nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)),
+                    "setgid",
+                )?;
+            }
+            if nix::unistd::getuid().as_raw() != uid || nix::unistd::geteuid().as_raw() != uid {
+                errs(
+                    nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)),
+                    "setuid",
+                )?;
+            }
+            Ok(())
         },
     )?;
     let cargs: Vec<CString> = args
@@ -431,6 +486,9 @@ fn setup_and_exec(plan: &Plan) -> R {
         .map(|a| CString::new(a.as_str()).unwrap_or_default())
         .collect();
     let cprog = CString::new(program.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    if let Some(p) = plan.park {
+        park(p)?;
+    }
     let s = trace::step(Kind::Process, "exec", program.display().to_string())
         .field("args", &args)
         .field("env", &env)
@@ -441,6 +499,11 @@ fn setup_and_exec(plan: &Plan) -> R {
     // step's done half cannot be sent after exec, so close it now.
     s.done();
     clean_slate_for_exec();
+    for fd in 3..3 + plan.preserve_fds as i32 {
+        // SAFETY: fcntl(F_SETFD) only clears the close-on-exec flag of a
+        // descriptor the caller passed on (EBADF for one it did not).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
     let wants_init = plan
         .spec
         .annotations()

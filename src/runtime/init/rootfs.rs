@@ -48,6 +48,33 @@ pub(super) fn mount_overlay(plan: &Plan) -> R {
     )
 }
 
+/// An OCI bundle's root: the directory is bind-mounted onto itself, so
+/// it is a mount point `pivot_root` can enter (runc does the same).
+pub(super) fn bind_root(root: &Path) -> R {
+    act(
+        trace::step(Kind::Mount, "bind_root", root.display().to_string())
+            .field("target", root.display().to_string())
+            .equivalent(format!(
+                "mount --rbind {} {}",
+                root.display(),
+                root.display()
+            ))
+            .syscall("mount(root, root, NULL, MS_BIND|MS_REC, NULL)"),
+        || {
+            errs(
+                mount(
+                    Some(root),
+                    root,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                ),
+                "binding the bundle's root",
+            )
+        },
+    )
+}
+
 pub(super) fn mount_one(root: &Path, m: &oci_spec::runtime::Mount) -> R {
     let dest = m.destination();
     let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
@@ -72,6 +99,9 @@ pub(super) fn mount_one(root: &Path, m: &oci_spec::runtime::Mount) -> R {
     }
     let data = data.join(",");
     let opts = m.options().clone().unwrap_or_default().join(",");
+    if typ == "cgroup" {
+        return mount_cgroup(&target, dest, flags);
+    }
     act(
         trace::step(Kind::Mount, "mount", dest.display().to_string())
             .field("type", &typ)
@@ -96,6 +126,92 @@ pub(super) fn mount_one(root: &Path, m: &oci_spec::runtime::Mount) -> R {
                 ),
                 &format!("mounting {typ} on {}", dest.display()),
             )
+        },
+    )
+}
+
+/// A bundle's `cgroup` mount (runc's convention: the container's view of
+/// the host's cgroup hierarchies). On cgroup v2 it is one cgroup2 mount;
+/// on v1 a tmpfs holding one mount per hierarchy the host has, each with
+/// the host's controller options (`cpu,cpuacct`), then made read-only if
+/// asked.
+fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags) -> R {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v1 = Vec::new();
+    let mut v2 = false;
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let point = left.split(' ').nth(4).unwrap_or("");
+        let mut r = right.split(' ');
+        let fstype = r.next().unwrap_or("");
+        let superopts = r.nth(1).unwrap_or("");
+        let Some(name) = point.strip_prefix("/sys/fs/cgroup/") else {
+            if fstype == "cgroup2" && point == "/sys/fs/cgroup" {
+                v2 = true;
+            }
+            continue;
+        };
+        if fstype == "cgroup" && !name.contains('/') {
+            let opts: Vec<&str> = superopts
+                .split(',')
+                .filter(|o| *o != "rw" && *o != "ro")
+                .collect();
+            v1.push((name.to_string(), opts.join(",")));
+        }
+    }
+    let names: Vec<&str> = v1.iter().map(|(n, _)| n.as_str()).collect();
+    act(
+        trace::step(Kind::Mount, "cgroupfs", dest.display().to_string())
+            .field("version", if v2 { "v2" } else { "v1" })
+            .field("hierarchies", &names)
+            .field("read_only", flags.contains(MsFlags::MS_RDONLY))
+            .equivalent(if v2 {
+                format!("mount -t cgroup2 cgroup {}", dest.display())
+            } else {
+                format!(
+                    "mount -t tmpfs cgroup {0} && mount -t cgroup -o memory cgroup {0}/memory  # one per hierarchy",
+                    dest.display()
+                )
+            })
+            .syscall("mount(2)"),
+        || {
+            std::fs::create_dir_all(target)
+                .map_err(|e| format!("creating {}: {e}", target.display()))?;
+            if v2 {
+                return errs(
+                    mount(Some("cgroup"), target, Some("cgroup2"), flags, None::<&str>),
+                    "mounting cgroup2",
+                );
+            }
+            let rw = flags & !MsFlags::MS_RDONLY;
+            errs(
+                mount(Some("cgroup"), target, Some("tmpfs"), rw, Some("mode=755")),
+                "mounting the cgroup tmpfs",
+            )?;
+            for (name, opts) in &v1 {
+                let dir = target.join(name);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                errs(
+                    mount(Some("cgroup"), &dir, Some("cgroup"), flags, Some(opts.as_str())),
+                    &format!("mounting the {name} hierarchy"),
+                )?;
+            }
+            if flags.contains(MsFlags::MS_RDONLY) {
+                errs(
+                    mount(
+                        None::<&str>,
+                        target,
+                        None::<&str>,
+                        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | rw,
+                        None::<&str>,
+                    ),
+                    "making the cgroup tmpfs read-only",
+                )?;
+            }
+            Ok(())
         },
     )
 }
