@@ -708,7 +708,13 @@ fn a_start_whose_old_veth_still_lingers_takes_a_fresh_name_and_removes_nothing()
     let (_, events) = root.traced(&["start", &name]);
     let actions: Vec<String> = events
         .iter()
-        .map(|e| format!("{}.{}", e["kind"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}.{}",
+                e["kind"].as_str().unwrap(),
+                e["action"].as_str().unwrap()
+            )
+        })
         .collect();
     assert!(
         !actions.iter().any(|a| a == "network.veth_remove"),
@@ -725,11 +731,15 @@ fn a_start_whose_old_veth_still_lingers_takes_a_fresh_name_and_removes_nothing()
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(up, "the fresh host end {fresh} exists: {:?}", links());
-    assert!(links().contains(&usual), "the lingering link was left alone");
+    assert!(
+        links().contains(&usual),
+        "the lingering link was left alone"
+    );
     let net: serde_json::Value =
         serde_json::from_str(&root.ok(&["network", "inspect", "bridge"])).unwrap();
     assert_eq!(
-        net[0]["Containers"][&id]["HostVeth"], fresh.as_str(),
+        net[0]["Containers"][&id]["HostVeth"],
+        fresh.as_str(),
         "the record names the end this start made"
     );
     let out = root.ok(&["exec", &name, "ip", "-4", "-o", "addr", "show", "eth0"]);
