@@ -35,6 +35,7 @@ mod save_compat;
 mod step;
 mod store;
 mod store_crash;
+mod store_refused;
 mod support;
 mod trace;
 mod tty;
