@@ -24,6 +24,7 @@ mod lifecycle;
 mod limits;
 mod load_formats;
 mod network;
+mod network_prune;
 mod ports;
 mod ports_follow;
 mod registry_client;
