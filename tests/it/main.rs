@@ -29,6 +29,7 @@ mod ports;
 mod ports_follow;
 mod registry_client;
 mod registry_diff;
+mod registry_referrers;
 mod registry_server;
 mod run;
 mod runopts;

@@ -148,6 +148,16 @@ impl Storage {
         Ok(())
     }
 
+    /// Every manifest this repository holds, by digest.
+    pub fn revisions(&self, name: &str) -> Vec<Digest> {
+        let dir = self.repo(name).join("_manifests/revisions/sha256");
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| Digest::parse(&format!("sha256:{}", e.ok()?.file_name().to_str()?)))
+            .collect()
+    }
+
     /// The digest a tag names.
     pub fn tag(&self, name: &str, tag: &str) -> Option<Digest> {
         let s = fs::read_to_string(self.tags_dir(name).join(tag)).ok()?;
