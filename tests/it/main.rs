@@ -31,6 +31,7 @@ mod registry_client;
 mod registry_diff;
 mod registry_referrers;
 mod registry_server;
+mod registry_sha512;
 mod run;
 mod runopts;
 mod save_compat;

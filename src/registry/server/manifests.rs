@@ -45,7 +45,7 @@ impl App {
         let (d, mt) = self.resolve(name, reference)?;
         let bytes = std::fs::read(self.storage.blob_path(&d))
             .map_err(|e| ApiError::internal("reading the manifest", e))?;
-        let what = if reference.starts_with("sha256:") {
+        let what = if Digest::parse(reference).is_some() {
             "by digest: the same bytes forever".to_string()
         } else {
             format!(
@@ -98,7 +98,12 @@ impl App {
                 "the manifest is larger than 4 MiB",
             ));
         }
-        let d = Digest::of(&bytes);
+        // By digest, the manifest is named with the client's algorithm
+        // (sha256 or sha512); by tag, with sha256.
+        let d = match &by_digest {
+            Some(claimed) => claimed.of_same(&bytes),
+            None => Digest::of(&bytes),
+        };
         if let Some(claimed) = &by_digest {
             if *claimed != d {
                 return Err(ApiError::new(
@@ -186,7 +191,11 @@ impl App {
             d.get("digest")
                 .and_then(|x| x.as_str())
                 .and_then(Digest::parse)
-                .ok_or_else(|| invalid(format!("a descriptor without a valid sha256 digest: {d}")))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "a descriptor without a valid sha256 or sha512 digest: {d}"
+                    ))
+                })
         };
         let missing = |d: &Digest, what: &str| {
             ApiError::new(

@@ -133,7 +133,7 @@ pub(super) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     Digest::parse(s).ok_or_else(|| {
         ApiError::new(
             Code::DigestInvalid,
-            format!("{s:?} is not a digest: expected sha256: and 64 lower-case hex digits"),
+            format!("{s:?} is not a digest: expected sha256: and 64, or sha512: and 128, lower-case hex digits"),
         )
     })
 }
