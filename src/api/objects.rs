@@ -113,7 +113,7 @@ pub fn network_remove(d: &Daemon, id: &str) -> Resp {
 /// `POST /networks/prune`.
 pub fn network_prune(d: &Daemon) -> Resp {
     or_error(crate::network::prune(&d.root), |gone| {
-        json(StatusCode::OK, &json!({"NetworksDeleted": gone}))
+        json(StatusCode::OK, &json!({"NetworksDeleted": gone.networks}))
     })
 }
 

@@ -141,11 +141,14 @@ pub struct StoreArgs {
 /// `store verify`: lists problems; non-zero exit when there are any.
 pub fn store(_a: StoreArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
-    let problems = store.verify()?;
-    for p in &problems {
+    let v = store.verify()?;
+    for r in &v.refused {
+        println!("{r}; expected, not a problem");
+    }
+    for p in &v.problems {
         println!("{p}");
     }
-    if problems.is_empty() {
+    if v.problems.is_empty() {
         println!("store {} is sound", ctx.root.display());
         Ok(0)
     } else {

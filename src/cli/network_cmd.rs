@@ -139,13 +139,7 @@ pub fn run(c: NetworkCommand, ctx: &Ctx) -> crate::Result<i32> {
             }
         }
         NetworkCommand::Prune(_) => {
-            let gone = network::prune(&ctx.root)?;
-            if !gone.is_empty() {
-                println!("Deleted Networks:");
-                for n in gone {
-                    println!("{n}");
-                }
-            }
+            print_pruned(&network::prune(&ctx.root)?);
         }
         NetworkCommand::Connect(a) => {
             network::connect(&ctx.root, &a.network, &a.container, a.alias, a.ip)?;
@@ -155,4 +149,19 @@ pub fn run(c: NetworkCommand, ctx: &Ctx) -> crate::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Prints what a network prune removed (`network prune`, `system prune`).
+pub fn print_pruned(p: &network::Pruned) {
+    for (title, items) in [
+        ("Deleted Networks:", &p.networks),
+        ("Deleted Bridges (made again when next used):", &p.bridges),
+    ] {
+        if !items.is_empty() {
+            println!("{title}");
+            for i in items {
+                println!("{i}");
+            }
+        }
+    }
 }

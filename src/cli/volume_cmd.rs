@@ -148,7 +148,7 @@ pub fn system(c: SystemCommand, ctx: &Ctx) -> crate::Result<i32> {
                     .into(),
             ));
         }
-        eprint!("WARNING! This removes all stopped containers{}{} and unreferenced image data.\nAre you sure you want to continue? [y/N] ",
+        eprint!("WARNING! This removes all stopped containers{}{}, unused networks and bridges, and unreferenced image data.\nAre you sure you want to continue? [y/N] ",
             if a.all { ", all images without a container" } else { "" },
             if a.volumes { ", all unused volumes" } else { "" });
         let mut line = String::new();
@@ -171,6 +171,7 @@ pub fn system(c: SystemCommand, ctx: &Ctx) -> crate::Result<i32> {
             println!();
         }
     }
+    super::network_cmd::print_pruned(&r.networks);
     println!("Deleted blobs: {}", r.blobs);
     Ok(0)
 }

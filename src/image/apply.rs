@@ -120,10 +120,67 @@ pub(crate) fn resolve_parent(
                 fs::create_dir(&abs).ctx(|| format!("creating {}", abs.display()))?;
                 cur = cand;
             }
-            Err(_) => return Ok(Err("a parent of the path does not exist")),
+            Err(_) => return Ok(Err(PARENT_MISSING)),
         }
     }
     Ok(Ok(cur))
+}
+
+/// Why a path cannot be resolved without creating its parents (apply
+/// creates them, so for `store verify` this means something was removed).
+pub(crate) const PARENT_MISSING: &str = "a parent of the path does not exist";
+
+/// Why a hard link is refused: its target is not a file this layer wrote.
+pub(crate) const HARD_LINK_REFUSAL: &str =
+    "a hard link must point at a file earlier in the same layer";
+
+/// Why a device node is refused.
+pub(crate) const DEVICE_REFUSAL: &str =
+    "device nodes give access to host hardware; a container gets its own /dev";
+
+/// Where an entry lands inside `dest`, the one policy shared by apply and
+/// `store verify` (so what apply refused, verify expects to be absent).
+#[derive(Debug)]
+pub(crate) enum Place {
+    /// The entry names the root itself (`./`): nothing to write.
+    Root,
+    /// The entry lands at this path, relative to `dest`.
+    At(PathBuf),
+    /// The entry is refused, for this reason.
+    Refused(&'static str),
+}
+
+/// Decides where the entry named `raw` lands (see [`Place`]); missing
+/// parents are created when `create` is set.
+pub(crate) fn place(dest: &Path, raw: &Path, create: bool) -> Result<Place> {
+    let rel = match clean(raw) {
+        Ok(r) if r.as_os_str().is_empty() => return Ok(Place::Root),
+        Ok(r) => r,
+        Err(why) => return Ok(Place::Refused(why)),
+    };
+    Ok(match resolve_parent(dest, &rel, create)? {
+        Ok(p) => Place::At(p.join(rel.file_name().unwrap_or_default())),
+        Err(why) => Place::Refused(why),
+    })
+}
+
+/// The file (relative to `dest`) a hard link to `target` may share: one
+/// `seen` (written earlier by this layer) that is neither a directory nor
+/// a symlink. `None` means the link is refused ([`HARD_LINK_REFUSAL`]).
+pub(crate) fn hard_link_source(
+    dest: &Path,
+    target: &Path,
+    seen: &HashSet<PathBuf>,
+) -> Option<PathBuf> {
+    let t = clean(target).ok()?;
+    let t = match resolve_parent(dest, &t, false) {
+        Ok(Ok(p)) => p.join(t.file_name().unwrap_or_default()),
+        _ => return None,
+    };
+    let plain = fs::symlink_metadata(dest.join(&t))
+        .map(|m| !(m.file_type().is_symlink() || m.is_dir()))
+        .unwrap_or(false);
+    (seen.contains(&t) && plain).then_some(t)
 }
 
 fn remove_any(p: &Path) -> std::io::Result<()> {
@@ -148,17 +205,10 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
         let mut entry = entry.map_err(bad)?;
         let raw = entry.path().map_err(bad)?.into_owned();
         let shown = raw.display().to_string();
-        let rel = match clean(&raw) {
-            Ok(r) if r.as_os_str().is_empty() => continue,
-            Ok(r) => r,
-            Err(why) => {
-                refuse(&mut stats, &shown, why);
-                continue;
-            }
-        };
-        let rel = match resolve_parent(dest, &rel, true)? {
-            Ok(p) => p.join(rel.file_name().unwrap_or_default()),
-            Err(why) => {
+        let rel = match place(dest, &raw, true)? {
+            Place::Root => continue,
+            Place::At(rel) => rel,
+            Place::Refused(why) => {
                 refuse(&mut stats, &shown, why);
                 continue;
             }
@@ -255,29 +305,13 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
                     .map_err(bad)?
                     .unwrap_or_default()
                     .into_owned();
-                let resolved =
-                    clean(&target)
-                        .ok()
-                        .and_then(|t| match resolve_parent(dest, &t, false) {
-                            Ok(Ok(p)) => Some(p.join(t.file_name().unwrap_or_default())),
-                            _ => None,
-                        });
-                match resolved {
-                    Some(t)
-                        if seen.contains(&t)
-                            && !fs::symlink_metadata(dest.join(&t))
-                                .map(|m| m.file_type().is_symlink() || m.is_dir())
-                                .unwrap_or(true) =>
-                    {
+                match hard_link_source(dest, &target, &seen) {
+                    Some(t) => {
                         remove_any(&path).ctx(ctx)?;
                         fs::hard_link(dest.join(&t), &path).ctx(ctx)?;
                     }
-                    _ => {
-                        refuse(
-                            &mut stats,
-                            &shown,
-                            "a hard link must point at a file earlier in the same layer",
-                        );
+                    None => {
+                        refuse(&mut stats, &shown, HARD_LINK_REFUSAL);
                         continue;
                     }
                 }
@@ -289,11 +323,7 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
                     .ctx(ctx)?;
             }
             tar::EntryType::Char | tar::EntryType::Block => {
-                refuse(
-                    &mut stats,
-                    &shown,
-                    "device nodes give access to host hardware; a container gets its own /dev",
-                );
+                refuse(&mut stats, &shown, DEVICE_REFUSAL);
                 continue;
             }
             _ => continue, // pax/gnu metadata records are handled by the tar reader

@@ -210,13 +210,41 @@ pub fn remove(root: &Path, key: &str) -> crate::Result<String> {
     Ok(net.name)
 }
 
-/// `network prune`: removes every user network no container uses; returns
-/// their names. The default network stays, as with Docker.
-pub fn prune(root: &Path) -> crate::Result<Vec<String>> {
-    let mut gone = Vec::new();
+/// What `network prune` removed.
+#[derive(Debug, Default, Clone)]
+pub struct Pruned {
+    /// User networks removed (record and bridge).
+    pub networks: Vec<String>,
+    /// Bridge devices deleted whose network stays: the default network's,
+    /// made again by the next container that uses it.
+    pub bridges: Vec<String>,
+}
+
+/// `network prune`: removes every user network no container uses, and
+/// the default network's bridge device when no container uses it (its
+/// record, subnet and addresses stay; the next start makes the bridge
+/// again), so a root's bridges do not linger on the host unused.
+pub fn prune(root: &Path) -> crate::Result<Pruned> {
+    let mut gone = Pruned::default();
     for n in store::all(root) {
-        if n.name != DEFAULT_NETWORK && users(root, &n.name).is_empty() {
-            gone.push(remove(root, &n.name)?);
+        if n.name != DEFAULT_NETWORK {
+            if users(root, &n.name).is_empty() {
+                gone.networks.push(remove(root, &n.name)?);
+            }
+            continue;
+        }
+        let _l = store::Lock::root(root)?;
+        if !users(root, &n.name).is_empty() {
+            continue;
+        }
+        let mut nl = netlink::Netlink::open().map_err(nl_err("opening a netlink socket"))?;
+        if nl
+            .link(&n.bridge)
+            .map_err(nl_err("looking up a bridge"))?
+            .is_some()
+        {
+            bridge::remove(&mut nl, &n)?;
+            gone.bridges.push(n.bridge.clone());
         }
     }
     Ok(gone)

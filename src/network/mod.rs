@@ -43,7 +43,7 @@ pub use endpoint::{
 };
 pub use inspect::{inspect, settings};
 pub use ipam::Subnet;
-pub use manage::{create, prune, remove, teardown_root, users, CreateOptions};
+pub use manage::{create, prune, remove, teardown_root, users, CreateOptions, Pruned};
 pub use store::{Network, DEFAULT_NETWORK};
 
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,8 @@
 //! their anonymous volumes), blobs and unpacked layers no tag reaches
 //! (the store's "dangling" content), with `-a` also every tagged image no
 //! remaining container was made from, and with `--volumes` every volume no
-//! remaining container refers to.
+//! remaining container refers to. Networks no container uses go too, with
+//! the default network's bridge device (see `network::prune`).
 
 use super::state::{self, Status};
 use crate::store::Store;
@@ -19,6 +20,8 @@ pub struct PruneReport {
     pub blobs: u64,
     /// Volumes removed (`--volumes`).
     pub volumes: Vec<String>,
+    /// Networks and bridges removed.
+    pub networks: crate::network::Pruned,
 }
 
 /// Removes what is unused; see the module overview.
@@ -52,5 +55,6 @@ pub fn system_prune(root: &Path, all_images: bool, volumes: bool) -> crate::Resu
     if volumes {
         report.volumes = super::volumes::prune(root)?;
     }
+    report.networks = crate::network::prune(root)?;
     Ok(report)
 }

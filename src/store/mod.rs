@@ -22,6 +22,7 @@ pub use refs::{ref_name, REF_NAME};
 pub use blobs::digest_hex;
 
 pub use blobs::BlobWriter;
+pub use verify::Verification;
 
 use crate::error::IoContext;
 use crate::trace::{self, Kind};

@@ -7,10 +7,21 @@ use crate::error::IoContext;
 use crate::Result;
 use sha2::{Digest as _, Sha256};
 
+/// What `store verify` found.
+#[derive(Debug, Default)]
+pub struct Verification {
+    /// Problems, one line each; the store is sound when there are none.
+    pub problems: Vec<String>,
+    /// Layer entries that apply refused on purpose (a hard link out of the
+    /// layer, a device node, ...): expected to be absent, so not problems.
+    pub refused: Vec<String>,
+}
+
 impl Store {
-    /// Returns the list of problems found (empty when the store is sound).
-    pub fn verify(&self) -> Result<Vec<String>> {
+    /// Checks every blob, tag and unpacked layer (see the module doc).
+    pub fn verify(&self) -> Result<Verification> {
         let mut problems = Vec::new();
+        let mut refused = Vec::new();
         for e in std::fs::read_dir(self.blobs_dir()).ctx(|| "reading blobs".into())? {
             let p = e.ctx(|| "reading blobs".into())?.path();
             let name = p
@@ -41,7 +52,10 @@ impl Store {
                         let dir = self.layers_dir().join(super::digest_hex(&l.chain_id)?);
                         if dir.is_dir() && checked.insert(l.chain_id.clone()) {
                             match super::verify_layers::check_layer_dir(self, l, &dir) {
-                                Ok(p) => problems.extend(p),
+                                Ok(c) => {
+                                    problems.extend(c.problems);
+                                    refused.extend(c.refused);
+                                }
                                 Err(e) => problems.push(format!(
                                     "layer {}: its unpacked dir cannot be checked: {e}",
                                     l.digest
@@ -55,6 +69,6 @@ impl Store {
                 }
             }
         }
-        Ok(problems)
+        Ok(Verification { problems, refused })
     }
 }

@@ -6,12 +6,14 @@
 
 use super::{LayerRef, Store};
 use crate::error::IoContext;
-use crate::image::apply::resolve_parent;
+use crate::image::apply::{
+    hard_link_source, place, Place, DEVICE_REFUSAL, HARD_LINK_REFUSAL, PARENT_MISSING,
+};
 use crate::Result;
 use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// At most this many problems are listed per layer.
 const SHOWN: usize = 10;
@@ -26,18 +28,6 @@ enum Expect {
     Whiteout,
 }
 
-fn clean(p: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    (!out.as_os_str().is_empty()).then_some(out)
-}
-
 fn hash_of(r: impl std::io::Read) -> std::io::Result<String> {
     let mut h = Sha256::new();
     let mut r = r;
@@ -45,8 +35,17 @@ fn hash_of(r: impl std::io::Read) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// What the layer blob says its unpacked dir holds (last entry wins).
-fn expected(store: &Store, l: &LayerRef, dir: &Path) -> Result<BTreeMap<PathBuf, Expect>> {
+/// What the layer blob says its unpacked dir holds (last entry wins),
+/// decided by apply's own policy: the entries apply refused are listed
+/// apart, with apply's reason, and are expected to be absent.
+struct Expected {
+    files: BTreeMap<PathBuf, Expect>,
+    refused: Vec<String>,
+    /// Entries whose parent directory is gone from the dir.
+    orphaned: Vec<PathBuf>,
+}
+
+fn expected(store: &Store, l: &LayerRef, dir: &Path) -> Result<Expected> {
     let f = std::fs::File::open(store.blob_path(&l.digest)?)
         .ctx(|| format!("opening layer blob {}", l.digest))?;
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
@@ -54,17 +53,34 @@ fn expected(store: &Store, l: &LayerRef, dir: &Path) -> Result<BTreeMap<PathBuf,
         context: format!("reading layer {}", l.digest),
         source: e,
     };
-    let mut out = BTreeMap::new();
+    let mut out = Expected {
+        files: BTreeMap::new(),
+        refused: Vec::new(),
+        orphaned: Vec::new(),
+    };
+    // What apply wrote so far: hard links may only point into it.
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let short = &l.chain_id[7..19];
     for e in ar.entries().map_err(bad)? {
         let mut e = e.map_err(bad)?;
-        let Some(rel) = clean(&e.path().map_err(bad)?) else {
-            continue;
+        let raw = e.path().map_err(bad)?.into_owned();
+        let mut refused = |why: &str| {
+            out.refused.push(format!(
+                "layer {short}: entry {} was refused when unpacked ({why})",
+                raw.display()
+            ))
         };
-        // Where apply put it: parents resolved inside the dir. An entry
-        // whose parent cannot be resolved was refused by apply.
-        let rel = match resolve_parent(dir, &rel, false)? {
-            Ok(p) => p.join(rel.file_name().unwrap_or_default()),
-            Err(_) => continue,
+        let rel = match place(dir, &raw, false)? {
+            Place::Root => continue,
+            Place::At(rel) => rel,
+            Place::Refused(PARENT_MISSING) => {
+                out.orphaned.push(raw.clone());
+                continue;
+            }
+            Place::Refused(why) => {
+                refused(why);
+                continue;
+            }
         };
         let name = rel
             .file_name()
@@ -74,7 +90,8 @@ fn expected(store: &Store, l: &LayerRef, dir: &Path) -> Result<BTreeMap<PathBuf,
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
-            out.insert(rel.with_file_name(hidden), Expect::Whiteout);
+            out.files
+                .insert(rel.with_file_name(hidden), Expect::Whiteout);
             continue;
         }
         let want = match e.header().entry_type() {
@@ -85,20 +102,53 @@ fn expected(store: &Store, l: &LayerRef, dir: &Path) -> Result<BTreeMap<PathBuf,
             tar::EntryType::Symlink => {
                 Expect::Link(e.link_name().map_err(bad)?.unwrap_or_default().into_owned())
             }
-            tar::EntryType::Link => Expect::HardLink,
+            tar::EntryType::Link => {
+                let target = e.link_name().map_err(bad)?.unwrap_or_default();
+                if hard_link_source(dir, &target, &seen).is_none() {
+                    refused(HARD_LINK_REFUSAL);
+                    continue;
+                }
+                Expect::HardLink
+            }
             tar::EntryType::Fifo => Expect::Fifo,
-            _ => continue, // devices are refused by apply; metadata records carry no file
+            tar::EntryType::Char | tar::EntryType::Block => {
+                refused(DEVICE_REFUSAL);
+                continue;
+            }
+            _ => continue, // metadata records carry no file
         };
-        out.insert(rel, want);
+        seen.insert(rel.clone());
+        out.files.insert(rel, want);
     }
     Ok(out)
 }
 
-/// Problems of the unpacked dir of layer `l` (empty when it matches).
-pub(super) fn check_layer_dir(store: &Store, l: &LayerRef, dir: &Path) -> Result<Vec<String>> {
-    let want = expected(store, l, dir)?;
-    let mut problems = Vec::new();
+/// What checking one unpacked layer dir found.
+#[derive(Debug, Default)]
+pub(super) struct LayerCheck {
+    /// Where the dir differs from its blob.
+    pub problems: Vec<String>,
+    /// Entries apply refused, as expected (not problems).
+    pub refused: Vec<String>,
+}
+
+/// Checks the unpacked dir of layer `l` (no problems when it matches).
+pub(super) fn check_layer_dir(store: &Store, l: &LayerRef, dir: &Path) -> Result<LayerCheck> {
+    let Expected {
+        files: want,
+        refused,
+        orphaned,
+    } = expected(store, l, dir)?;
     let short = &l.chain_id[7..19];
+    let mut problems: Vec<String> = orphaned
+        .iter()
+        .map(|p| {
+            format!(
+                "layer {short}: {} is missing (a parent directory is gone)",
+                p.display()
+            )
+        })
+        .collect();
     for (rel, w) in &want {
         let p = dir.join(rel);
         let md = match std::fs::symlink_metadata(&p) {
@@ -165,5 +215,5 @@ pub(super) fn check_layer_dir(store: &Store, l: &LayerRef, dir: &Path) -> Result
             dir.display()
         ));
     }
-    Ok(problems)
+    Ok(LayerCheck { problems, refused })
 }

@@ -153,7 +153,7 @@ impl Glassbox {
         self.server.local_addr()
     }
 
-    fn storage(&self) -> PathBuf {
+    pub(crate) fn storage(&self) -> PathBuf {
         self.dir.path().join("storage")
     }
 }

@@ -215,17 +215,23 @@ pub fn valid_tag(tag: &str) -> bool {
 pub struct Digest(String);
 
 impl Digest {
-    /// Parses a digest; only sha256 is accepted.
+    /// Parses a digest: `sha256:` and 64, or `sha512:` and 128, lower-case
+    /// hex digits (the two algorithms distribution-spec 1.1 names).
     pub fn parse(s: &str) -> Option<Digest> {
-        let hex = s.strip_prefix("sha256:")?;
-        (hex.len() == 64
+        let (alg, hex) = s.split_once(':')?;
+        let len = match alg {
+            "sha256" => 64,
+            "sha512" => 128,
+            _ => return None,
+        };
+        (hex.len() == len
             && hex
                 .bytes()
                 .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
         .then(|| Digest(s.to_string()))
     }
 
-    /// The digest of `bytes`.
+    /// The sha256 digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         use sha2::Digest as _;
         Digest(format!(
@@ -234,15 +240,38 @@ impl Digest {
         ))
     }
 
+    /// The digest of `bytes` by the same algorithm as `self`.
+    pub fn of_same(&self, bytes: &[u8]) -> Digest {
+        use sha2::Digest as _;
+        match self.algorithm() {
+            "sha512" => Digest(format!(
+                "sha512:{}",
+                hex::encode(sha2::Sha512::digest(bytes))
+            )),
+            _ => Digest::of(bytes),
+        }
+    }
+
     /// From a finished sha256 hasher.
     pub fn from_hasher(h: sha2::Sha256) -> Digest {
         use sha2::Digest as _;
         Digest(format!("sha256:{}", hex::encode(h.finalize())))
     }
 
-    /// The 64 hex digits.
+    /// From a finished sha512 hasher.
+    pub fn from_sha512(h: sha2::Sha512) -> Digest {
+        use sha2::Digest as _;
+        Digest(format!("sha512:{}", hex::encode(h.finalize())))
+    }
+
+    /// `sha256` or `sha512`.
+    pub fn algorithm(&self) -> &str {
+        self.0.split_once(':').map(|(a, _)| a).unwrap_or("sha256")
+    }
+
+    /// The hex digits.
     pub fn hex(&self) -> &str {
-        &self.0[7..]
+        self.0.split_once(':').map(|(_, h)| h).unwrap_or("")
     }
 
     /// `sha256:…`.
@@ -302,6 +331,11 @@ mod tests {
         assert!(Digest::parse(&format!("sha256:{}", "a".repeat(64))).is_some());
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_none());
         assert!(Digest::parse("sha256:../../etc/passwd").is_none());
+        let long = Digest::parse(&format!("sha512:{}", "b".repeat(128))).unwrap();
+        assert_eq!((long.algorithm(), long.hex().len()), ("sha512", 128));
+        assert!(Digest::parse(&format!("sha512:{}", "b".repeat(64))).is_none());
+        assert!(Digest::parse(&format!("md5:{}", "b".repeat(32))).is_none());
+        assert_eq!(long.of_same(b"").hex().get(..16), Some("cf83e1357eefb8bd"));
         assert_eq!(
             Digest::of(b"").hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

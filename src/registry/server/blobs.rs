@@ -146,7 +146,7 @@ impl App {
                 Response::empty(201)
                     .header("Location", blob_location(name, &d))
                     .header("Docker-Content-Digest", d.to_string()),
-                format!("the whole blob ({size} bytes) came in one request; its sha256 matched, so it is stored and visible"),
+                format!("the whole blob ({size} bytes) came in one request; its {} matched, so it is stored and visible", d.algorithm()),
             );
         }
         ok(
@@ -251,7 +251,13 @@ impl App {
 
     /// Checks the digest and moves the bytes into place, or throws them away.
     fn finish_upload(&self, name: &str, u: &mut Upload, d: &Digest) -> Result<(), ApiError> {
-        let actual = u.digest();
+        let actual = match u.digest_like(d) {
+            Ok(a) => a,
+            Err(e) => {
+                self.uploads.remove(&u.id);
+                return Err(ApiError::internal("hashing the upload", e));
+            }
+        };
         if actual != *d {
             self.uploads.remove(&u.id);
             self.event(
@@ -286,8 +292,9 @@ impl App {
                     .field("digest", d.as_str())
                     .field("size", u.size)
                     .equivalent(format!(
-                        "sha256sum DATA && mv DATA blobs/sha256/{}",
-                        d.hex()
+                        "{alg}sum DATA && mv DATA blobs/{alg}/{}",
+                        d.hex(),
+                        alg = d.algorithm()
                     ))
                     .syscall("rename(2)")
             },

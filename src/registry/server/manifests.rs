@@ -45,7 +45,7 @@ impl App {
         let (d, mt) = self.resolve(name, reference)?;
         let bytes = std::fs::read(self.storage.blob_path(&d))
             .map_err(|e| ApiError::internal("reading the manifest", e))?;
-        let what = if reference.starts_with("sha256:") {
+        let what = if Digest::parse(reference).is_some() {
             "by digest: the same bytes forever".to_string()
         } else {
             format!(
@@ -98,7 +98,12 @@ impl App {
                 "the manifest is larger than 4 MiB",
             ));
         }
-        let d = Digest::of(&bytes);
+        // By digest, the manifest is named with the client's algorithm
+        // (sha256 or sha512); by tag, with sha256.
+        let d = match &by_digest {
+            Some(claimed) => claimed.of_same(&bytes),
+            None => Digest::of(&bytes),
+        };
         if let Some(claimed) = &by_digest {
             if *claimed != d {
                 return Err(ApiError::new(
@@ -108,6 +113,9 @@ impl App {
             }
         }
         let media_type = self.check_manifest(req, name, &bytes)?;
+        let subject = serde_json::from_slice(&bytes)
+            .ok()
+            .and_then(|v| super::referrers::subject_of(&v));
         let tag = by_digest.is_none().then_some(reference);
         self.storage
             .put_manifest(name, &d, &media_type, &bytes, tag)
@@ -122,6 +130,10 @@ impl App {
                     .field("digest", d.as_str())
                     .field("media_type", media_type.as_str())
                     .field("size", bytes.len());
+                let b = match &subject {
+                    Some(s) => b.field("refers_to", s.as_str()),
+                    None => b,
+                };
                 match tag {
                     Some(t) => b.field("tag", t),
                     None => b,
@@ -132,12 +144,15 @@ impl App {
             Some(t) => format!("the tag {name}:{t} now names manifest {}; every blob it lists was already here", d.hex().get(..12).unwrap_or("")),
             None => "stored the manifest under its digest only (no tag); every blob it lists was already here".to_string(),
         };
-        ok(
-            Response::empty(201)
-                .header("Location", format!("/v2/{name}/manifests/{d}"))
-                .header("Docker-Content-Digest", d.to_string()),
-            meaning,
-        )
+        let mut resp = Response::empty(201)
+            .header("Location", format!("/v2/{name}/manifests/{d}"))
+            .header("Docker-Content-Digest", d.to_string());
+        if let Some(s) = &subject {
+            // Tells a 1.1 client that this registry lists referrers itself,
+            // so it need not keep a referrers tag up to date.
+            resp = resp.header("OCI-Subject", s.to_string());
+        }
+        ok(resp, meaning)
     }
 
     /// Parses a manifest and checks that what it references is here, as
@@ -176,7 +191,11 @@ impl App {
             d.get("digest")
                 .and_then(|x| x.as_str())
                 .and_then(Digest::parse)
-                .ok_or_else(|| invalid(format!("a descriptor without a valid sha256 digest: {d}")))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "a descriptor without a valid sha256 or sha512 digest: {d}"
+                    ))
+                })
         };
         let missing = |d: &Digest, what: &str| {
             ApiError::new(

@@ -20,6 +20,7 @@ mod auth;
 mod blobs;
 pub mod http;
 mod manifests;
+mod referrers;
 pub mod routes;
 mod storage;
 mod uploads;

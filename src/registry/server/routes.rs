@@ -14,12 +14,14 @@
 //! PUT    /v2/<name>/manifests/<tag|digest>      store a manifest (its blobs must be here)
 //! GET    /v2/<name>/manifests/<tag|digest>      fetch it (HEAD: just its digest and type)
 //! DELETE /v2/<name>/manifests/<tag|digest>      untag, or remove the manifest and its tags
+//! GET    /v2/<name>/referrers/<digest>          the manifests whose subject it is (?artifactType=)
 //! GET    /v2/<name>/tags/list?n=&last=          the tags, a page at a time
 //! GET    /v2/_catalog?n=&last=                  the repositories, a page at a time
 //! ```
 //!
 //! This file finds the endpoint and answers the lists; blob and upload
-//! handlers live in `blobs.rs`, manifest handlers in `manifests.rs`.
+//! handlers live in `blobs.rs`, manifest handlers in `manifests.rs`, the
+//! referrers list in `referrers.rs`.
 //! Each handler returns the response plus a sentence saying what the
 //! exchange meant in the protocol; [`super::App::handle`] makes that the
 //! `registry.answer` event.
@@ -74,6 +76,8 @@ pub enum Route<'a> {
     Blob(&'a str, &'a str),
     /// `/v2/<name>/blobs/uploads/[<id>]`
     Upload(&'a str, &'a str),
+    /// `/v2/<name>/referrers/<digest>`
+    Referrers(&'a str, &'a str),
     /// Anything else.
     Unknown,
 }
@@ -97,6 +101,12 @@ pub fn route(path: &str) -> Route<'_> {
         let tail = &rest[i + "/blobs/uploads".len()..];
         if tail.is_empty() || tail.starts_with('/') {
             return Route::Upload(&rest[..i], tail.trim_start_matches('/'));
+        }
+    }
+    if let Some(i) = rest.rfind("/referrers/") {
+        let tail = &rest[i + "/referrers/".len()..];
+        if !tail.contains('/') {
+            return Route::Referrers(&rest[..i], tail);
         }
     }
     if let Some(i) = rest.rfind("/manifests/") {
@@ -123,7 +133,7 @@ pub(super) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     Digest::parse(s).ok_or_else(|| {
         ApiError::new(
             Code::DigestInvalid,
-            format!("{s:?} is not a digest: expected sha256: and 64 lower-case hex digits"),
+            format!("{s:?} is not a digest: expected sha256: and 64, or sha512: and 128, lower-case hex digits"),
         )
     })
 }
@@ -197,6 +207,14 @@ impl App {
                     ("PUT", id) if !id.is_empty() => self.put_upload(req, body, name, id),
                     ("GET", id) if !id.is_empty() => self.upload_status(name, id),
                     ("DELETE", id) if !id.is_empty() => self.cancel_upload(name, id),
+                    _ => Err(unsupported(req)),
+                }
+            }
+            Route::Referrers(name, digest) => {
+                check_name(name)?;
+                let d = parse_digest(digest)?;
+                match m {
+                    "GET" => self.referrers(req, name, &d),
                     _ => Err(unsupported(req)),
                 }
             }
@@ -317,6 +335,14 @@ mod tests {
         assert_eq!(route("/v2/a/blobs/sha256:x"), Route::Blob("a", "sha256:x"));
         assert_eq!(route("/v2/a/blobs/uploads/"), Route::Upload("a", ""));
         assert_eq!(route("/v2/a/blobs/uploads/abc"), Route::Upload("a", "abc"));
+        assert_eq!(
+            route("/v2/a/referrers/sha256:x"),
+            Route::Referrers("a", "sha256:x")
+        );
+        assert_eq!(
+            route("/v2/a/referrers/b/manifests/1"),
+            Route::Manifest("a/referrers/b", "1")
+        );
         assert_eq!(route("/v1/x"), Route::Unknown);
     }
 }

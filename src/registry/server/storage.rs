@@ -1,7 +1,7 @@
 //! The registry's storage directory, laid out like distribution's:
 //!
 //! ```text
-//! STORAGE/blobs/sha256/<hex>                       every blob and manifest, once
+//! STORAGE/blobs/<sha256|sha512>/<hex>               every blob and manifest, once (per algorithm)
 //! STORAGE/repositories/<name>/_layers/sha256/<hex> empty: this repository has this blob
 //! STORAGE/repositories/<name>/_manifests/revisions/sha256/<hex>
 //!                                                  this repository has this manifest (holds its media type)
@@ -63,7 +63,7 @@ impl Storage {
 
     /// Where a blob's bytes live.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(d.hex())
+        self.root.join("blobs").join(d.algorithm()).join(d.hex())
     }
 
     fn repo(&self, name: &str) -> PathBuf {
@@ -71,12 +71,16 @@ impl Storage {
     }
 
     fn layer_link(&self, name: &str, d: &Digest) -> PathBuf {
-        self.repo(name).join("_layers/sha256").join(d.hex())
+        self.repo(name)
+            .join("_layers")
+            .join(d.algorithm())
+            .join(d.hex())
     }
 
     fn revision(&self, name: &str, d: &Digest) -> PathBuf {
         self.repo(name)
-            .join("_manifests/revisions/sha256")
+            .join("_manifests/revisions")
+            .join(d.algorithm())
             .join(d.hex())
     }
 
@@ -121,7 +125,11 @@ impl Storage {
 
     /// Stores a finished upload's file as a blob (a rename) and links it.
     pub fn commit_blob(&self, name: &str, data: &Path, d: &Digest) -> io::Result<()> {
-        fs::rename(data, self.blob_path(d))?;
+        let to = self.blob_path(d);
+        if let Some(p) = to.parent() {
+            fs::create_dir_all(p)?;
+        }
+        fs::rename(data, to)?;
         self.link_layer(name, d)
     }
 
@@ -146,6 +154,21 @@ impl Storage {
             self.write_atomic(&self.tags_dir(name).join(t), d.as_str().as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Every manifest this repository holds, by digest.
+    pub fn revisions(&self, name: &str) -> Vec<Digest> {
+        let mut out = Vec::new();
+        for alg in ["sha256", "sha512"] {
+            let dir = self.repo(name).join("_manifests/revisions").join(alg);
+            let Ok(rd) = fs::read_dir(dir) else {
+                continue;
+            };
+            out.extend(rd.filter_map(|e| {
+                Digest::parse(&format!("{alg}:{}", e.ok()?.file_name().to_str()?))
+            }));
+        }
+        out
     }
 
     /// The digest a tag names.
