@@ -937,9 +937,28 @@ fn a_killed_chunk_is_cut_back_and_concurrent_pushes_of_one_blob_agree() {
 /// line per request, in order (upload ids and ports redacted).
 #[test]
 fn a_push_and_a_pull_read_as_a_story() {
-    let capture = glassbox::trace::capture();
-    let reg = Glassbox::start(None);
-    let a = reg.addr();
+    // The server runs as its own process with its trace in a file, as a
+    // student runs it: an in-process capture shares tracing's per-call-site
+    // caches with every other test thread of this binary, and lost its
+    // events now and then under the full suite.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let port = crate::registry_client::free_port();
+    let mut server = Command::new(crate::support::bin())
+        .args(["--trace", "json", "--trace-file"])
+        .arg(&trace)
+        .args(["registry", "serve", "--addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--storage")
+        .arg(dir.path().join("storage"))
+        .spawn()
+        .expect("glassbox registry serve");
+    let a: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(a).is_err() {
+        assert!(Instant::now() < until, "the registry listens");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let config =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let layer = b"a layer's bytes".to_vec();
@@ -1007,9 +1026,19 @@ fn a_push_and_a_pull_read_as_a_story() {
         &[("Accept", OCI)],
         b"",
     );
-    drop(reg);
-    let text: String = capture
-        .events()
+    // SIGTERM: the server stops as it does for a student (its shutdown is
+    // the story's last line) and writes out its trace.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = server.wait();
+    let events: Vec<glassbox::trace::Event> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a trace line is an event"))
+        .collect();
+    let text: String = events
         .iter()
         .map(|e| {
             format!(
