@@ -150,6 +150,24 @@ fn dechunk(head: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `GET /` on a published port of 127.0.0.1, retried for up to 2.5 s
+/// until the answer contains `want`; the last answer.
+fn page_from(port: u16, want: &str) -> String {
+    let mut got = String::new();
+    for _ in 0..50 {
+        got.clear();
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let _ = s.read_to_string(&mut got);
+            if got.contains(want) {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    got
+}
+
 fn docker_cli() -> PathBuf {
     let p = PathBuf::from("/usr/local/bin/docker");
     if p.exists() {
@@ -277,17 +295,7 @@ fn a_container_docker_runs_is_listed_by_glassbox_ps_and_the_other_way_round() {
     let names = d.ok(&["ps", "--format", "{{.Names}}"]);
     assert!(names.contains("web") && names.contains("other"), "{names}");
     // The published port answers from the host.
-    let mut got = String::new();
-    for _ in 0..50 {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
-            let _ = s.read_to_string(&mut got);
-            if got.contains("200") {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let got = page_from(port, "200");
     assert!(got.contains(&id[..12]), "{got}");
     let env = d.ok(&["exec", "web", "sh", "-c", "echo $A; pwd"]);
     assert_eq!(env, "1\n/srv\n");
@@ -614,17 +622,7 @@ fn docker_compose_brings_up_two_services_on_a_network_and_tears_them_down() {
         "todo - learn compose\n"
     );
     assert_eq!(ok(&["exec", "-T", "web", "cat", "/tmp/mode"]), "mode dev\n");
-    let mut page = String::new();
-    for _ in 0..50 {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
-            let _ = s.read_to_string(&mut page);
-            if page.contains("<h1>todo</h1>") {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let page = page_from(port, "<h1>todo</h1>");
     assert!(page.contains("<h1>todo</h1>"), "{page}");
     ok(&["logs"]);
     ok(&["down", "-v"]);
