@@ -190,16 +190,7 @@ fn the_vm_boots_its_own_kernel_while_the_container_shares_the_hosts() {
 
     // The narration tells both stories, every event explained.
     crate::support::assert_explained(&events);
-    let actions: Vec<String> = events
-        .iter()
-        .map(|e| {
-            format!(
-                "{}.{}",
-                e["kind"].as_str().unwrap(),
-                e["action"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let actions: Vec<String> = events.iter().map(crate::support::key).collect();
     for a in [
         "process.clone",
         "mount.pivot_root",

@@ -708,16 +708,7 @@ fn a_start_whose_old_veth_still_lingers_takes_a_fresh_name_and_removes_nothing()
         .expect("ip link add");
     assert!(made.success(), "made the stand-in link {usual}");
     let (_, events) = root.traced(&["start", &name]);
-    let actions: Vec<String> = events
-        .iter()
-        .map(|e| {
-            format!(
-                "{}.{}",
-                e["kind"].as_str().unwrap(),
-                e["action"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let actions: Vec<String> = events.iter().map(crate::support::key).collect();
     assert!(
         !actions.iter().any(|a| a == "network.veth_remove"),
         "start removed nothing: {actions:?}"

@@ -86,13 +86,7 @@ fn run_rm_echo_hello_prints_hello_and_explains_every_step() {
     let keys: Vec<String> = events
         .iter()
         .filter(|e| e["stage"] != "done")
-        .map(|e| {
-            format!(
-                "{}.{}",
-                e["kind"].as_str().unwrap(),
-                e["action"].as_str().unwrap()
-            )
-        })
+        .map(crate::support::key)
         .collect();
     // In order: spec, clone, six namespaces, the init's steps, exec, exit.
     let pos = |k: &str| {

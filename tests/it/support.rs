@@ -98,14 +98,19 @@ impl Drop for Root {
     }
 }
 
+/// An event's `kind.action`, as its template is named.
+pub fn key(ev: &serde_json::Value) -> String {
+    format!(
+        "{}.{}",
+        ev["kind"].as_str().unwrap(),
+        ev["action"].as_str().unwrap()
+    )
+}
+
 /// Asserts every event has an explanation template.
 pub fn assert_explained(events: &[serde_json::Value]) {
     for ev in events {
-        let key = format!(
-            "{}.{}",
-            ev["kind"].as_str().unwrap(),
-            ev["action"].as_str().unwrap()
-        );
+        let key = key(ev);
         assert!(
             glassbox::explain::template(&key).is_some(),
             "event {key} has no template under src/explain/templates/"
