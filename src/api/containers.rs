@@ -275,12 +275,11 @@ fn unix_time(rfc3339: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// One container as `GET /containers/json` lists it.
-fn summary(d: &Daemon, st: &state::State) -> Value {
+/// One container as `GET /containers/json` lists it; `rows` are the
+/// store's `ps -a` rows, read once for the whole list.
+fn summary(d: &Daemon, st: &state::State, rows: &[crate::runtime::lifecycle::PsRow]) -> Value {
     let inspect = crate::runtime::lifecycle::inspect(&d.root, &st.id).unwrap_or_default();
-    let row = crate::runtime::lifecycle::ps(&d.root, true)
-        .into_iter()
-        .find(|p| st.id.starts_with(&p.id));
+    let row = rows.iter().find(|p| st.id.starts_with(&p.id)).cloned();
     let ports: Vec<Value> = st
         .ports
         .bindings
@@ -317,6 +316,7 @@ pub fn list(d: &Daemon, r: &Req) -> Resp {
     let all = r.flag("all");
     let filters = r.filters();
     let mut states = state::all(&d.root);
+    let rows = crate::runtime::lifecycle::ps(&d.root, true);
     states.sort_by(|a, b| b.1.created.cmp(&a.1.created));
     let rows: Vec<Value> = states
         .iter()
@@ -341,7 +341,7 @@ pub fn list(d: &Daemon, r: &Req) -> Resp {
                 _ => true,
             })
         })
-        .map(|(_, st)| summary(d, st))
+        .map(|(_, st)| summary(d, st, &rows))
         .collect();
     json(StatusCode::OK, &Value::Array(rows))
 }
