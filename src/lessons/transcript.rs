@@ -196,10 +196,24 @@ pub fn redact(text: &str, root: &str, stable: &BTreeSet<String>) -> String {
     let text = redact_kernels(&redact_tempnames(&text.replace(root, "<root>")));
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        out.push_str(&redact_line(line, stable));
+        out.push_str(&redact_line(&redact_host_mount(line), stable));
         out.push('\n');
     }
     out
+}
+
+/// A `/proc/mounts` line of a file bind-mounted from the host's disk
+/// (`/etc/hosts`, `/etc/resolv.conf`) names the host's block device, its
+/// filesystem and that filesystem's mount options, which differ from
+/// machine to machine (`/dev/vda ext4 rw,relatime,discard,...`): they
+/// become `<host-disk> <host-fs> <host-options>`, the mount point stays.
+fn redact_host_mount(line: &str) -> String {
+    let f: Vec<&str> = line.split(' ').collect();
+    if f.len() == 6 && f[0].starts_with("/dev/") && f[4] == "0" && f[5] == "0" {
+        format!("<host-disk> {} <host-fs> <host-options> 0 0", f[1])
+    } else {
+        line.to_string()
+    }
 }
 
 /// Kernel releases differ from machine to machine (`glassbox compare vm`
@@ -450,6 +464,19 @@ fn replace_number_after(s: &str, word: &str, with: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod host_mount_tests {
+    #[test]
+    fn a_host_disk_line_of_proc_mounts_keeps_only_its_mount_point() {
+        assert_eq!(
+            super::redact_host_mount("/dev/vda /etc/hosts ext4 rw,relatime,discard 0 0"),
+            "<host-disk> /etc/hosts <host-fs> <host-options> 0 0"
+        );
+        let proc_line = "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0";
+        assert_eq!(super::redact_host_mount(proc_line), proc_line);
+    }
 }
 
 #[cfg(test)]
