@@ -18,14 +18,50 @@ fn unix_time(rfc3339: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// `GET /images/json`: one entry per image, with all its names.
-pub fn list(d: &Daemon) -> Resp {
+/// Whether `name:tag` matches a `reference` filter as dockerd matches it
+/// (`docker images app` sends `reference=app`): a pattern with a tag is
+/// matched against `name:tag`, one without against the name; `*` matches
+/// any run of characters but `/`.
+fn matches_reference(pattern: &str, name_tag: &str) -> bool {
+    let with_tag = pattern
+        .rsplit_once(':')
+        .is_some_and(|(_, t)| !t.contains('/'));
+    let subject = if with_tag {
+        name_tag
+    } else {
+        name_tag.rsplit_once(':').map_or(name_tag, |(n, _)| n)
+    };
+    glob(pattern.as_bytes(), subject.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((b'*', rest)) => (0..=s.len())
+            .take_while(|&i| i == 0 || s[i - 1] != b'/')
+            .any(|i| glob(rest, &s[i..])),
+        Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
+    }
+}
+
+/// `GET /images/json`: one entry per image, with all its names (only the
+/// names a `reference` filter matches, when one is given).
+pub fn list(d: &Daemon, r: &Req) -> Resp {
     let s = match store(d) {
         Ok(s) => s,
         Err(e) => return e,
     };
+    let patterns: Vec<String> = r
+        .filters()
+        .into_iter()
+        .filter(|(k, _)| k == "reference")
+        .map(|(_, v)| v)
+        .collect();
     let mut by_id: Vec<(String, Value)> = Vec::new();
     for (tag, digest) in s.tags().unwrap_or_default() {
+        if !patterns.is_empty() && !patterns.iter().any(|p| matches_reference(p, &tag)) {
+            continue;
+        }
         let Ok(img) = s.image_from_manifest(&digest) else {
             continue;
         };
@@ -94,7 +130,7 @@ pub fn tag(d: &Daemon, name: &str, r: &Req) -> Resp {
     let done = (|| -> crate::Result<()> {
         let img = s.resolve(name)?;
         let target = crate::image::reference::Reference::parse(&target)?;
-        let name_tag = target.name_tag().ok_or_else(|| {
+        let name_tag = target.familiar_name_tag().ok_or_else(|| {
             crate::Error::Usage(format!("cannot tag with {target}; give name:tag"))
         })?;
         let size = std::fs::metadata(s.blob_path(&img.manifest_digest)?)
@@ -119,7 +155,7 @@ pub fn remove(d: &Daemon, name: &str) -> Resp {
     let done = (|| -> crate::Result<Vec<Value>> {
         let img = s.resolve(name)?;
         let r = crate::image::reference::Reference::parse(name)?;
-        let name_tag = r.name_tag().unwrap_or_default();
+        let name_tag = r.familiar_name_tag().unwrap_or_default();
         let mut out = Vec::new();
         match s.remove_tag(&name_tag)? {
             Some(_) => out.push(json!({"Untagged": name_tag})),
@@ -312,4 +348,23 @@ pub fn build(d: &Daemon, r: &Req) -> Resp {
         }
     });
     progress_response(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_reference;
+
+    #[test]
+    fn a_reference_filter_matches_the_name_or_the_name_and_tag_as_dockerd_does() {
+        assert!(matches_reference("mybox", "mybox:1"));
+        assert!(!matches_reference("mybox", "busybox:latest"));
+        assert!(matches_reference("mybox:1", "mybox:1"));
+        assert!(!matches_reference("mybox:2", "mybox:1"));
+        assert!(matches_reference("*box", "busybox:latest"));
+        assert!(!matches_reference("*", "team/app:1"));
+        assert!(matches_reference(
+            "localhost:5001/app",
+            "localhost:5001/app:1"
+        ));
+    }
 }

@@ -450,7 +450,7 @@ fn call(d: &Daemon, pattern: &str, r: &Req, up: Option<hyper::upgrade::OnUpgrade
         (_, "/containers/*/exec") => c::exec_create(d, id, r),
         (_, "/exec/*/start") => attach::exec_start(d, id, r, up),
         (_, "/exec/*/json") => c::exec_inspect(d, id),
-        (_, "/images/json") => i::list(d),
+        (_, "/images/json") => i::list(d, r),
         (_, "/images/create") => i::pull(d, r),
         (_, "/images/prune") => i::prune(d),
         (_, "/images/*/json") => i::inspect(d, id),

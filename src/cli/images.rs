@@ -95,7 +95,7 @@ pub fn tag(a: TagArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
     let img = store.resolve(&a.source)?;
     let target = crate::image::reference::Reference::parse(&a.target)?;
-    let name = target.name_tag().ok_or_else(|| {
+    let name = target.familiar_name_tag().ok_or_else(|| {
         crate::Error::Usage(format!(
             "cannot tag with a digest reference {target}; give name:tag"
         ))
@@ -120,7 +120,7 @@ pub fn rmi(a: RmiArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
     for i in &a.images {
         let r = crate::image::reference::Reference::parse(i)?;
-        let name = r.name_tag().unwrap_or_default();
+        let name = r.familiar_name_tag().unwrap_or_default();
         match store.remove_tag(&name)? {
             Some(_) => println!("Untagged: {name}"),
             None => return Err(crate::store::MissingImage(r.to_string()).into()),

@@ -104,6 +104,24 @@ impl Reference {
     pub fn name_tag(&self) -> Option<String> {
         self.tag.as_ref().map(|t| format!("{}:{t}", self.name))
     }
+
+    /// `name:tag` in Docker's short form, as `docker images` shows it and
+    /// as the store names it: Docker Hub names lose `docker.io/` and
+    /// `library/` (the docker CLI sends `docker.io/library/app` for `app`);
+    /// names on other registries stay whole. `None` for a digest reference.
+    pub fn familiar_name_tag(&self) -> Option<String> {
+        if self.digest.is_some() {
+            return None;
+        }
+        let tag = self.tag.as_ref()?;
+        let name = if self.registry() == DEFAULT_REGISTRY {
+            let repo = self.repository();
+            repo.strip_prefix("library/").unwrap_or(&repo).to_string()
+        } else {
+            self.name.clone()
+        };
+        Some(format!("{name}:{tag}"))
+    }
 }
 
 /// The registry Docker assumes when a name has no host part.

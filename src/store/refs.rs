@@ -106,11 +106,14 @@ impl Store {
         if let Some(d) = &r.digest {
             return Ok(self.blob_path(d)?.exists().then(|| d.clone()));
         }
-        let want = r.name_tag();
+        // The name as given, or Docker's short form of it: the docker CLI
+        // asks for `docker.io/library/busybox:latest` where the store
+        // names it `busybox:latest`.
+        let want = [r.name_tag(), r.familiar_name_tag()];
         Ok(self
             .tags()?
             .into_iter()
-            .find(|(t, _)| Some(t) == want.as_ref())
+            .find(|(t, _)| want.iter().flatten().any(|w| w == t))
             .map(|(_, d)| d))
     }
 }

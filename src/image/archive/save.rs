@@ -71,17 +71,9 @@ impl<R: Read> Read for Hashing<R> {
 /// names on other registries stay whole. `None` for a reference by digest
 /// (docker tags nothing then: the tag need not point at that digest).
 fn familiar(r: &Reference) -> Option<(String, String)> {
-    if r.digest.is_some() {
-        return None;
-    }
-    let tag = r.tag.clone()?;
-    let name = if r.registry() == crate::image::reference::DEFAULT_REGISTRY {
-        let repo = r.repository();
-        repo.strip_prefix("library/").unwrap_or(&repo).to_string()
-    } else {
-        r.name.clone()
-    };
-    Some((name, tag))
+    let short = r.familiar_name_tag()?;
+    let (name, tag) = short.rsplit_once(':')?;
+    Some((name.to_string(), tag.to_string()))
 }
 
 /// The docker-archive indexes for `images`: `manifest.json` (one entry per
