@@ -135,9 +135,13 @@ pub fn inspect(store: &Store, img: &Image) -> Result<Value> {
         "Size": size,
         "GraphDriver": {
             "Name": "overlay",
-            "Data": {"LowerDirs": img.layers.iter()
+            // As dockerd writes it: a map of strings (the docker CLI
+            // refuses anything else), the layers as overlayfs's
+            // `lowerdir=` takes them, topmost first, `:`-separated.
+            "Data": {"LowerDir": img.layers.iter().rev()
                 .map(|l| store.layers_dir().join(&l.chain_id[7..]).display().to_string())
-                .collect::<Vec<_>>()},
+                .collect::<Vec<_>>()
+                .join(":")},
         },
         "RootFS": {
             "Type": "layers",
