@@ -600,7 +600,7 @@ pub fn ps(root: &Path, all: bool) -> Vec<PsRow> {
             Some(PsRow {
                 id: st.id[..12].to_string(),
                 image: st.image.clone(),
-                command: command_of(&dir).join(" "),
+                command: ps_command(&command_of(&dir)),
                 created_at: st.created.clone(),
                 running_for: human_age(&st.created),
                 status,
@@ -693,4 +693,20 @@ pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
 /// The shim's entry point (`glassbox __shim ID`).
 pub fn shim(root: &Path, id: &str) -> crate::Result<i32> {
     super::shim::run(root, id)
+}
+
+/// The COMMAND column as dockerd writes it: the arguments joined by
+/// spaces, an argument that holds a space in single quotes
+/// (`sh -c 'echo hi'`), so the column reads like the command line typed.
+pub fn ps_command(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
