@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// A daemon this test started, on a socket in its root; ended by its PID
 /// on drop, after the root's containers are removed.
-struct Daemon<'a> {
+pub struct Daemon<'a> {
     root: &'a Root,
     child: Child,
     sock: PathBuf,
@@ -22,7 +22,7 @@ struct Daemon<'a> {
 }
 
 impl<'a> Daemon<'a> {
-    fn start(root: &'a Root) -> Daemon<'a> {
+    pub fn start(root: &'a Root) -> Daemon<'a> {
         let sock = root.path().join("docker.sock");
         let trace = root.path().join("daemon.jsonl");
         let child = root
@@ -54,7 +54,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// `docker ARGS` against this daemon, with a config dir of its own.
-    fn docker(&self, args: &[&str]) -> Output {
+    pub fn docker(&self, args: &[&str]) -> Output {
         Command::new(docker_cli())
             .args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
@@ -168,7 +168,7 @@ fn page_from(port: u16, want: &str) -> String {
     got
 }
 
-fn docker_cli() -> PathBuf {
+pub fn docker_cli() -> PathBuf {
     let p = PathBuf::from("/usr/local/bin/docker");
     if p.exists() {
         p

@@ -14,6 +14,7 @@ mod build_sweep;
 mod cgroup_v2;
 mod compare;
 mod daemon;
+mod daemon_diff;
 mod describe;
 mod dockerfile;
 mod doctor;

@@ -1,0 +1,307 @@
+//! The differential suite: the same list of docker CLI commands
+//! (`docker_diff.txt`) runs against dockerd 20.10 and against
+//! `glassbox daemon`, with the same busybox image (glassbox's, saved and
+//! `docker load`ed into dockerd), and the exit codes and redacted stdouts
+//! are compared line by line.
+//!
+//! dockerd gets a data-root and exec-root of its own under a temp dir, no
+//! bridge, no iptables and no ip_forward change, and is stopped by its PID;
+//! the cgroups it made are removed afterwards. Every difference is either
+//! fixed in glassbox or listed in [`KEPT`] with the reason it stays.
+
+use crate::daemon::Daemon;
+use crate::run::busybox_root;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+/// Differences that stay, for now, with the reason: each entry is the
+/// command line as written in docker_diff.txt. A kept line that stops
+/// differing fails the test too, so this list cannot rot.
+const KEPT: &[(&str, &str)] = &[
+    ("run --rm busybox sh -c 'env | grep -v HOSTNAME | sort'",
+     "dockerd sets HOME from the user's passwd entry when the image does not; glassbox does not set HOME yet (changing it changes every lesson transcript that prints env)"),
+    ("run --rm -e A=1 -e B busybox sh -c 'echo $A-$B-$HOME'", "HOME, as above"),
+    ("run --rm -u 1000:1000 busybox id",
+     "dockerd gives the process its primary group as a supplementary group too (`groups=`); glassbox calls setgroups with none"),
+    ("run --rm -u nobody busybox id", "supplementary groups, as above"),
+    ("run --rm busybox id", "supplementary groups, as above"),
+    ("run --rm --tmpfs /scratch busybox sh -c 'touch /scratch/x && echo ok'",
+     "HostConfig.Tmpfs is not read by the daemon: glassbox has no --tmpfs yet"),
+    ("run --rm --memory 32m busybox sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'",
+     "the limit is set (see tests/it/limits.rs), but glassbox mounts no cgroup filesystem inside the container, so the container cannot read it"),
+    ("run --rm --pids-limit 12 busybox sh -c 'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max'",
+     "no cgroup filesystem inside the container, as above"),
+    ("run --rm --cap-drop ALL busybox sh -c 'grep CapEff /proc/self/status'",
+     "HostConfig.CapDrop/CapAdd are not read: glassbox has no --cap-drop/--cap-add yet (the default set is dockerd's, see the next line)"),
+    ("exec -e X=1 -w /tmp web sh -c 'echo $X $(pwd)'",
+     "exec's WorkingDir is not read yet: glassbox exec has no -w"),
+    ("exec -u 1000 web id -u", "exec's User is not read yet: glassbox exec has no -u"),
+];
+
+/// One line of docker_diff.txt.
+struct Line {
+    text: String,
+    args: Vec<String>,
+    compare_stdout: bool,
+}
+
+/// Splits on spaces, with '...' and "..." quoting one argument.
+fn split(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    let mut any = false;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, ' ') => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn lines() -> Vec<Line> {
+    let text = include_str!("docker_diff.txt");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| {
+            let (mode, rest) = l.split_once(' ').expect("a mode and a command");
+            let rest = rest.split("   #").next().unwrap_or(rest).trim();
+            assert!(mode == "out" || mode == "exit", "unknown mode in {l:?}");
+            Line {
+                text: rest.to_string(),
+                args: split(rest),
+                compare_stdout: mode == "out",
+            }
+        })
+        .collect()
+}
+
+/// Ids (64 and 12 hex digits) out of an output.
+fn redact(s: &str) -> String {
+    let mut out = String::new();
+    for w in s.split_inclusive(|c: char| !c.is_ascii_hexdigit()) {
+        let hex = w.trim_end_matches(|c: char| !c.is_ascii_hexdigit());
+        if (hex.len() == 64 || hex.len() == 12) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push_str("<id>");
+            out.push_str(&w[hex.len()..]);
+        } else {
+            out.push_str(w);
+        }
+    }
+    out
+}
+
+/// A dockerd this test started; stopped by its PID on drop, its
+/// containers removed first and its cgroups after.
+struct Dockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+    config: tempfile::TempDir,
+}
+
+impl Dockerd {
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    fn start() -> Dockerd {
+        let dir = tempfile::tempdir().expect("a dir for dockerd");
+        let p = |n: &str| dir.path().join(n);
+        let log = std::fs::File::create(p("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(p("data"))
+            .arg("--exec-root")
+            .arg(p("exec"))
+            .arg("--pidfile")
+            .arg(p("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", p("docker.sock").display()))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--userland-proxy=false",
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd (docker.io) is installed by scripts/install-deps.sh");
+        let d = Dockerd {
+            child,
+            dir,
+            config: tempfile::tempdir().unwrap(),
+        };
+        let until = Instant::now() + Duration::from_secs(60);
+        while !d.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < until,
+                "dockerd answers within 60 s; its log:\n{}",
+                std::fs::read_to_string(p_log(&d)).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        d
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(crate::daemon::docker_cli())
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.config.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .expect("docker runs")
+    }
+}
+
+fn p_log(d: &Dockerd) -> PathBuf {
+    d.dir.path().join("dockerd.log")
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        let _ = self.docker(&["volume", "prune", "-f"]);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > until => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        remove_docker_cgroups(Path::new("/sys/fs/cgroup"));
+    }
+}
+
+/// dockerd leaves empty `docker` cgroup directories in each hierarchy.
+fn remove_docker_cgroups(base: &Path) {
+    let mut dirs = vec![base.join("docker")];
+    if let Ok(rd) = std::fs::read_dir(base) {
+        for e in rd.flatten() {
+            dirs.push(e.path().join("docker"));
+        }
+    }
+    for d in dirs {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&d);
+    }
+}
+
+/// (exit code, redacted stdout, stderr) of each line, in order.
+fn play(lines: &[Line], docker: impl Fn(&[&str]) -> Output) -> Vec<(i32, String, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            let args: Vec<&str> = l.args.iter().map(String::as_str).collect();
+            let out = docker(&args);
+            (
+                out.status.code().unwrap_or(-1),
+                redact(&String::from_utf8_lossy(&out.stdout)),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_docker_cli_gets_the_same_answers_from_glassbox_as_from_dockerd() {
+    let lines = lines();
+    assert!(lines.len() >= 40, "the issue asks for at least 40 commands");
+    let root = busybox_root();
+    let tar = root.path().join("busybox.tar");
+    root.ok(&["save", "busybox:latest", "-o", tar.to_str().unwrap()]);
+
+    let dockerd = Dockerd::start();
+    let loaded = dockerd.docker(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(
+        loaded.status.success(),
+        "dockerd loads glassbox's busybox: {loaded:?}"
+    );
+    let theirs = play(&lines, |a| dockerd.docker(a));
+    drop(dockerd);
+
+    let daemon = Daemon::start(&root);
+    let ours = play(&lines, |a| daemon.docker(a));
+    drop(daemon);
+
+    let mut report = Vec::new();
+    for ((l, t), o) in lines.iter().zip(&theirs).zip(&ours) {
+        let same = t.0 == o.0 && (!l.compare_stdout || t.1 == o.1);
+        let kept = KEPT.iter().any(|(k, _)| *k == l.text);
+        match (same, kept) {
+            (true, false) | (false, true) => {}
+            (false, false) => report.push(format!(
+                "docker {}\n  dockerd:  exit {} stdout {:?} stderr {:?}\n  glassbox: exit {} stdout {:?} stderr {:?}",
+                l.text, t.0, t.1, t.2.trim(), o.0, o.1, o.2.trim()
+            )),
+            (true, true) => report.push(format!(
+                "docker {}: listed in KEPT but no longer differs; take it out",
+                l.text
+            )),
+        }
+    }
+    for (k, _) in KEPT {
+        assert!(
+            lines.iter().any(|l| l.text == *k),
+            "KEPT names a line docker_diff.txt does not have: {k}"
+        );
+    }
+    assert!(
+        report.is_empty(),
+        "{} of {} commands answer differently:\n{}",
+        report.len(),
+        lines.len(),
+        report.join("\n")
+    );
+}
+
+#[test]
+fn the_command_list_splits_quoted_arguments_and_redacts_ids() {
+    assert_eq!(
+        split("run --rm busybox sh -c 'exit 3' \"a b\""),
+        ["run", "--rm", "busybox", "sh", "-c", "exit 3", "a b"]
+    );
+    assert_eq!(
+        redact("0123456789ab done\nsha256:0000000000000000000000000000000000000000000000000000000000000000\n"),
+        "<id> done\nsha256:<id>\n"
+    );
+    assert_eq!(redact("c1 Exited (0)\n"), "c1 Exited (0)\n");
+}
