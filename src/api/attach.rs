@@ -295,6 +295,12 @@ fn spawn_exec(
     for e in &rec.env {
         cmd.arg("-e").arg(e);
     }
+    if let Some(w) = &rec.workdir {
+        cmd.arg("-w").arg(w);
+    }
+    if let Some(u) = &rec.user {
+        cmd.arg("-u").arg(u);
+    }
     cmd.arg(&rec.container).args(&rec.cmd);
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

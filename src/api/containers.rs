@@ -44,6 +44,10 @@ pub struct ExecRecord {
     pub cmd: Vec<String>,
     /// Extra environment.
     pub env: Vec<String>,
+    /// `WorkingDir`, when given.
+    pub workdir: Option<String>,
+    /// `User`, when given.
+    pub user: Option<String>,
     /// Whether it runs now.
     pub running: bool,
     /// Its exit code, once it ended.
@@ -647,6 +651,14 @@ pub fn exec_create(d: &Daemon, id: &str, r: &Req) -> Resp {
                 container: full,
                 cmd,
                 env: strings(&v["Env"]),
+                workdir: v["WorkingDir"]
+                    .as_str()
+                    .filter(|w| !w.is_empty())
+                    .map(String::from),
+                user: v["User"]
+                    .as_str()
+                    .filter(|w| !w.is_empty())
+                    .map(String::from),
                 running: false,
                 exit_code: None,
             },

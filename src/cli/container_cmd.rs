@@ -96,6 +96,12 @@ pub struct ExecArgs {
     /// Set an environment variable (KEY=VALUE)
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<String>,
+    /// Run as USER[:GROUP] (names from the container's /etc/passwd)
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
     /// Container name or id
     container: String,
     /// The command and its arguments
@@ -254,14 +260,14 @@ pub fn pause(a: NamesArgs, ctx: &Ctx, frozen: bool) -> crate::Result<i32> {
 
 /// Runs `exec`.
 pub fn exec(a: ExecArgs, ctx: &Ctx) -> crate::Result<i32> {
-    crate::runtime::exec::exec(
-        &ctx.root,
-        &a.container,
-        &a.command,
-        &a.env,
-        a.tty,
-        a.interactive,
-    )
+    let opts = crate::runtime::exec::ExecOptions {
+        env: a.env,
+        workdir: a.workdir,
+        user: a.user,
+        tty: a.tty,
+        interactive: a.interactive,
+    };
+    crate::runtime::exec::exec(&ctx.root, &a.container, &a.command, &opts)
 }
 
 /// Runs `start`.

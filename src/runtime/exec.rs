@@ -10,16 +10,30 @@ use crate::trace::{self, Kind};
 use std::ffi::CString;
 use std::os::fd::AsFd;
 
-/// Runs `cmd` in the container `key`; returns its exit code. Its stdin is
-/// this command's with `interactive` (`-i`) or `tty` (`-t`), else /dev/null.
+/// What `exec` may change of the container's process settings.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Extra environment, `KEY=VALUE` (`-e`), over the container's.
+    pub env: Vec<String>,
+    /// The working directory (`-w`), else the container's.
+    pub workdir: Option<String>,
+    /// `USER[:GROUP]` (`-u`), names looked up in the container's own
+    /// /etc/passwd and /etc/group; else the container's user.
+    pub user: Option<String>,
+    /// A pseudo-terminal (`-t`).
+    pub tty: bool,
+    /// The caller's stdin (`-i`); without it and `tty`, /dev/null.
+    pub interactive: bool,
+}
+
+/// Runs `cmd` in the container `key`; returns its exit code.
 pub fn exec(
     root: &std::path::Path,
     key: &str,
     cmd: &[String],
-    env: &[String],
-    tty: bool,
-    interactive: bool,
+    opts: &ExecOptions,
 ) -> crate::Result<i32> {
+    let (env, tty, interactive) = (&opts.env, opts.tty, opts.interactive);
     let _p = trace::phase("exec");
     let (dir, st) = state::find(root, key)?;
     if st.observed() != Status::Running {
@@ -39,6 +53,20 @@ pub fn exec(
     };
     let spec = oci_spec::runtime::Spec::load(dir.join("config.json"))
         .map_err(|e| RuntimeError::StartFailed(st.name.clone(), e.to_string()))?;
+    // `-u` names are the container's own: read its /etc/passwd through
+    // /proc/PID/root, the container's root as its PID 1 sees it.
+    let user = match &opts.user {
+        Some(u) => {
+            let merged = super::Lower {
+                dir: std::path::PathBuf::from(format!("/proc/{pid}/root")),
+                digest: format!("container {}", st.name),
+            };
+            let ids = super::user::resolve(u, std::slice::from_ref(&merged))?;
+            let (u, g) = ids.split_once(':').unwrap_or((&ids, "0"));
+            Some((u.parse().unwrap_or(0), g.parse().unwrap_or(0)))
+        }
+        None => None,
+    };
     let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
     cg.join(&mut super::cgroup::HostFs, std::process::id() as i32)?;
     // Open every namespace file first: after joining the mount namespace,
@@ -66,6 +94,11 @@ pub fn exec(
         s.finish_with(r)?;
     }
     let process = spec.process().clone().unwrap_or_default();
+    let cwd = opts
+        .workdir
+        .clone()
+        .unwrap_or_else(|| process.cwd().display().to_string());
+    let (uid, gid) = user.unwrap_or((process.user().uid(), process.user().gid()));
     let mut envs = process.env().clone().unwrap_or_default();
     for e in env {
         let k = e.split('=').next().unwrap_or(e);
@@ -85,8 +118,9 @@ pub fn exec(
     })? {
         nix::unistd::ForkResult::Child => {
             let code = (|| -> i32 {
-                if nix::unistd::chdir(process.cwd()).is_err() {
-                    return 125;
+                if let Err(e) = nix::unistd::chdir(cwd.as_str()) {
+                    eprintln!("glassbox: cannot change to the working directory {cwd}: {e}");
+                    return 126;
                 }
                 if let Some(t) = session.as_ref().map(|s| s.plan()) {
                     if let Err(e) = super::tty::open_in_container(t.sock, t.rows, t.cols) {
@@ -109,10 +143,9 @@ pub fn exec(
                 // SAFETY: prctl with integer arguments.
                 unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
                 super::init::clean_slate_for_exec();
-                let u = process.user();
                 let _ = nix::unistd::setgroups(&[]);
-                let _ = nix::unistd::setgid(nix::unistd::Gid::from_raw(u.gid()));
-                let _ = nix::unistd::setuid(nix::unistd::Uid::from_raw(u.uid()));
+                let _ = nix::unistd::setgid(nix::unistd::Gid::from_raw(gid));
+                let _ = nix::unistd::setuid(nix::unistd::Uid::from_raw(uid));
                 let a: Vec<CString> = cmd
                     .iter()
                     .map(|x| CString::new(x.as_str()).unwrap_or_default())

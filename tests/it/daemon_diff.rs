@@ -34,9 +34,6 @@ const KEPT: &[(&str, &str)] = &[
      "no cgroup filesystem inside the container, as above"),
     ("run --rm --cap-drop ALL busybox sh -c 'grep CapEff /proc/self/status'",
      "HostConfig.CapDrop/CapAdd are not read: glassbox has no --cap-drop/--cap-add yet (the default set is dockerd's, see the next line)"),
-    ("exec -e X=1 -w /tmp web sh -c 'echo $X $(pwd)'",
-     "exec's WorkingDir is not read yet: glassbox exec has no -w"),
-    ("exec -u 1000 web id -u", "exec's User is not read yet: glassbox exec has no -u"),
 ];
 
 /// One line of docker_diff.txt.
