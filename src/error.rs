@@ -73,6 +73,18 @@ impl From<crate::network::port::PortError> for Error {
     }
 }
 
+impl From<crate::kernel::KernelError> for Error {
+    fn from(e: crate::kernel::KernelError) -> Self {
+        match e {
+            crate::kernel::KernelError::Aborted(a) => Error::Aborted(a),
+            crate::kernel::KernelError::Refused { what, call, source } => Error::Io {
+                context: format!("{what} ({call})"),
+                source,
+            },
+        }
+    }
+}
+
 /// Short for `Result<T, glassbox::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod image;
+pub mod kernel;
 pub mod lessons;
 pub mod network;
 pub mod ocirt;

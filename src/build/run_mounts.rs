@@ -21,6 +21,7 @@ use super::exec::{flag_name, Builder};
 use super::mounts::MountSpec;
 use super::view::View;
 use crate::error::IoContext;
+use crate::kernel;
 use crate::trace::{self, Kind};
 use crate::volume::{Request, Source};
 use crate::Result;
@@ -41,7 +42,16 @@ pub(super) struct MountGuard {
 impl Drop for MountGuard {
     fn drop(&mut self) {
         for m in self.mounted.iter().rev() {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+            // A failed unmount is in the trace; the next build's sweep
+            // takes what is left.
+            let _ = kernel::run(
+                &mut kernel::Host,
+                trace::cleanup(Kind::Build, "unmount", "RUN --mount")
+                    .field("target", m.display().to_string())
+                    .field("why", "the RUN step is over; what it mounted goes with it"),
+                &[kernel::detach(m)],
+                "unmounting a RUN mount",
+            );
         }
         self.views.clear();
         self.dirs.clear();
@@ -279,15 +289,14 @@ impl Builder<'_> {
                 let bound = if *rw {
                     self.throwaway_overlay(&dir, &target, g)?
                 } else {
-                    let s = announce(
+                    // Nothing to do on the host: the RUN container's init
+                    // binds it (its volume.mount step).
+                    announce(
                         format!("/{source} of {origin}, read-only"),
                         &dir.display().to_string(),
                         true,
                     )
-                    .equivalent(format!("mount --bind -o ro {} {target}", dir.display()))
-                    .syscall("mount(src, dst, NULL, MS_BIND|MS_REC); remount MS_RDONLY")
-                    .announce()?;
-                    s.done();
+                    .info();
                     dir
                 };
                 g.requests.push(Request {
@@ -304,11 +313,7 @@ impl Builder<'_> {
                     false,
                 )
                 .field("id", id)
-                .equivalent(format!(
-                    "mkdir -p {0} && mount --bind {0} {target}",
-                    dir.display()
-                ))
-                .syscall("mount(src, dst, NULL, MS_BIND|MS_REC)")
+                .equivalent(format!("mkdir -p {}", dir.display()))
                 .announce()?;
                 let r = std::fs::create_dir_all(&dir)
                     .ctx(|| format!("creating the cache mount {}", dir.display()));
@@ -325,17 +330,17 @@ impl Builder<'_> {
                     Some(n) => format!("size={n},mode=0755"),
                     None => "mode=0755".to_string(),
                 };
-                let s = announce(
-                    "an empty tmpfs (memory), gone after this step".into(),
-                    "tmpfs",
-                    false,
-                )
-                .field("size", *size)
-                .equivalent(format!("mount -t tmpfs -o {opts} tmpfs {target}"))
-                .syscall("mount(\"tmpfs\", dst, \"tmpfs\", 0, \"size=...\")")
-                .announce()?;
-                let r = mount_tmpfs(&dir, &opts);
-                s.finish_with(r)?;
+                kernel::run(
+                    &mut kernel::Host,
+                    announce(
+                        "an empty tmpfs (memory), gone after this step".into(),
+                        "tmpfs",
+                        false,
+                    )
+                    .field("size", *size),
+                    &[tmpfs(&dir, &opts)],
+                    "mounting a tmpfs for RUN --mount",
+                )?;
                 g.mounted.push(dir.clone());
                 g.requests.push(Request {
                     source: Source::Bind(dir),
@@ -355,7 +360,8 @@ impl Builder<'_> {
                     .map_err(|e| self.err(pos, "RunSecret", e, None))?;
                 let dir = self.tmp_mount_dir(g, "secret")?;
                 let opts = format!("size={},mode=0700", value.len() + 4096);
-                let s = announce(
+                let calls = [tmpfs(&dir, &opts)];
+                let s = kernel::describe(announce(
                     format!("secret '{id}' ({src:?}) as a read-only file on a tmpfs: in memory only, never in a layer"),
                     "tmpfs",
                     true,
@@ -363,18 +369,15 @@ impl Builder<'_> {
                 .field("id", id)
                 .field("mode", format!("{mode:04o}"))
                 .field("uid", owner.0)
-                .field("gid", owner.1)
-                .equivalent(format!(
-                    "mount -t tmpfs tmpfs $T && install -m {mode:04o} -o {} -g {} SECRET $T/{id} && mount --bind -o ro $T/{id} {target}",
-                    owner.0, owner.1
-                ))
-                .syscall("mount(\"tmpfs\", ...); open(O_CREAT, 0400); mount(MS_BIND)")
+                .field("gid", owner.1), &calls)
                 .announce()?;
                 let file = dir.join("secret");
-                let r = mount_tmpfs(&dir, &opts).and_then(|()| {
-                    g.mounted.push(dir.clone());
-                    write_secret(&file, &value, *mode, *owner)
-                });
+                let r = kernel::Kernel::call(&mut kernel::Host, &calls[0])
+                    .ctx(|| format!("mounting the secret's tmpfs: {}", calls[0].syscall()))
+                    .and_then(|()| {
+                        g.mounted.push(dir.clone());
+                        write_secret(&file, &value, *mode, *owner)
+                    });
                 s.finish_with(r)?;
                 g.requests.push(Request {
                     source: Source::Bind(file),
@@ -387,19 +390,15 @@ impl Builder<'_> {
                     skip(id, format!("the build was not given an ssh agent '{id}' (--ssh {id}) and the mount is not required"));
                     return Ok(());
                 };
-                let s = announce(
+                // Nothing to do on the host: the RUN container's init binds
+                // the socket (its volume.mount step).
+                announce(
                     format!("the ssh agent socket '{id}'; SSH_AUTH_SOCK={target} in the command's environment"),
                     &sock.display().to_string(),
                     false,
                 )
                 .field("id", id)
-                .equivalent(format!(
-                    "mount --bind {} {target} && export SSH_AUTH_SOCK={target}",
-                    sock.display()
-                ))
-                .syscall("mount(src, dst, NULL, MS_BIND)")
-                .announce()?;
-                s.done();
+                .info();
                 g.requests.push(Request {
                     source: Source::Bind(sock.clone()),
                     destination: target.clone(),
@@ -438,11 +437,7 @@ impl Builder<'_> {
                     "what",
                     "a copy of the file, writable, discarded after this step",
                 )
-                .equivalent(format!(
-                    "cp {} $T && mount --bind $T {target}",
-                    lower.display()
-                ))
-                .syscall("copy_file_range(2); mount(MS_BIND)")
+                .equivalent(format!("cp {} {}", lower.display(), copy.display()))
                 .announce()?;
             let r = std::fs::copy(lower, &copy)
                 .map(|_| ())
@@ -460,48 +455,31 @@ impl Builder<'_> {
             upper.display(),
             work.display()
         );
-        let s = trace::step(Kind::Build, "mount", format!("bind {target}"))
-            .field("type", "bind")
-            .field("target", target)
-            .field("source", lower.display().to_string())
-            .field("read_only", false)
-            .field(
-                "what",
-                "writable through an overlay whose upper dir is discarded after this step",
-            )
-            .field("upper", upper.display().to_string())
-            .equivalent(format!(
-                "mount -t overlay overlay -o {opts} {} && mount --bind {} {target}",
-                merged.display(),
-                merged.display()
-            ))
-            .syscall("mount(\"overlay\", merged, \"overlay\", 0, \"lowerdir=...,upperdir=...\")")
-            .announce()?;
-        let r = nix::mount::mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(opts.as_str()),
-        )
-        .map_err(std::io::Error::from)
-        .ctx(|| format!("mounting a writable overlay of {}", lower.display()));
-        s.finish_with(r)?;
+        kernel::run(
+            &mut kernel::Host,
+            trace::step(Kind::Build, "mount", format!("bind {target}"))
+                .field("type", "bind")
+                .field("target", target)
+                .field("source", lower.display().to_string())
+                .field("read_only", false)
+                .field(
+                    "what",
+                    "writable through an overlay whose upper dir is discarded after this step",
+                )
+                .field("upper", upper.display().to_string()),
+            &[kernel::mount_fs("overlay", "overlay", &merged).data(&opts)],
+            &format!("mounting a writable overlay of {}", lower.display()),
+        )?;
         g.mounted.push(merged.clone());
         Ok(merged)
     }
 }
 
-fn mount_tmpfs(dir: &Path, opts: &str) -> Result<()> {
-    nix::mount::mount(
-        Some("tmpfs"),
-        dir,
-        Some("tmpfs"),
-        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
-        Some(opts),
-    )
-    .map_err(std::io::Error::from)
-    .ctx(|| format!("mounting a tmpfs on {}", dir.display()))
+/// A tmpfs on `dir`, no set-uid programs or device files on it.
+fn tmpfs(dir: &Path, opts: &str) -> kernel::Call {
+    kernel::mount_fs("tmpfs", "tmpfs", dir)
+        .flags(nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV)
+        .data(opts)
 }
 
 fn write_secret(file: &Path, value: &[u8], mode: u32, owner: (u32, u32)) -> Result<()> {

@@ -111,18 +111,19 @@ pub fn sweep(store: &Store) -> Swept {
         };
         let path = e.path();
         let mounts = mounts_under(&path);
-        for m in &mounts {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        let calls: Vec<crate::kernel::Call> = mounts.iter().map(crate::kernel::detach).collect();
+        for c in &calls {
+            let _ = crate::kernel::Kernel::call(&mut crate::kernel::Host, c);
         }
         if remove(&path).is_err() {
             continue;
         }
-        trace::fact(Kind::Build, "sweep_tmp", format!("leftover {name}"))
+        let fact = trace::fact(Kind::Build, "sweep_tmp", format!("leftover {name}"))
             .field("path", path.display().to_string())
             .field("builder_pid", pid)
             .field("mounts", mounts.len())
-            .field("why", format!("the build that made it (PID {pid}) is gone"))
-            .info();
+            .field("why", format!("the build that made it (PID {pid}) is gone"));
+        crate::kernel::describe(fact, &calls).info();
         swept.push((path, pid, mounts.len()));
     }
     swept

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::error::IoContext;
+use crate::kernel;
 use crate::store::{chain_ids, Image, LayerRef, Store};
 use crate::trace::{self, Kind};
 use crate::Result;
@@ -121,26 +122,18 @@ impl View {
                         .collect::<Vec<_>>()
                         .join(":")
                 );
-                let s = trace::step(Kind::Build, "view", format!("read-only view of {name}"))
-                    .field("source", name)
-                    .field("layers", lower.len())
-                    .field("target", target.path().display().to_string())
-                    .equivalent(format!(
-                        "mount -t overlay overlay -o ro,{opts} {}",
-                        target.path().display()
-                    ))
-                    .syscall("mount(2)")
-                    .announce()?;
-                let r = nix::mount::mount(
-                    Some("overlay"),
-                    target.path(),
-                    Some("overlay"),
-                    nix::mount::MsFlags::MS_RDONLY,
-                    Some(opts.as_str()),
-                )
-                .map_err(std::io::Error::from)
-                .ctx(|| format!("mounting a read-only overlay of {name}"));
-                s.finish_with(r)?;
+                let calls = [kernel::mount_fs("overlay", "overlay", target.path())
+                    .flags(nix::mount::MsFlags::MS_RDONLY)
+                    .data(&opts)];
+                kernel::run(
+                    &mut kernel::Host,
+                    trace::step(Kind::Build, "view", format!("read-only view of {name}"))
+                        .field("source", name)
+                        .field("layers", lower.len())
+                        .field("target", target.path().display().to_string()),
+                    &calls,
+                    &format!("mounting a read-only overlay of {name}"),
+                )?;
                 Ok(View {
                     path: target.path().to_path_buf(),
                     mounted: Some(target),
@@ -159,7 +152,16 @@ impl View {
 impl Drop for View {
     fn drop(&mut self) {
         if let Some(t) = &self.mounted {
-            let _ = nix::mount::umount2(t.path(), nix::mount::MntFlags::MNT_DETACH);
+            // An unmount that fails is in the trace; the build's sweep
+            // takes what is left.
+            let _ = kernel::run(
+                &mut kernel::Host,
+                trace::cleanup(Kind::Build, "unmount", "read-only view")
+                    .field("target", t.path().display().to_string())
+                    .field("why", "the files are copied out; the view is not needed"),
+                &[kernel::detach(t.path())],
+                "unmounting a read-only view",
+            );
         }
     }
 }

@@ -13,14 +13,13 @@ mod park;
 mod rootfs;
 
 use super::{ContainerDir, Rootfs};
+use crate::kernel;
 use crate::trace::{self, Kind};
 pub(crate) use caps::drop_capabilities;
 use caps::drop_caps;
-use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 pub use park::Park;
 use park::{join_namespaces, park};
-use rootfs::{bind_root, make_devices, mask_paths, mount_one, mount_overlay, mount_volume, pivot};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -301,44 +300,8 @@ fn setup_and_exec(plan: &Plan) -> R {
             },
         )?;
     }
-    act(
-        trace::step(Kind::Mount, "make_private", "/")
-            .equivalent("mount --make-rprivate /")
-            .syscall("mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)"),
-        || {
-            errs(
-                mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                    None::<&str>,
-                ),
-                "making / private",
-            )
-        },
-    )?;
-    if plan.bundle_root {
-        bind_root(&plan.merged)?;
-    } else {
-        mount_overlay(plan)?;
-    }
-    let root = plan.merged.clone();
-    {
-        let _p = trace::phase("mounts");
-        for m in plan.spec.mounts().as_deref().unwrap_or(&[]) {
-            if m.typ().as_deref() == Some("bind") {
-                mount_volume(plan, &root, m)?;
-                continue;
-            }
-            mount_one(&root, m)?;
-            if m.destination() == Path::new("/dev") {
-                make_devices(&root)?;
-            }
-        }
-    }
-    pivot(&root)?;
-    mask_paths(&plan.spec)?;
+    let mut k = kernel::Host;
+    rootfs::build_root(plan, &mut k)?;
     if let super::Stdio::Tty(t) = plan.io {
         act(
             trace::step(Kind::Process, "tty", "pseudo-terminal")
@@ -350,22 +313,10 @@ fn setup_and_exec(plan: &Plan) -> R {
         )?;
     }
     if plan.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let calls = [kernel::remount_bind_ro("/")];
         act(
-            trace::step(Kind::Mount, "remount_ro", "/")
-                .equivalent("mount -o remount,ro,bind /")
-                .syscall("mount(\"/\", \"/\", NULL, MS_REMOUNT|MS_BIND|MS_RDONLY, NULL)"),
-            || {
-                errs(
-                    mount(
-                        None::<&str>,
-                        "/",
-                        None::<&str>,
-                        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
-                        None::<&str>,
-                    ),
-                    "remounting / read-only",
-                )
-            },
+            kernel::describe(trace::step(Kind::Mount, "remount_ro", "/"), &calls),
+            || kernel::apply(&mut k, &calls),
         )?;
     }
     if let Some(h) = plan.spec.hostname() {

@@ -2,14 +2,46 @@
 //! root, the spec's mounts and volumes, a minimal /dev, `pivot_root`, and
 //! the masked and read-only paths.
 
-use super::{act, errs, Fail, Plan, R};
+use super::{act, Fail, Plan, R};
+use crate::kernel::{self, apply, describe, Call, Kernel};
 use crate::trace::{self, Kind};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub(super) fn mount_overlay(plan: &Plan) -> R {
+/// Builds the container's root, from a private mount table to the masked
+/// paths: the part of the init the recorded-sequence tests check.
+pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
+    let private = [kernel::make_rprivate("/")];
+    act(
+        describe(trace::step(Kind::Mount, "make_private", "/"), &private),
+        || apply(k, &private),
+    )?;
+    if plan.bundle_root {
+        bind_root(&plan.merged, k)?;
+    } else {
+        mount_overlay(plan, k)?;
+    }
+    let root = plan.merged.clone();
+    {
+        let _p = trace::phase("mounts");
+        for m in plan.spec.mounts().as_deref().unwrap_or(&[]) {
+            if m.typ().as_deref() == Some("bind") {
+                mount_volume(plan, &root, m, k)?;
+                continue;
+            }
+            mount_one(&root, m, k)?;
+            if m.destination() == Path::new("/dev") {
+                make_devices(&root, k)?;
+            }
+        }
+    }
+    pivot(&root, k)?;
+    mask_paths(&plan.spec, k)
+}
+
+fn mount_overlay(plan: &Plan, k: &mut dyn Kernel) -> R {
     let lowerdir: Vec<&str> = plan.lowers.iter().map(|(d, _)| d.as_str()).collect();
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -22,60 +54,35 @@ pub(super) fn mount_overlay(plan: &Plan) -> R {
         .iter()
         .map(|(d, g)| serde_json::json!({"dir": d, "digest": g}))
         .collect();
+    let calls = [kernel::mount_fs("overlay", "overlay", &plan.merged).data(&data)];
     act(
-        trace::step(Kind::Mount, "overlay", plan.merged.display().to_string())
-            .field("lowerdirs", layers)
-            .field("upperdir", plan.upper.display().to_string())
-            .field("workdir", plan.work.display().to_string())
-            .field("target", plan.merged.display().to_string())
-            .equivalent(format!(
-                "mount -t overlay overlay -o {data} {}",
-                plan.merged.display()
-            ))
-            .syscall("mount(\"overlay\", target, \"overlay\", 0, data)"),
-        || {
-            errs(
-                mount(
-                    Some("overlay"),
-                    &plan.merged,
-                    Some("overlay"),
-                    MsFlags::empty(),
-                    Some(data.as_str()),
-                ),
-                "mounting the overlay",
-            )
-        },
+        describe(
+            trace::step(Kind::Mount, "overlay", plan.merged.display().to_string())
+                .field("lowerdirs", layers)
+                .field("upperdir", plan.upper.display().to_string())
+                .field("workdir", plan.work.display().to_string())
+                .field("target", plan.merged.display().to_string()),
+            &calls,
+        ),
+        || apply(k, &calls),
     )
 }
 
 /// An OCI bundle's root: the directory is bind-mounted onto itself, so
 /// it is a mount point `pivot_root` can enter (runc does the same).
-pub(super) fn bind_root(root: &Path) -> R {
+fn bind_root(root: &Path, k: &mut dyn Kernel) -> R {
+    let calls = [kernel::bind(root, root, true)];
     act(
-        trace::step(Kind::Mount, "bind_root", root.display().to_string())
-            .field("target", root.display().to_string())
-            .equivalent(format!(
-                "mount --rbind {} {}",
-                root.display(),
-                root.display()
-            ))
-            .syscall("mount(root, root, NULL, MS_BIND|MS_REC, NULL)"),
-        || {
-            errs(
-                mount(
-                    Some(root),
-                    root,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                ),
-                "binding the bundle's root",
-            )
-        },
+        describe(
+            trace::step(Kind::Mount, "bind_root", root.display().to_string())
+                .field("target", root.display().to_string()),
+            &calls,
+        ),
+        || apply(k, &calls),
     )
 }
 
-pub(super) fn mount_one(root: &Path, m: &oci_spec::runtime::Mount) -> R {
+fn mount_one(root: &Path, m: &oci_spec::runtime::Mount, k: &mut dyn Kernel) -> R {
     let dest = m.destination();
     let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
     let typ = m.typ().clone().unwrap_or_default();
@@ -100,34 +107,29 @@ pub(super) fn mount_one(root: &Path, m: &oci_spec::runtime::Mount) -> R {
     let data = data.join(",");
     let opts = m.options().clone().unwrap_or_default().join(",");
     if typ == "cgroup" {
-        return mount_cgroup(&target, dest, flags);
+        return mount_cgroup(&target, dest, flags, k);
     }
+    let calls = [kernel::mount_fs(&typ, &source, &target)
+        .flags(flags)
+        .data(&data)];
     act(
-        trace::step(Kind::Mount, "mount", dest.display().to_string())
-            .field("type", &typ)
-            .field("source", &source)
-            .field("target", dest.display().to_string())
-            .field("options", &opts)
-            .equivalent(format!(
-                "mount -t {typ} -o {opts} {source} {}",
-                dest.display()
-            ))
-            .syscall("mount(2)"),
+        describe(
+            trace::step(Kind::Mount, "mount", dest.display().to_string())
+                .field("type", &typ)
+                .field("source", &source)
+                .field("target", dest.display().to_string())
+                .field("options", &opts),
+            &calls,
+        ),
         || {
-            std::fs::create_dir_all(&target)
-                .map_err(|e| format!("creating {}: {e}", target.display()))?;
-            errs(
-                mount(
-                    Some(source.as_str()),
-                    &target,
-                    Some(typ.as_str()),
-                    flags,
-                    Some(data.as_str()),
-                ),
-                &format!("mounting {typ} on {}", dest.display()),
-            )
+            mkdir_p(&target)?;
+            apply(k, &calls)
         },
     )
+}
+
+fn mkdir_p(p: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(p).map_err(|e| format!("creating {}: {e}", p.display()))
 }
 
 /// A bundle's `cgroup` mount (runc's convention: the container's view of
@@ -135,8 +137,74 @@ pub(super) fn mount_one(root: &Path, m: &oci_spec::runtime::Mount) -> R {
 /// on v1 a tmpfs holding one mount per hierarchy the host has, each with
 /// the host's controller options (`cpu,cpuacct`), then made read-only if
 /// asked.
-fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags) -> R {
+fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) -> R {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let (v2, v1) = cgroup_hierarchies(&info);
+    let names: Vec<&str> = v1.iter().map(|(n, _)| n.as_str()).collect();
+    let mut calls = Vec::new();
+    let mut dirs = vec![target.to_path_buf()];
+    if v2 {
+        calls.push(kernel::mount_fs("cgroup2", "cgroup", target).flags(flags));
+    } else {
+        let rw = flags & !MsFlags::MS_RDONLY;
+        calls.push(
+            kernel::mount_fs("tmpfs", "cgroup", target)
+                .flags(rw)
+                .data("mode=755"),
+        );
+        for (name, opts) in &v1 {
+            let dir = target.join(name);
+            calls.push(
+                kernel::mount_fs("cgroup", "cgroup", &dir)
+                    .flags(flags)
+                    .data(opts),
+            );
+            dirs.push(dir);
+        }
+        if flags.contains(MsFlags::MS_RDONLY) {
+            calls.push(Call::Mount {
+                source: None,
+                target: target.to_path_buf(),
+                fstype: None,
+                flags: MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | rw,
+                data: None,
+            });
+        }
+    }
+    act(
+        describe(
+            trace::step(Kind::Mount, "cgroupfs", dest.display().to_string())
+                .field("version", if v2 { "v2" } else { "v1" })
+                .field("hierarchies", &names)
+                .field("read_only", flags.contains(MsFlags::MS_RDONLY)),
+            &calls,
+        ),
+        || {
+            // Each hierarchy's directory is made on the tmpfs once it is
+            // mounted, just before its own mount.
+            mkdir_p(target)?;
+            let mut dirs = dirs.iter().skip(1);
+            for c in &calls {
+                if let Call::Mount {
+                    fstype: Some(t), ..
+                } = c
+                {
+                    if t == "cgroup" {
+                        if let Some(d) = dirs.next() {
+                            mkdir_p(d)?;
+                        }
+                    }
+                }
+                apply(k, std::slice::from_ref(c))?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// From mountinfo text: whether /sys/fs/cgroup is cgroup2, and each v1
+/// hierarchy under it with its controller options.
+fn cgroup_hierarchies(info: &str) -> (bool, Vec<(String, String)>) {
     let mut v1 = Vec::new();
     let mut v2 = false;
     for line in info.lines() {
@@ -161,65 +229,13 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags) -> R {
             v1.push((name.to_string(), opts.join(",")));
         }
     }
-    let names: Vec<&str> = v1.iter().map(|(n, _)| n.as_str()).collect();
-    act(
-        trace::step(Kind::Mount, "cgroupfs", dest.display().to_string())
-            .field("version", if v2 { "v2" } else { "v1" })
-            .field("hierarchies", &names)
-            .field("read_only", flags.contains(MsFlags::MS_RDONLY))
-            .equivalent(if v2 {
-                format!("mount -t cgroup2 cgroup {}", dest.display())
-            } else {
-                format!(
-                    "mount -t tmpfs cgroup {0} && mount -t cgroup -o memory cgroup {0}/memory  # one per hierarchy",
-                    dest.display()
-                )
-            })
-            .syscall("mount(2)"),
-        || {
-            std::fs::create_dir_all(target)
-                .map_err(|e| format!("creating {}: {e}", target.display()))?;
-            if v2 {
-                return errs(
-                    mount(Some("cgroup"), target, Some("cgroup2"), flags, None::<&str>),
-                    "mounting cgroup2",
-                );
-            }
-            let rw = flags & !MsFlags::MS_RDONLY;
-            errs(
-                mount(Some("cgroup"), target, Some("tmpfs"), rw, Some("mode=755")),
-                "mounting the cgroup tmpfs",
-            )?;
-            for (name, opts) in &v1 {
-                let dir = target.join(name);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-                errs(
-                    mount(Some("cgroup"), &dir, Some("cgroup"), flags, Some(opts.as_str())),
-                    &format!("mounting the {name} hierarchy"),
-                )?;
-            }
-            if flags.contains(MsFlags::MS_RDONLY) {
-                errs(
-                    mount(
-                        None::<&str>,
-                        target,
-                        None::<&str>,
-                        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | rw,
-                        None::<&str>,
-                    ),
-                    "making the cgroup tmpfs read-only",
-                )?;
-            }
-            Ok(())
-        },
-    )
+    (v2, v1)
 }
 
 /// A volume or bind mount: fill a new, empty volume with what the image
 /// has at that path (as Docker does), bind it, and remount it read-only for
 /// `:ro` (a bind mount takes the flags of its source until remounted).
-pub(super) fn mount_volume(plan: &Plan, root: &Path, m: &oci_spec::runtime::Mount) -> R {
+fn mount_volume(plan: &Plan, root: &Path, m: &oci_spec::runtime::Mount, k: &mut dyn Kernel) -> R {
     let dest = m.destination();
     let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
     let source = m.source().clone().unwrap_or_default();
@@ -257,73 +273,35 @@ pub(super) fn mount_volume(plan: &Plan, root: &Path, m: &oci_spec::runtime::Moun
         )?;
     }
     let kind = if is_volume { "volume" } else { "bind" };
-    let mut equivalent = format!(
-        "mount --rbind --make-rprivate {} {}",
-        source.display(),
-        dest.display()
-    );
+    let mut calls = vec![
+        kernel::bind(&source, &target, true),
+        kernel::make_rprivate(&target),
+    ];
     if ro {
-        equivalent.push_str(&format!(" && mount -o remount,bind,ro {}", dest.display()));
+        calls.push(kernel::remount_bind_ro(&target));
     }
     act(
-        trace::step(Kind::Volume, "mount", dest.display().to_string())
-            .field("type", kind)
-            .field("source", source.display().to_string())
-            .field("target", dest.display().to_string())
-            .field("read_only", ro)
-            .equivalent(equivalent)
-            .syscall(if ro {
-                "mount(src, dst, NULL, MS_BIND|MS_REC); mount(NULL, dst, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY)"
-            } else {
-                "mount(src, dst, NULL, MS_BIND|MS_REC)"
-            }),
+        describe(
+            trace::step(Kind::Volume, "mount", dest.display().to_string())
+                .field("type", kind)
+                .field("source", source.display().to_string())
+                .field("target", dest.display().to_string())
+                .field("read_only", ro),
+            &calls,
+        ),
         || {
             let md = std::fs::metadata(&source)
                 .map_err(|e| format!("bind source {}: {e}", source.display()))?;
             if md.is_dir() {
-                std::fs::create_dir_all(&target)
-                    .map_err(|e| format!("creating {}: {e}", target.display()))?;
+                mkdir_p(&target)?;
             } else if !target.exists() {
                 if let Some(p) = target.parent() {
-                    std::fs::create_dir_all(p)
-                        .map_err(|e| format!("creating {}: {e}", p.display()))?;
+                    mkdir_p(p)?;
                 }
                 std::fs::File::create(&target)
                     .map_err(|e| format!("creating {}: {e}", target.display()))?;
             }
-            errs(
-                mount(
-                    Some(&source),
-                    &target,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                ),
-                &format!("binding {} on {}", source.display(), dest.display()),
-            )?;
-            errs(
-                mount(
-                    None::<&str>,
-                    &target,
-                    None::<&str>,
-                    MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-                    None::<&str>,
-                ),
-                &format!("making {} private", dest.display()),
-            )?;
-            if ro {
-                errs(
-                    mount(
-                        None::<&str>,
-                        &target,
-                        None::<&str>,
-                        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
-                        None::<&str>,
-                    ),
-                    &format!("remounting {} read-only", dest.display()),
-                )?;
-            }
-            Ok(())
+            apply(k, &calls)
         },
     )
 }
@@ -332,8 +310,7 @@ fn dir_is_empty(p: &Path) -> bool {
     std::fs::read_dir(p).map_or(true, |mut d| d.next().is_none())
 }
 
-pub(super) fn make_devices(root: &Path) -> R {
-    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+fn make_devices(root: &Path, k: &mut dyn Kernel) -> R {
     let devices: [(&str, u64, u64); 6] = [
         ("null", 1, 3),
         ("zero", 1, 5),
@@ -343,27 +320,31 @@ pub(super) fn make_devices(root: &Path) -> R {
         ("tty", 5, 0),
     ];
     let names: Vec<String> = devices.iter().map(|d| format!("/dev/{}", d.0)).collect();
+    let dev = root.join("dev");
+    let calls: Vec<Call> = devices
+        .iter()
+        .map(|(name, major, minor)| Call::Mknod {
+            path: dev.join(name),
+            mode: 0o666,
+            major: *major,
+            minor: *minor,
+        })
+        .collect();
     act(
-        trace::step(Kind::Mount, "mknod", "/dev devices")
-            .field("devices", &names)
-            .equivalent("mknod -m 666 /dev/null c 1 3  # and zero full random urandom tty")
-            .syscall("mknod(2)"),
+        describe(
+            trace::step(Kind::Mount, "mknod", "/dev devices").field("devices", &names),
+            &calls,
+        ),
         || {
-            let dev = root.join("dev");
-            for (name, major, minor) in devices {
-                let p = dev.join(name);
-                errs(
-                    mknod(
-                        &p,
-                        SFlag::S_IFCHR,
-                        Mode::from_bits_truncate(0o666),
-                        makedev(major, minor),
-                    ),
-                    &format!("mknod /dev/{name}"),
-                )?;
+            for c in &calls {
+                apply(k, std::slice::from_ref(c))?;
                 // mknod obeys the umask; make the mode exactly 0666.
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666))
-                    .map_err(|e| format!("chmod /dev/{name}: {e}"))?;
+                if let Call::Mknod { path, .. } = c {
+                    if path.exists() {
+                        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+                            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+                    }
+                }
             }
             for (link, to) in [
                 ("ptmx", "pts/ptmx"),
@@ -380,103 +361,210 @@ pub(super) fn make_devices(root: &Path) -> R {
     )
 }
 
-pub(super) fn pivot(root: &Path) -> R {
-    act(
-        trace::step(Kind::Mount, "pivot_root", root.display().to_string())
-            .field("new_root", root.display().to_string())
-            .equivalent(format!(
-                "cd {} && pivot_root . . && umount -l .",
-                root.display()
-            ))
-            .syscall("pivot_root(\".\", \".\"); umount2(\".\", MNT_DETACH)"),
-        || {
-            errs(nix::unistd::chdir(root), "entering the new root")?;
-            // Stacking the old root on top of the new one and detaching it
-            // needs no put_old directory inside the image.
-            errs(nix::unistd::pivot_root(".", "."), "pivot_root")?;
-            errs(umount2(".", MntFlags::MNT_DETACH), "detaching the old root")?;
-            errs(nix::unistd::chdir("/"), "entering /")
+fn pivot(root: &Path, k: &mut dyn Kernel) -> R {
+    // Stacking the old root on top of the new one and detaching it needs
+    // no put_old directory inside the image.
+    let calls = [
+        Call::Chdir(root.to_path_buf()),
+        Call::PivotRoot {
+            new_root: PathBuf::from("."),
+            put_old: PathBuf::from("."),
         },
+        kernel::detach("."),
+        Call::Chdir(PathBuf::from("/")),
+    ];
+    act(
+        describe(
+            trace::step(Kind::Mount, "pivot_root", root.display().to_string())
+                .field("new_root", root.display().to_string()),
+            &calls,
+        ),
+        || apply(k, &calls),
     )
 }
 
-pub(super) fn mask_paths(spec: &Spec) -> R {
+fn mask_paths(spec: &Spec, k: &mut dyn Kernel) -> R {
     let linux = match spec.linux() {
         Some(l) => l,
         None => return Ok(()),
     };
     let masked: Vec<String> = linux.masked_paths().clone().unwrap_or_default();
     let readonly: Vec<String> = linux.readonly_paths().clone().unwrap_or_default();
-    act(
-        trace::step(Kind::Security, "mask", "masked paths")
-            .field("paths", &masked)
-            .equivalent(
-                "mount --bind /dev/null /proc/kcore  # and a read-only tmpfs over directories",
-            )
-            .syscall("mount(2)"),
-        || {
-            let mut hidden = Vec::new();
-            for p in &masked {
-                let path = Path::new(p);
-                let r = match std::fs::metadata(path) {
-                    Err(_) => continue,
-                    Ok(md) if md.is_dir() => mount(
-                        Some("tmpfs"),
-                        path,
-                        Some("tmpfs"),
-                        MsFlags::MS_RDONLY,
-                        None::<&str>,
-                    ),
-                    Ok(_) => mount(
-                        Some("/dev/null"),
-                        path,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    ),
-                };
-                errs(r, &format!("masking {p}"))?;
-                hidden.push(p.clone());
+    // Only what exists in the container can be hidden or made read-only;
+    // the calls are decided before the step is announced, so the event
+    // lists exactly the calls made.
+    let mut hide = Vec::new();
+    let mut hidden = Vec::new();
+    for p in &masked {
+        let path = Path::new(p);
+        match std::fs::metadata(path) {
+            Err(_) => continue,
+            Ok(md) if md.is_dir() => {
+                hide.push(kernel::mount_fs("tmpfs", "tmpfs", path).flags(MsFlags::MS_RDONLY))
             }
-            Ok(hidden)
-        },
+            Ok(_) => hide.push(kernel::bind("/dev/null", path, false)),
+        }
+        hidden.push(p.clone());
+    }
+    act(
+        describe(
+            trace::step(Kind::Security, "mask", "masked paths").field("paths", &masked),
+            &hide,
+        ),
+        || apply(k, &hide).map(|()| hidden),
     )?;
+    let mut lock = Vec::new();
+    for p in readonly.iter().filter(|p| Path::new(p).exists()) {
+        lock.push(kernel::bind(p, p, true));
+        lock.push(Call::Mount {
+            source: Some(p.clone()),
+            target: PathBuf::from(p),
+            fstype: None,
+            flags: MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            data: None,
+        });
+    }
     act(
-        trace::step(Kind::Security, "readonly", "read-only paths")
-            .field("paths", &readonly)
-            .equivalent("mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys")
-            .syscall("mount(2)"),
-        || {
-            for p in &readonly {
-                let path = Path::new(p);
-                if !path.exists() {
-                    continue;
-                }
-                errs(
-                    mount(
-                        Some(path),
-                        path,
-                        None::<&str>,
-                        MsFlags::MS_BIND | MsFlags::MS_REC,
-                        None::<&str>,
-                    ),
-                    &format!("binding {p}"),
-                )?;
-                errs(
-                    mount(
-                        Some(path),
-                        path,
-                        None::<&str>,
-                        MsFlags::MS_BIND
-                            | MsFlags::MS_REMOUNT
-                            | MsFlags::MS_RDONLY
-                            | MsFlags::MS_REC,
-                        None::<&str>,
-                    ),
-                    &format!("making {p} read-only"),
-                )?;
-            }
-            Ok(())
-        },
+        describe(
+            trace::step(Kind::Security, "readonly", "read-only paths").field("paths", &readonly),
+            &lock,
+        ),
+        || apply(k, &lock),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Recorder;
+
+    /// The run's whole mount sequence, recorded instead of made: needs no
+    /// root, and fails if a step is reordered, dropped or changes its
+    /// arguments.
+    #[test]
+    fn a_run_builds_its_root_with_exactly_these_calls() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("rootfs");
+        let vol = t.path().join("data");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&vol).unwrap();
+        let mut mounts = crate::runtime::spec::default_mounts().unwrap();
+        mounts.push(
+            oci_spec::runtime::MountBuilder::default()
+                .destination("/data")
+                .typ("bind")
+                .source(&vol)
+                .options(vec!["rbind".to_string(), "ro".to_string()])
+                .build()
+                .unwrap(),
+        );
+        let mut spec = Spec::default();
+        spec.set_mounts(Some(mounts));
+        let plan = Plan {
+            merged: root.clone(),
+            upper: t.path().join("upper"),
+            work: t.path().join("work"),
+            lowers: vec![
+                ("/l/2".into(), "sha256:b".into()),
+                ("/l/1".into(), "sha256:a".into()),
+            ],
+            spec,
+            volumes_dir: t.path().join("volumes"),
+            new_cgroup_ns: false,
+            io: crate::runtime::Stdio::Inherit,
+            bundle_root: false,
+            park: None,
+            preserve_fds: 0,
+        };
+        let mut k = Recorder::default();
+        assert!(build_root(&plan, &mut k).is_ok());
+        let r = root.display().to_string();
+        let calls = k.syscalls();
+        let mut want = vec![
+            r#"mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)"#.to_string(),
+            format!(
+                r#"mount("overlay", "{r}", "overlay", 0, "lowerdir=/l/2:/l/1,upperdir={0}/upper,workdir={0}/work")"#,
+                t.path().display()
+            ),
+            format!(r#"mount("proc", "{r}/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)"#),
+            format!(
+                r#"mount("tmpfs", "{r}/dev", "tmpfs", MS_NOSUID|MS_STRICTATIME, "mode=755,size=65536k")"#
+            ),
+        ];
+        for (name, major, minor) in [
+            ("null", 1, 3),
+            ("zero", 1, 5),
+            ("full", 1, 7),
+            ("random", 1, 8),
+            ("urandom", 1, 9),
+            ("tty", 5, 0),
+        ] {
+            want.push(format!(
+                r#"mknod("{r}/dev/{name}", S_IFCHR|0666, makedev({major}, {minor}))"#
+            ));
+        }
+        want.extend([
+            format!(r#"mount("devpts", "{r}/dev/pts", "devpts", MS_NOSUID|MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")"#),
+            format!(r#"mount("shm", "{r}/dev/shm", "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC, "mode=1777,size=65536k")"#),
+            format!(r#"mount("mqueue", "{r}/dev/mqueue", "mqueue", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)"#),
+            format!(r#"mount("sysfs", "{r}/sys", "sysfs", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)"#),
+            format!(r#"mount("{}", "{r}/data", NULL, MS_BIND|MS_REC, NULL)"#, vol.display()),
+            format!(r#"mount(NULL, "{r}/data", NULL, MS_REC|MS_PRIVATE, NULL)"#),
+            format!(r#"mount(NULL, "{r}/data", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND, NULL)"#),
+            format!(r#"chdir("{r}")"#),
+            r#"pivot_root(".", ".")"#.to_string(),
+            r#"umount2(".", MNT_DETACH)"#.to_string(),
+            r#"chdir("/")"#.to_string(),
+        ]);
+        assert_eq!(&calls[..want.len()], &want[..]);
+        // After the pivot: one call per masked path that exists (here they
+        // are the host's, as the test does not pivot), then a bind and a
+        // read-only remount per read-only path.
+        let linux = plan.spec.linux().as_ref().unwrap();
+        let masked = linux.masked_paths().clone().unwrap_or_default();
+        let readonly = linux.readonly_paths().clone().unwrap_or_default();
+        let rest = &k.calls[want.len()..];
+        let hidden: Vec<&str> = masked
+            .iter()
+            .map(String::as_str)
+            .filter(|p| Path::new(p).exists())
+            .collect();
+        let locked: Vec<&str> = readonly
+            .iter()
+            .map(String::as_str)
+            .filter(|p| Path::new(p).exists())
+            .collect();
+        assert_eq!(rest.len(), hidden.len() + 2 * locked.len(), "{rest:?}");
+        for (c, p) in rest.iter().zip(&hidden) {
+            assert!(
+                matches!(c, Call::Mount { target, .. } if target == Path::new(p)),
+                "{c:?}"
+            );
+        }
+    }
+
+    /// When the kernel refuses a call, the steps after it are not taken.
+    #[test]
+    fn a_refused_overlay_mount_stops_the_init_before_anything_else() {
+        let t = tempfile::tempdir().unwrap();
+        let plan = Plan {
+            merged: t.path().join("rootfs"),
+            upper: t.path().join("upper"),
+            work: t.path().join("work"),
+            lowers: vec![("/l/1".into(), "sha256:a".into())],
+            spec: Spec::default(),
+            volumes_dir: t.path().join("volumes"),
+            new_cgroup_ns: false,
+            io: crate::runtime::Stdio::Inherit,
+            bundle_root: false,
+            park: None,
+            preserve_fds: 0,
+        };
+        let mut k = Recorder {
+            fail_at: Some(1),
+            ..Recorder::default()
+        };
+        assert!(matches!(build_root(&plan, &mut k), Err(Fail(125))));
+        assert_eq!(k.calls.len(), 2, "{:?}", k.syscalls());
+    }
 }
