@@ -297,6 +297,21 @@ fn ctr_runs_execs_and_kills_through_glassbox_runc() {
         "the shim's delete removed t1's state"
     );
 
+    // A command the image lacks: the shim reports the init's reason, as
+    // it does runc's, and nothing of the container stays in the runtime.
+    let mut args = c.run_args(rt, rt_root);
+    args.extend(["--rm", image, "f1", "nope"]);
+    let out = c.run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(r#"exec: "nope": executable file not found in $PATH"#),
+        "{stderr}"
+    );
+    let _ = c.run(&["container", "rm", "f1"]);
+    assert!(!c.runc_root().join("f1").exists(), "f1's state is gone");
+    assert!(c.tasks().is_empty());
+
     // Detached, then an exec beside it, then kill.
     let mut args = c.run_args(rt, rt_root);
     args.extend([
