@@ -12,8 +12,10 @@ set -euo pipefail
 # (the Docker Engine API) is tested with, and docker.io for its 20.10 CLI
 # (dockerd is never started by the suite). binutils: strip, for the cgroup-v2
 # VM's boot image. podman (4.3, with conmon): glassbox-runc is tested as
-# its --runtime.
-PKGS=(busybox-static binutils skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io)
+# its --runtime. containerd (1.6, with ctr and containerd-shim-runc-v2):
+# glassbox-runc is tested as its --runc-binary (the test starts its own
+# containerd with its own root, state and socket).
+PKGS=(busybox-static binutils skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io containerd)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -140,12 +140,13 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
     }
     let mut reader = trace::relay::RelayReader::new(std::fs::File::from(ev_r), None);
     let _ = reader.pump();
+    let why = reader.last_error().map(String::from);
     drop(reader);
     if parks {
         let mut b = [0u8; 1];
         let ok = std::fs::File::from(ready_r).read_exact(&mut b).is_ok() && b[0] == b'r';
         if !ok {
-            return Err(setup_failed(pid));
+            return Err(setup_failed(pid, why));
         }
     }
     Ok(pid.as_raw())
@@ -184,17 +185,19 @@ fn join_pid_namespace(spec: &Spec) -> crate::Result<()> {
     Ok(())
 }
 
-/// Reaps an init that ended before exec and says why.
-fn setup_failed(pid: nix::unistd::Pid) -> crate::Error {
+/// Reaps an init that ended before exec and says why: the error its last
+/// failed step relayed (as runc's `exec: "nope": executable file not
+/// found`, which containerd's shim shows), else its exit status.
+fn setup_failed(pid: nix::unistd::Pid, why: Option<String>) -> crate::Error {
     let code = match nix::sys::wait::waitpid(pid, None) {
         Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
         _ => 125,
     };
-    RuntimeError::StartFailed(
-        "container init".into(),
-        format!("the init exited with status {code} before running the process (see its trace for the step that failed)"),
-    )
-    .into()
+    let reason = match why {
+        Some(e) => format!("unable to start container process: {e}"),
+        None => format!("the init exited with status {code} before running the process (see its trace for the step that failed)"),
+    };
+    RuntimeError::StartFailed("init".into(), reason).into()
 }
 
 /// `glassbox-runc exec`: starts `process` in the running container whose

@@ -50,6 +50,7 @@ impl RelayWriter {
 pub struct RelayReader {
     events: BufReader<File>,
     answers: Option<File>,
+    last_error: Option<String>,
 }
 
 impl RelayReader {
@@ -59,7 +60,15 @@ impl RelayReader {
         RelayReader {
             events: BufReader::new(events),
             answers,
+            last_error: None,
         }
+    }
+
+    /// `ACTION: ERROR` of the last relayed event with an `error` field:
+    /// why the child gave up, for a caller that reports it (runc's shim
+    /// shows it), e.g. `exec: "nope": executable file not found ...`.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// Re-emits events until the child closes its end (at exec, thanks to
@@ -78,6 +87,9 @@ impl RelayReader {
                 Ok(ev) => ev,
                 Err(_) => continue,
             };
+            if let Some(e) = ev.fields.get("error").and_then(|e| e.as_str()) {
+                self.last_error = Some(format!("{}: {e}", ev.action));
+            }
             let announce = ev.stage == super::Stage::Announce;
             let r = if result.is_ok() {
                 super::reemit(ev)

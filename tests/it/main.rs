@@ -29,6 +29,7 @@ mod limits;
 mod load_formats;
 mod network;
 mod network_prune;
+mod oci_containerd;
 mod oci_podman;
 mod oci_runtime;
 mod ports;
