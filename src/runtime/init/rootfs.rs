@@ -14,10 +14,7 @@ use std::path::{Path, PathBuf};
 /// paths: the part of the init the recorded-sequence tests check.
 pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
     let private = [kernel::make_rprivate("/")];
-    act(
-        describe(trace::step(Kind::Mount, "make_private", "/"), &private),
-        || apply(k, &private),
-    )?;
+    calls_step(k, trace::step(Kind::Mount, "make_private", "/"), &private)?;
     if plan.bundle_root {
         bind_root(&plan.merged, k)?;
     } else {
@@ -41,6 +38,11 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
     mask_paths(&plan.spec, k)
 }
 
+/// A step that is exactly `calls`: announced with them, then made.
+fn calls_step(k: &mut dyn Kernel, b: trace::EventBuilder, calls: &[Call]) -> R {
+    act(describe(b, calls), || apply(k, calls))
+}
+
 fn mount_overlay(plan: &Plan, k: &mut dyn Kernel) -> R {
     let lowerdir: Vec<&str> = plan.lowers.iter().map(|(d, _)| d.as_str()).collect();
     let data = format!(
@@ -55,16 +57,14 @@ fn mount_overlay(plan: &Plan, k: &mut dyn Kernel) -> R {
         .map(|(d, g)| serde_json::json!({"dir": d, "digest": g}))
         .collect();
     let calls = [kernel::mount_fs("overlay", "overlay", &plan.merged).data(&data)];
-    act(
-        describe(
-            trace::step(Kind::Mount, "overlay", plan.merged.display().to_string())
-                .field("lowerdirs", layers)
-                .field("upperdir", plan.upper.display().to_string())
-                .field("workdir", plan.work.display().to_string())
-                .field("target", plan.merged.display().to_string()),
-            &calls,
-        ),
-        || apply(k, &calls),
+    calls_step(
+        k,
+        trace::step(Kind::Mount, "overlay", plan.merged.display().to_string())
+            .field("lowerdirs", layers)
+            .field("upperdir", plan.upper.display().to_string())
+            .field("workdir", plan.work.display().to_string())
+            .field("target", plan.merged.display().to_string()),
+        &calls,
     )
 }
 
@@ -72,13 +72,11 @@ fn mount_overlay(plan: &Plan, k: &mut dyn Kernel) -> R {
 /// it is a mount point `pivot_root` can enter (runc does the same).
 fn bind_root(root: &Path, k: &mut dyn Kernel) -> R {
     let calls = [kernel::bind(root, root, true)];
-    act(
-        describe(
-            trace::step(Kind::Mount, "bind_root", root.display().to_string())
-                .field("target", root.display().to_string()),
-            &calls,
-        ),
-        || apply(k, &calls),
+    calls_step(
+        k,
+        trace::step(Kind::Mount, "bind_root", root.display().to_string())
+            .field("target", root.display().to_string()),
+        &calls,
     )
 }
 
@@ -373,13 +371,11 @@ fn pivot(root: &Path, k: &mut dyn Kernel) -> R {
         kernel::detach("."),
         Call::Chdir(PathBuf::from("/")),
     ];
-    act(
-        describe(
-            trace::step(Kind::Mount, "pivot_root", root.display().to_string())
-                .field("new_root", root.display().to_string()),
-            &calls,
-        ),
-        || apply(k, &calls),
+    calls_step(
+        k,
+        trace::step(Kind::Mount, "pivot_root", root.display().to_string())
+            .field("new_root", root.display().to_string()),
+        &calls,
     )
 }
 
@@ -424,12 +420,10 @@ fn mask_paths(spec: &Spec, k: &mut dyn Kernel) -> R {
             data: None,
         });
     }
-    act(
-        describe(
-            trace::step(Kind::Security, "readonly", "read-only paths").field("paths", &readonly),
-            &lock,
-        ),
-        || apply(k, &lock),
+    calls_step(
+        k,
+        trace::step(Kind::Security, "readonly", "read-only paths").field("paths", &readonly),
+        &lock,
     )
 }
 
