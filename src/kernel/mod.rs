@@ -1,7 +1,9 @@
-//! The one boundary to the kernel's mount table: every `mount(2)`,
-//! `umount2(2)`, `pivot_root(2)`, `mknod(2)` and the `chdir(2)` that goes
-//! with `pivot_root` that glassbox makes is a [`Call`] made through a
-//! [`Kernel`].
+//! The one boundary to the kernel's mount table and namespaces: every
+//! `mount(2)`, `umount2(2)`, `pivot_root(2)` (with its `chdir(2)`s),
+//! device `mknod(2)`, `setns(2)`, `unshare(2)` and `sethostname(2)` that
+//! glassbox makes is a [`Call`] made through a [`Kernel`]. (The namespaces
+//! a container is born with are `clone(2)` flags: runtime's
+//! `clone_and_wait` spells them from the same flag values it passes.)
 //!
 //! A step says what it will do by listing its calls *before* it makes
 //! them: [`describe`] writes the event's `syscall` and `equivalent` fields
@@ -14,6 +16,7 @@
 
 use crate::trace::EventBuilder;
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use std::path::{Path, PathBuf};
 
 /// One call into the kernel, with its arguments.
@@ -50,6 +53,21 @@ pub enum Call {
     },
     /// `chdir(path)`.
     Chdir(PathBuf),
+    /// `setns(fd, nstype)`: joins the namespace open at `fd` (the file
+    /// `path`, opened beforehand: after joining a mount namespace the
+    /// host's /proc may not be where it was).
+    Setns {
+        /// The open namespace file.
+        fd: std::os::fd::RawFd,
+        /// Its path, for the trace.
+        path: PathBuf,
+        /// One `CLONE_NEW*` flag.
+        nstype: CloneFlags,
+    },
+    /// `unshare(flags)`: new namespaces for this process.
+    Unshare(CloneFlags),
+    /// `sethostname(name)` in the current UTS namespace.
+    Sethostname(String),
     /// `mknod(path, S_IFCHR|mode, makedev(major, minor))`.
     Mknod {
         /// The device file.
@@ -174,6 +192,13 @@ impl Call {
                 c_str(Some(&put_old.display().to_string()))
             ),
             Call::Chdir(p) => format!("chdir({})", c_str(Some(&p.display().to_string()))),
+            Call::Setns { path, nstype, .. } => format!(
+                "setns(open({}), {})",
+                c_str(Some(&path.display().to_string())),
+                ns_names(*nstype).0
+            ),
+            Call::Unshare(f) => format!("unshare({})", ns_names(*f).0),
+            Call::Sethostname(h) => format!("sethostname({}, {})", c_str(Some(h)), h.len()),
             Call::Mknod {
                 path,
                 mode,
@@ -208,6 +233,11 @@ impl Call {
                 format!("pivot_root {} {}", new_root.display(), put_old.display())
             }
             Call::Chdir(p) => format!("cd {}", p.display()),
+            Call::Setns { path, nstype, .. } => {
+                format!("nsenter --{}={}", ns_names(*nstype).1, path.display())
+            }
+            Call::Unshare(f) => format!("unshare --{}", ns_names(*f).1),
+            Call::Sethostname(h) => format!("hostname {h}"),
             Call::Mknod {
                 path,
                 mode,
@@ -318,6 +348,27 @@ fn ms_flags(flags: MsFlags) -> String {
     }
 }
 
+/// Namespace flags by their C names and their `unshare`/`nsenter` option
+/// names, joined with `|` and ` --`.
+fn ns_names(flags: CloneFlags) -> (String, String) {
+    const NS: [(CloneFlags, &str, &str); 7] = [
+        (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID", "pid"),
+        (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS", "mount"),
+        (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS", "uts"),
+        (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC", "ipc"),
+        (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET", "net"),
+        (CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "cgroup"),
+        (CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER", "user"),
+    ];
+    let hit: Vec<_> = NS.iter().filter(|(f, _, _)| flags.contains(*f)).collect();
+    if hit.is_empty() {
+        return (format!("{:#x}", flags.bits()), String::new());
+    }
+    let c: Vec<&str> = hit.iter().map(|h| h.1).collect();
+    let o: Vec<&str> = hit.iter().map(|h| h.2).collect();
+    (c.join("|"), o.join(" --"))
+}
+
 fn c_str(s: Option<&str>) -> String {
     match s {
         Some(s) => format!("{s:?}"),
@@ -356,6 +407,14 @@ impl Kernel for Host {
                 nix::unistd::pivot_root(new_root.as_path(), put_old.as_path())
             }
             Call::Chdir(p) => nix::unistd::chdir(p.as_path()),
+            Call::Setns { fd, nstype, .. } => {
+                // SAFETY: the caller keeps the namespace file open while
+                // the call is made; the fd is only borrowed for it.
+                let f = unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) };
+                nix::sched::setns(f, *nstype)
+            }
+            Call::Unshare(f) => nix::sched::unshare(*f),
+            Call::Sethostname(h) => nix::unistd::sethostname(h),
             Call::Mknod {
                 path,
                 mode,
@@ -509,15 +568,18 @@ mod tests {
         assert_eq!(detach("/m").shell(), "umount -l /m");
     }
 
-    /// The boundary holds only if nothing else calls the kernel's mount
-    /// table directly: every such call in src/ outside this module fails
+    /// The boundary holds only if nothing else calls the mount table or
+    /// the namespace calls directly: every such call in src/ outside this module fails
     /// this test, with the file and line.
     #[test]
-    fn only_the_kernel_module_mounts_unmounts_or_pivots() {
+    fn only_the_kernel_module_mounts_pivots_or_enters_namespaces() {
         let forbidden = [
             "mount::mount(",
             "umount2(",
             "mount::umount(",
+            "sched::setns(",
+            "sched::unshare(",
+            "unistd::sethostname(",
             "pivot_root(",
             "libc::mount(",
             "libc::umount",
@@ -560,6 +622,30 @@ mod tests {
             found.is_empty(),
             "calls past the kernel boundary:\n{}",
             found.join("\n")
+        );
+    }
+
+    #[test]
+    fn namespace_calls_are_spelled_with_their_flags() {
+        let c = Call::Setns {
+            fd: -1,
+            path: "/proc/7/ns/net".into(),
+            nstype: CloneFlags::CLONE_NEWNET,
+        };
+        assert_eq!(
+            c.syscall(),
+            r#"setns(open("/proc/7/ns/net"), CLONE_NEWNET)"#
+        );
+        assert_eq!(c.shell(), "nsenter --net=/proc/7/ns/net");
+        let u = Call::Unshare(CloneFlags::CLONE_NEWCGROUP);
+        assert_eq!(
+            (u.syscall(), u.shell()),
+            ("unshare(CLONE_NEWCGROUP)".into(), "unshare --cgroup".into())
+        );
+        let h = Call::Sethostname("web".into());
+        assert_eq!(
+            (h.syscall(), h.shell()),
+            (r#"sethostname("web", 3)"#.into(), "hostname web".into())
         );
     }
 

@@ -80,7 +80,13 @@ impl Netlink {
         // setns(CLONE_NEWNET) changes only the calling thread; that thread
         // ends right after opening the socket, which stays in `ns`.
         std::thread::spawn(move || -> io::Result<Netlink> {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
+            let call = crate::kernel::Call::Setns {
+                fd,
+                path: std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default(),
+                nstype: nix::sched::CloneFlags::CLONE_NEWNET,
+            };
+            crate::kernel::Kernel::call(&mut crate::kernel::Host, &call)?;
             Netlink::open()
         })
         .join()

@@ -155,32 +155,27 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
 /// Joins the PID namespace the spec names by path, in this process: a PID
 /// namespace set with setns(2) is the one its next children are born in.
 fn join_pid_namespace(spec: &Spec) -> crate::Result<()> {
-    use std::os::fd::AsFd;
     for (n, path) in namespaces::to_join(spec)
         .into_iter()
         .filter(|(n, _)| n.name == "pid")
     {
-        let s = trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
-            .field("path", path.display().to_string())
-            .field("flag", n.flag)
-            .equivalent(format!("nsenter {}={}", n.unshare, path.display()))
-            .syscall(format!("setns(open(path), {})", n.flag))
-            .announce()?;
-        let r = std::fs::File::open(&path)
-            .map_err(|e| crate::Error::Io {
-                context: format!("opening {}", path.display()),
-                source: e,
-            })
-            .and_then(|f| {
-                nix::sched::setns(f.as_fd(), n.clone).map_err(|e| {
-                    RuntimeError::Kernel {
-                        what: format!("joining {}", path.display()),
-                        errno: e,
-                    }
-                    .into()
-                })
-            });
-        s.finish_with(r)?;
+        let f = std::fs::File::open(&path).map_err(|e| crate::Error::Io {
+            context: format!("opening {}", path.display()),
+            source: e,
+        })?;
+        let call = crate::kernel::Call::Setns {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&f),
+            path: path.clone(),
+            nstype: n.clone,
+        };
+        crate::kernel::run(
+            &mut crate::kernel::Host,
+            trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
+                .field("path", path.display().to_string())
+                .field("flag", n.flag),
+            &[call],
+            &format!("joining {}", path.display()),
+        )?;
     }
     Ok(())
 }
@@ -213,33 +208,12 @@ pub fn exec_in(
     process: &oci_spec::runtime::Process,
     console: Option<std::os::fd::RawFd>,
 ) -> crate::Result<i32> {
-    use std::os::fd::AsFd;
     cg.join(&mut cgroup::HostFs, std::process::id() as i32)?;
-    let mut files = Vec::new();
-    for n in namespaces::in_spec(spec)
+    let list: Vec<namespaces::NamespaceInfo> = namespaces::in_spec(spec)
         .into_iter()
         .chain(namespaces::to_join(spec).into_iter().map(|(n, _)| n))
-    {
-        let path = format!("/proc/{pid}/ns/{}", n.proc_name);
-        let f = std::fs::File::open(&path).map_err(|e| crate::Error::Io {
-            context: format!("opening {path}"),
-            source: e,
-        })?;
-        files.push((n, f));
-    }
-    for (n, f) in &files {
-        let s = trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
-            .field("pid", pid)
-            .field("flag", n.flag)
-            .equivalent(format!("nsenter --target {pid} {}", n.unshare))
-            .syscall(format!("setns(fd, {})", n.flag))
-            .announce()?;
-        let r = nix::sched::setns(f.as_fd(), n.clone).map_err(|e| RuntimeError::Kernel {
-            what: format!("joining the {} namespace", n.name),
-            errno: e,
-        });
-        s.finish_with(r)?;
-    }
+        .collect();
+    namespaces::join_all(pid, &list)?;
     let mut with_process = spec.clone();
     with_process.set_process(Some(process.clone()));
     let args = process.args().clone().unwrap_or_default();

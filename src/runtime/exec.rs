@@ -8,7 +8,6 @@ use super::state::{self, Status};
 use super::RuntimeError;
 use crate::trace::{self, Kind};
 use std::ffi::CString;
-use std::os::fd::AsFd;
 
 /// What `exec` may change of the container's process settings.
 #[derive(Debug, Clone, Default)]
@@ -69,30 +68,7 @@ pub fn exec(
     };
     let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
     cg.join(&mut super::cgroup::HostFs, std::process::id() as i32)?;
-    // Open every namespace file first: after joining the mount namespace,
-    // the host's /proc/PID is no longer where it was.
-    let mut files = Vec::new();
-    for n in super::namespaces::in_spec(&spec) {
-        let path = format!("/proc/{pid}/ns/{}", n.proc_name);
-        let f = std::fs::File::open(&path).map_err(|e| crate::Error::Io {
-            context: format!("opening {path}"),
-            source: e,
-        })?;
-        files.push((n, f));
-    }
-    for (n, f) in &files {
-        let s = trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
-            .field("pid", pid)
-            .field("flag", n.flag)
-            .equivalent(format!("nsenter --target {pid} {}", n.unshare))
-            .syscall(format!("setns(fd, {})", n.flag))
-            .announce()?;
-        let r = nix::sched::setns(f.as_fd(), n.clone).map_err(|e| RuntimeError::Kernel {
-            what: format!("joining the {} namespace", n.name),
-            errno: e,
-        });
-        s.finish_with(r)?;
-    }
+    super::namespaces::join_all(pid, &super::namespaces::in_spec(&spec))?;
     let process = spec.process().clone().unwrap_or_default();
     let cwd = opts
         .workdir

@@ -286,18 +286,17 @@ pub(crate) fn stdin_from_null() {
 fn setup_and_exec(plan: &Plan) -> R {
     join_namespaces(&plan.spec)?;
     if plan.new_cgroup_ns {
+        let calls = [kernel::Call::Unshare(
+            nix::sched::CloneFlags::CLONE_NEWCGROUP,
+        )];
         act(
-            trace::step(Kind::Namespace, "unshare", "cgroup namespace")
-                .field("flag", "CLONE_NEWCGROUP")
-                .field("unshare", "--cgroup")
-                .equivalent("unshare --cgroup")
-                .syscall("unshare(CLONE_NEWCGROUP)"),
-            || {
-                errs(
-                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP),
-                    "unsharing the cgroup namespace",
-                )
-            },
+            kernel::describe(
+                trace::step(Kind::Namespace, "unshare", "cgroup namespace")
+                    .field("flag", "CLONE_NEWCGROUP")
+                    .field("unshare", "--cgroup"),
+                &calls,
+            ),
+            || kernel::apply(&mut kernel::Host, &calls),
         )?;
     }
     let mut k = kernel::Host;
@@ -320,12 +319,14 @@ fn setup_and_exec(plan: &Plan) -> R {
         )?;
     }
     if let Some(h) = plan.spec.hostname() {
+        let calls = [kernel::Call::Sethostname(h.clone())];
         act(
-            trace::step(Kind::Namespace, "sethostname", format!("hostname {h}"))
-                .field("hostname", h)
-                .equivalent(format!("hostname {h}"))
-                .syscall("sethostname(2)"),
-            || errs(nix::unistd::sethostname(h), "setting the hostname"),
+            kernel::describe(
+                trace::step(Kind::Namespace, "sethostname", format!("hostname {h}"))
+                    .field("hostname", h),
+                &calls,
+            ),
+            || kernel::apply(&mut k, &calls),
         )?;
     }
     let has_net = super::namespaces::in_spec(&plan.spec)

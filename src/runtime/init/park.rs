@@ -2,7 +2,8 @@
 //! namespaces the spec names by path, and wait between `create` and
 //! `start` ([`Park`]).
 
-use super::{act, errs, Fail, R};
+use super::{act, Fail, R};
+use crate::kernel;
 use crate::trace::{self, Kind};
 use oci_spec::runtime::Spec;
 
@@ -30,20 +31,26 @@ pub(super) fn join_namespaces(spec: &Spec) -> R {
         .into_iter()
         .filter(|(n, _)| n.name != "pid")
     {
-        act(
-            trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
+        let f = std::fs::File::open(&path).map_err(|e| {
+            trace::fact(Kind::Namespace, "setns", format!("{} namespace", n.name))
                 .field("path", path.display().to_string())
-                .field("flag", n.flag)
-                .equivalent(format!("nsenter {}={}", n.unshare, path.display()))
-                .syscall(format!("setns(open(path), {})", n.flag)),
-            || {
-                let f = std::fs::File::open(&path)
-                    .map_err(|e| format!("opening {}: {e}", path.display()))?;
-                errs(
-                    nix::sched::setns(std::os::fd::AsFd::as_fd(&f), n.clone),
-                    &format!("joining {}", path.display()),
-                )
-            },
+                .field("error", format!("opening {}: {e}", path.display()))
+                .info();
+            Fail(125)
+        })?;
+        let calls = [kernel::Call::Setns {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&f),
+            path: path.clone(),
+            nstype: n.clone,
+        }];
+        act(
+            kernel::describe(
+                trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
+                    .field("path", path.display().to_string())
+                    .field("flag", n.flag),
+                &calls,
+            ),
+            || kernel::apply(&mut kernel::Host, &calls),
         )?;
     }
     Ok(())
