@@ -54,6 +54,11 @@ pub struct ExecRecord {
     pub exit_code: Option<i32>,
 }
 
+/// A string field, `None` when absent or empty (Docker's clients send "").
+fn text(v: &Value) -> Option<String> {
+    v.as_str().filter(|w| !w.is_empty()).map(String::from)
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -182,18 +187,9 @@ fn run_options(
             command,
             entrypoint,
             env: strings(&v["Env"]),
-            workdir: v["WorkingDir"]
-                .as_str()
-                .filter(|w| !w.is_empty())
-                .map(String::from),
-            user: v["User"]
-                .as_str()
-                .filter(|w| !w.is_empty())
-                .map(String::from),
-            hostname: v["Hostname"]
-                .as_str()
-                .filter(|w| !w.is_empty())
-                .map(String::from),
+            workdir: text(&v["WorkingDir"]),
+            user: text(&v["User"]),
+            hostname: text(&v["Hostname"]),
             read_only: hc["ReadonlyRootfs"].as_bool().unwrap_or(false),
             host_network: mode == "host",
             init: hc["Init"].as_bool().unwrap_or(false),
@@ -651,14 +647,8 @@ pub fn exec_create(d: &Daemon, id: &str, r: &Req) -> Resp {
                 container: full,
                 cmd,
                 env: strings(&v["Env"]),
-                workdir: v["WorkingDir"]
-                    .as_str()
-                    .filter(|w| !w.is_empty())
-                    .map(String::from),
-                user: v["User"]
-                    .as_str()
-                    .filter(|w| !w.is_empty())
-                    .map(String::from),
+                workdir: text(&v["WorkingDir"]),
+                user: text(&v["User"]),
                 running: false,
                 exit_code: None,
             },

@@ -159,22 +159,14 @@ fn join_pid_namespace(spec: &Spec) -> crate::Result<()> {
         .into_iter()
         .filter(|(n, _)| n.name == "pid")
     {
-        let f = std::fs::File::open(&path).map_err(|e| crate::Error::Io {
-            context: format!("opening {}", path.display()),
-            source: e,
-        })?;
-        let call = crate::kernel::Call::Setns {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&f),
-            path: path.clone(),
-            nstype: n.clone,
-        };
-        crate::kernel::run(
-            &mut crate::kernel::Host,
+        let f = namespaces::open(&path)?;
+        namespaces::join(
+            &n,
+            &path,
+            &f,
             trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
                 .field("path", path.display().to_string())
                 .field("flag", n.flag),
-            &[call],
-            &format!("joining {}", path.display()),
         )?;
     }
     Ok(())

@@ -117,36 +117,57 @@ pub fn clone_flags(spec: &Spec) -> CloneFlags {
         .fold(CloneFlags::empty(), |acc, n| acc | n.clone)
 }
 
+/// Opens a namespace file (`/proc/PID/ns/net`, or a path a spec names).
+pub(crate) fn open(path: &std::path::Path) -> crate::Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| crate::Error::Io {
+        context: format!("opening {}", path.display()),
+        source: e,
+    })
+}
+
+/// Joins the namespace `n` open as `f` (the file `path`) with `setns(2)`,
+/// as the step `b`.
+pub(crate) fn join(
+    n: &NamespaceInfo,
+    path: &std::path::Path,
+    f: &std::fs::File,
+    b: crate::trace::EventBuilder,
+) -> crate::Result<()> {
+    use crate::kernel::{self, Call};
+    let call = Call::Setns {
+        fd: std::os::fd::AsRawFd::as_raw_fd(f),
+        path: path.to_path_buf(),
+        nstype: n.clone,
+    };
+    kernel::run(
+        &mut kernel::Host,
+        b,
+        &[call],
+        &format!("joining the {} namespace", n.name),
+    )?;
+    Ok(())
+}
+
 /// Joins the namespaces `list` of the process `pid` (`glassbox exec`,
 /// `glassbox-runc exec`): every `/proc/PID/ns/*` file is opened first —
 /// after joining the mount namespace the host's /proc/PID is no longer
 /// where it was — then each is joined with `setns(2)`, one event each.
 pub(crate) fn join_all(pid: i32, list: &[NamespaceInfo]) -> crate::Result<()> {
-    use crate::kernel::{self, Call};
     use crate::trace::{self, Kind};
-    use std::os::fd::AsRawFd;
     let mut files = Vec::new();
     for n in list {
         let path = std::path::PathBuf::from(format!("/proc/{pid}/ns/{}", n.proc_name));
-        let f = std::fs::File::open(&path).map_err(|e| crate::Error::Io {
-            context: format!("opening {}", path.display()),
-            source: e,
-        })?;
+        let f = open(&path)?;
         files.push((n, path, f));
     }
     for (n, path, f) in &files {
-        let call = Call::Setns {
-            fd: f.as_raw_fd(),
-            path: path.clone(),
-            nstype: n.clone,
-        };
-        kernel::run(
-            &mut kernel::Host,
+        join(
+            n,
+            path,
+            f,
             trace::step(Kind::Namespace, "setns", format!("{} namespace", n.name))
                 .field("pid", pid)
                 .field("flag", n.flag),
-            &[call],
-            &format!("joining the {} namespace", n.name),
         )?;
     }
     Ok(())

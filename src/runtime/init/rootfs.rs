@@ -140,7 +140,6 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) 
     let (v2, v1) = cgroup_hierarchies(&info);
     let names: Vec<&str> = v1.iter().map(|(n, _)| n.as_str()).collect();
     let mut calls = Vec::new();
-    let mut dirs = vec![target.to_path_buf()];
     if v2 {
         calls.push(kernel::mount_fs("cgroup2", "cgroup", target).flags(flags));
     } else {
@@ -151,13 +150,11 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) 
                 .data("mode=755"),
         );
         for (name, opts) in &v1 {
-            let dir = target.join(name);
             calls.push(
-                kernel::mount_fs("cgroup", "cgroup", &dir)
+                kernel::mount_fs("cgroup", "cgroup", target.join(name))
                     .flags(flags)
                     .data(opts),
             );
-            dirs.push(dir);
         }
         if flags.contains(MsFlags::MS_RDONLY) {
             calls.push(Call::Mount {
@@ -178,19 +175,18 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) 
             &calls,
         ),
         || {
-            // Each hierarchy's directory is made on the tmpfs once it is
-            // mounted, just before its own mount.
+            // Each v1 hierarchy's directory is made on the tmpfs once it
+            // is mounted, just before its own mount.
             mkdir_p(target)?;
-            let mut dirs = dirs.iter().skip(1);
             for c in &calls {
                 if let Call::Mount {
-                    fstype: Some(t), ..
+                    target: dir,
+                    fstype: Some(t),
+                    ..
                 } = c
                 {
                     if t == "cgroup" {
-                        if let Some(d) = dirs.next() {
-                            mkdir_p(d)?;
-                        }
+                        mkdir_p(dir)?;
                     }
                 }
                 apply(k, std::slice::from_ref(c))?;
@@ -432,6 +428,24 @@ mod tests {
     use super::*;
     use crate::kernel::Recorder;
 
+    /// A container's plan with everything under `dir`: the root at
+    /// `dir/rootfs`, one layer `/l/1`.
+    fn plan_in(dir: &Path, spec: Spec) -> Plan {
+        Plan {
+            merged: dir.join("rootfs"),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            lowers: vec![("/l/1".into(), "sha256:a".into())],
+            spec,
+            volumes_dir: dir.join("volumes"),
+            new_cgroup_ns: false,
+            io: crate::runtime::Stdio::Inherit,
+            bundle_root: false,
+            park: None,
+            preserve_fds: 0,
+        }
+    }
+
     /// The run's whole mount sequence, recorded instead of made: needs no
     /// root, and fails if a step is reordered, dropped or changes its
     /// arguments.
@@ -454,22 +468,11 @@ mod tests {
         );
         let mut spec = Spec::default();
         spec.set_mounts(Some(mounts));
-        let plan = Plan {
-            merged: root.clone(),
-            upper: t.path().join("upper"),
-            work: t.path().join("work"),
-            lowers: vec![
-                ("/l/2".into(), "sha256:b".into()),
-                ("/l/1".into(), "sha256:a".into()),
-            ],
-            spec,
-            volumes_dir: t.path().join("volumes"),
-            new_cgroup_ns: false,
-            io: crate::runtime::Stdio::Inherit,
-            bundle_root: false,
-            park: None,
-            preserve_fds: 0,
-        };
+        let mut plan = plan_in(t.path(), spec);
+        plan.lowers = vec![
+            ("/l/2".into(), "sha256:b".into()),
+            ("/l/1".into(), "sha256:a".into()),
+        ];
         let mut k = Recorder::default();
         assert!(build_root(&plan, &mut k).is_ok());
         let r = root.display().to_string();
@@ -541,19 +544,7 @@ mod tests {
     #[test]
     fn a_refused_overlay_mount_stops_the_init_before_anything_else() {
         let t = tempfile::tempdir().unwrap();
-        let plan = Plan {
-            merged: t.path().join("rootfs"),
-            upper: t.path().join("upper"),
-            work: t.path().join("work"),
-            lowers: vec![("/l/1".into(), "sha256:a".into())],
-            spec: Spec::default(),
-            volumes_dir: t.path().join("volumes"),
-            new_cgroup_ns: false,
-            io: crate::runtime::Stdio::Inherit,
-            bundle_root: false,
-            park: None,
-            preserve_fds: 0,
-        };
+        let plan = plan_in(t.path(), Spec::default());
         let mut k = Recorder {
             fail_at: Some(1),
             ..Recorder::default()
