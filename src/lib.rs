@@ -15,6 +15,7 @@ pub mod compare;
 pub mod doctor;
 pub mod error;
 pub mod explain;
+pub mod fuzzing;
 pub mod image;
 pub mod kernel;
 pub mod lessons;

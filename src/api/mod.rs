@@ -29,7 +29,7 @@ mod body;
 mod containers;
 mod images;
 mod objects;
-mod routes;
+pub(crate) mod routes;
 mod system;
 
 pub use body::Body;

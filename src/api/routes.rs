@@ -278,6 +278,48 @@ fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// How a request for `target` (path and query, as on the request line)
+/// is routed, without a daemon: the API version asked for and whether it
+/// is refused as too old, the route's pattern, the path's segments and the
+/// query (with its filters and an `all` flag read as handlers read them).
+/// `None` when `target` is not a URI hyper would accept. The fuzzing seam
+/// behind [`crate::fuzzing::api_route`].
+pub(crate) fn resolve(method: &str, target: &str) -> Option<Resolved> {
+    let method = hyper::Method::from_bytes(method.as_bytes()).ok()?;
+    let uri: hyper::Uri = target.parse().ok()?;
+    let (version, path) = strip_version(uri.path());
+    let too_old = version.as_deref().is_some_and(too_old);
+    let segs = segments(&method, &path);
+    let pattern = route_of(method.as_str(), &segs).map(|r| r.pattern);
+    let r = Req {
+        method: method.to_string(),
+        path,
+        segs,
+        query: parse_query(uri.query()),
+        body: Bytes::new(),
+    };
+    let filters = r.filters();
+    let all = r.flag("all");
+    Some(Resolved {
+        version,
+        too_old,
+        pattern,
+        filters,
+        all,
+        req: r,
+    })
+}
+
+/// What [`resolve`] found.
+pub(crate) struct Resolved {
+    pub version: Option<String>,
+    pub too_old: bool,
+    pub pattern: Option<&'static str>,
+    pub filters: Vec<(String, String)>,
+    pub all: bool,
+    pub req: Req,
+}
+
 /// Serves one connection until the client closes it.
 pub async fn connection<S>(s: S, d: Arc<Daemon>)
 where

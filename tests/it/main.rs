@@ -19,6 +19,7 @@ mod describe;
 mod dockerfile;
 mod doctor;
 mod foreground;
+mod fuzz_replay;
 mod hostile;
 mod image;
 mod interop;

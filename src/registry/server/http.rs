@@ -175,8 +175,8 @@ enum Framing {
 /// A request body as it streams in. Reading it is what makes the client
 /// send it (`Expect: 100-continue` is answered on the first read).
 pub struct Body<'a> {
-    reader: &'a mut BufReader<TcpStream>,
-    writer: &'a TcpStream,
+    reader: &'a mut dyn BufRead,
+    writer: &'a mut dyn Write,
     framing: Framing,
     continue_pending: bool,
     read: u64,
@@ -234,8 +234,7 @@ impl Read for Body<'_> {
         }
         if self.continue_pending {
             self.continue_pending = false;
-            let mut w = self.writer;
-            w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            self.writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         let n = match &mut self.framing {
             Framing::Length(left) => {
@@ -296,12 +295,9 @@ impl Read for Body<'_> {
 }
 
 /// Reads one CRLF- (or LF-) terminated line; `None` at a clean EOF.
-fn read_line(r: &mut BufReader<TcpStream>) -> io::Result<Option<String>> {
+fn read_line(r: &mut dyn BufRead) -> io::Result<Option<String>> {
     let mut buf = Vec::new();
-    let n = r
-        .by_ref()
-        .take(MAX_LINE as u64)
-        .read_until(b'\n', &mut buf)?;
+    let n = Read::take(&mut *r, MAX_LINE as u64).read_until(b'\n', &mut buf)?;
     if n == 0 {
         return Ok(None);
     }
@@ -366,7 +362,7 @@ enum HeadError {
     Bad(String),
 }
 
-fn read_head(r: &mut BufReader<TcpStream>) -> Result<Request, HeadError> {
+fn read_head(r: &mut dyn BufRead) -> Result<Request, HeadError> {
     let line = loop {
         match read_line(r) {
             Ok(Some(l)) if l.is_empty() => continue, // stray CRLF between requests
@@ -426,6 +422,77 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Result<Request, HeadError> {
     })
 }
 
+/// What one exchange on a connection came to.
+pub(crate) enum Exchange {
+    /// The connection closed (or timed out) between requests.
+    Closed,
+    /// Send this answer; close after it unless `keep`.
+    Answer {
+        /// The answer.
+        resp: Response,
+        /// A `HEAD` request: the head only.
+        head_only: bool,
+        /// The connection may carry another request.
+        keep: bool,
+    },
+}
+
+/// Reads one request from `reader`, lets `handle` answer it while its
+/// body streams in (`100 Continue` goes to `interim`), and drains what the
+/// handler left of the body. Garbage in the head or its framing is a 400
+/// that closes the connection.
+pub(crate) fn exchange(
+    reader: &mut dyn BufRead,
+    interim: &mut dyn Write,
+    handle: &mut dyn FnMut(&Request, &mut Body<'_>) -> Response,
+) -> Exchange {
+    let bad = |resp| Exchange::Answer {
+        resp,
+        head_only: false,
+        keep: false,
+    };
+    let req = match read_head(reader) {
+        Ok(r) => r,
+        Err(HeadError::Closed) => return Exchange::Closed,
+        Err(HeadError::Bad(why)) => {
+            return bad(Response::json(
+                400,
+                &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": why}]}),
+            ))
+        }
+    };
+    let te = req.header("transfer-encoding").map(str::to_ascii_lowercase);
+    let framing = match (&te, req.header("content-length")) {
+        (Some(t), _) if t.contains("chunked") => Framing::Chunked {
+            left: 0,
+            done: false,
+        },
+        (Some(_), _) => return bad(Response::empty(400)),
+        (None, Some(n)) => match n.parse::<u64>() {
+            Ok(n) => Framing::Length(n),
+            Err(_) => return bad(Response::empty(400)),
+        },
+        (None, None) => Framing::Length(0),
+    };
+    let expect = req
+        .header("expect")
+        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+    let mut body = Body {
+        reader,
+        writer: interim,
+        framing,
+        continue_pending: expect,
+        read: 0,
+    };
+    let resp = handle(&req, &mut body);
+    let keep = req.keep_alive() && body.drain();
+    Exchange::Answer {
+        resp,
+        head_only: req.method == "HEAD",
+        keep,
+    }
+}
+
 /// Serves requests on one connection until it closes, the client asks to
 /// close, or something goes wrong. `handle` answers each request.
 pub fn serve_connection(
@@ -438,52 +505,62 @@ pub fn serve_connection(
     };
     let mut reader = BufReader::with_capacity(256 * 1024, read_half);
     loop {
-        let req = match read_head(&mut reader) {
-            Ok(r) => r,
-            Err(HeadError::Closed) => return,
-            Err(HeadError::Bad(why)) => {
-                let resp = Response::json(
-                    400,
-                    &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": why}]}),
-                );
-                let _ = write_response(&stream, &resp, false, false);
-                return;
-            }
-        };
-        let te = req.header("transfer-encoding").map(str::to_ascii_lowercase);
-        let framing = match (&te, req.header("content-length")) {
-            (Some(t), _) if t.contains("chunked") => Framing::Chunked {
-                left: 0,
-                done: false,
-            },
-            (Some(_), _) => {
-                let _ = write_response(&stream, &Response::empty(400), false, false);
-                return;
-            }
-            (None, Some(n)) => match n.parse::<u64>() {
-                Ok(n) => Framing::Length(n),
-                Err(_) => {
-                    let _ = write_response(&stream, &Response::empty(400), false, false);
+        let mut interim = &stream;
+        match exchange(&mut reader, &mut interim, &mut handle) {
+            Exchange::Closed => return,
+            Exchange::Answer {
+                resp,
+                head_only,
+                keep,
+            } => {
+                if write_response(&stream, &resp, head_only, keep).is_err() || !keep {
                     return;
                 }
-            },
-            (None, None) => Framing::Length(0),
-        };
-        let expect = req
-            .header("expect")
-            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
-        let mut body = Body {
-            reader: &mut reader,
-            writer: &stream,
-            framing,
-            continue_pending: expect,
-            read: 0,
-        };
-        let resp = handle(&req, &mut body);
-        let keep = req.keep_alive() && body.drain();
-        let head_only = req.method == "HEAD";
-        if write_response(&stream, &resp, head_only, keep).is_err() || !keep {
-            return;
+            }
+        }
+    }
+}
+
+/// Serves the requests in `input` one after another as [`serve_connection`]
+/// serves a connection's, writing the answers to `output` (file bodies are
+/// read rather than sent with sendfile). The fuzzing seam: the same
+/// [`exchange`] and response head as a socket gets.
+pub(crate) fn serve_bytes(
+    input: &[u8],
+    output: &mut Vec<u8>,
+    mut handle: impl FnMut(&Request, &mut Body<'_>) -> Response,
+) {
+    let mut reader = io::Cursor::new(input);
+    loop {
+        let mut interim = Vec::new();
+        let ex = exchange(&mut reader, &mut interim, &mut handle);
+        output.extend_from_slice(&interim);
+        match ex {
+            Exchange::Closed => return,
+            Exchange::Answer {
+                resp,
+                head_only,
+                keep,
+            } => {
+                output.extend_from_slice(response_head(&resp, keep).as_bytes());
+                if !head_only {
+                    match &resp.body {
+                        ResponseBody::Empty => {}
+                        ResponseBody::Bytes(b) => output.extend_from_slice(b),
+                        ResponseBody::File { file, offset, len } => {
+                            use std::os::unix::fs::FileExt;
+                            let mut buf = vec![0; (*len).min(1 << 24) as usize];
+                            if file.read_exact_at(&mut buf, *offset).is_err() {
+                                return;
+                            }
+                            output.extend_from_slice(&buf);
+                        }
+                    }
+                }
+                if !keep {
+                    return;
+                }
+            }
         }
     }
 }
@@ -519,12 +596,8 @@ fn send_file(sock: &TcpStream, file: &File, mut offset: u64, mut len: u64) -> io
     Ok(())
 }
 
-fn write_response(
-    stream: &TcpStream,
-    resp: &Response,
-    head_only: bool,
-    keep: bool,
-) -> io::Result<()> {
+/// The status line and headers of `resp`, up to the empty line.
+fn response_head(resp: &Response, keep: bool) -> String {
     let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     for (n, v) in &resp.headers {
         let _ = write!(head, "{n}: {v}\r\n");
@@ -538,6 +611,16 @@ fn write_response(
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
+    head
+}
+
+fn write_response(
+    stream: &TcpStream,
+    resp: &Response,
+    head_only: bool,
+    keep: bool,
+) -> io::Result<()> {
+    let head = response_head(resp, keep);
     let mut w = stream;
     match (&resp.body, head_only) {
         (ResponseBody::Bytes(b), false) => {

@@ -165,6 +165,34 @@ impl App {
     }
 }
 
+/// Serves the raw request bytes `input` (one or more requests, as a
+/// client would send them on one connection) with a registry storing in
+/// `storage`, no auth, no events. Returns the bytes written back and each
+/// answer's status and headers. The fuzzing seam behind
+/// [`crate::fuzzing::registry_http`]: the same request parsing, handlers
+/// and storage as a served socket, without the socket.
+pub(crate) fn serve_bytes(
+    storage: &std::path::Path,
+    input: &[u8],
+) -> std::io::Result<(Vec<u8>, Vec<(u16, Vec<(String, String)>)>)> {
+    let storage = storage::Storage::open(storage)?;
+    let app = App {
+        uploads: uploads::Uploads::new(storage.clone()),
+        storage,
+        auth: None,
+        realm: String::new(),
+        events: false,
+    };
+    let mut out = Vec::new();
+    let mut heads = Vec::new();
+    http::serve_bytes(input, &mut out, |req, body| {
+        let resp = app.handle("fuzz", req, body);
+        heads.push((resp.status, resp.headers.clone()));
+        resp
+    });
+    Ok((out, heads))
+}
+
 /// `path` with each `sha256:<64 hex>` cut to 12 hex digits, for subjects.
 fn short_digests(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
