@@ -255,9 +255,12 @@ pub fn replay(dir: &Path, target: fn(&[u8])) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz/fuzz_targets/NAME.rs` and
 /// `fuzz/corpus/NAME/` are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("image_reference", image_reference),
     ("dockerfile", dockerfile),
     ("layer_apply", layer_apply),

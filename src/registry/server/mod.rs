@@ -165,6 +165,9 @@ impl App {
     }
 }
 
+/// An answer's status and headers, as [`serve_bytes`] returns them.
+pub(crate) type AnswerHead = (u16, Vec<(String, String)>);
+
 /// Serves the raw request bytes `input` (one or more requests, as a
 /// client would send them on one connection) with a registry storing in
 /// `storage`, no auth, no events. Returns the bytes written back and each
@@ -174,7 +177,7 @@ impl App {
 pub(crate) fn serve_bytes(
     storage: &std::path::Path,
     input: &[u8],
-) -> std::io::Result<(Vec<u8>, Vec<(u16, Vec<(String, String)>)>)> {
+) -> std::io::Result<(Vec<u8>, Vec<AnswerHead>)> {
     let storage = storage::Storage::open(storage)?;
     let app = App {
         uploads: uploads::Uploads::new(storage.clone()),
