@@ -22,6 +22,7 @@ pub mod lessons;
 pub mod network;
 pub mod ocirt;
 pub mod registry;
+pub mod rootless;
 pub mod runtime;
 pub mod store;
 pub mod trace;

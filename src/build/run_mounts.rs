@@ -449,12 +449,8 @@ impl Builder<'_> {
         for p in [&upper, &work, &merged] {
             std::fs::create_dir(p).ctx(|| format!("creating {}", p.display()))?;
         }
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.display(),
-            upper.display(),
-            work.display()
-        );
+        let lower_s = lower.display().to_string();
+        let opts = kernel::userns::overlay_data(&[&lower_s], Some((&upper, &work)));
         kernel::run(
             &mut kernel::Host,
             trace::step(Kind::Build, "mount", format!("bind {target}"))

@@ -32,7 +32,9 @@ fn is_opaque(path: &Path) -> bool {
     let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
-    let name = c"trusted.overlay.opaque";
+    let Ok(name) = CString::new(crate::kernel::userns::overlay_xattr("opaque")) else {
+        return false;
+    };
     let mut buf = [0u8; 4];
     // SAFETY: both strings are NUL-terminated and live for the call; `buf`
     // is a valid writable buffer of the length passed.

@@ -113,15 +113,13 @@ impl View {
             }),
             _ => {
                 let target = super::sweep::mount_dir(store, "view")?;
-                let opts = format!(
-                    "lowerdir={}",
-                    lower
-                        .iter()
-                        .rev()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(":")
-                );
+                let lowers: Vec<String> = lower
+                    .iter()
+                    .rev()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                let lowers: Vec<&str> = lowers.iter().map(String::as_str).collect();
+                let opts = kernel::userns::overlay_data(&lowers, None);
                 let calls = [kernel::mount_fs("overlay", "overlay", target.path())
                     .flags(nix::mount::MsFlags::MS_RDONLY)
                     .data(&opts)];

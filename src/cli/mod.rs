@@ -159,6 +159,20 @@ pub fn main() -> i32 {
             return 2;
         }
     };
+    // Without root, join (or first make) the user namespace every rootless
+    // command works in, before any thread starts. Commands that touch no
+    // container, image or mount work without it.
+    let needs_engine = !matches!(
+        cli.command,
+        Command::Explain(_) | Command::Completions(_) | Command::Man
+    );
+    if needs_engine {
+        if let Err(e) = crate::rootless::enter() {
+            sinks.finish();
+            eprintln!("glassbox: rootless mode: {e}");
+            return 1;
+        }
+    }
     let ctx = Ctx {
         root: cli.global.root(),
         global: cli.global,

@@ -62,7 +62,7 @@ impl GlobalOpts {
     pub fn root(&self) -> PathBuf {
         self.root
             .clone()
-            .unwrap_or_else(|| PathBuf::from("/var/lib/glassbox"))
+            .unwrap_or_else(crate::rootless::default_root)
     }
 
     /// The trace mode in force.

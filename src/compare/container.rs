@@ -160,6 +160,7 @@ fn run_once(
                     .and_then(|(_, d)| std::fs::read_to_string(d.join("cgroup.controllers")).ok())
                     .map(|t| t.split_whitespace().map(str::to_string).collect())
                     .unwrap_or_default(),
+                cgroup::Layout::Off { .. } => Vec::new(),
             };
         },
     );

@@ -235,7 +235,11 @@ pub fn apply_tar<R: Read>(tar: R, dest: &Path, mode: ApplyMode) -> Result<ApplyS
                         }
                     }
                 }
-                ApplyMode::Overlay => xattr_set(&parent, "trusted.overlay.opaque", b"y")?,
+                ApplyMode::Overlay => xattr_set(
+                    &parent,
+                    &crate::kernel::userns::overlay_xattr("opaque"),
+                    b"y",
+                )?,
             }
             continue;
         }

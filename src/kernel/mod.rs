@@ -14,6 +14,8 @@
 //!
 //! Layering: below runtime, build, network and volume; above `trace` only.
 
+pub mod userns;
+
 use crate::trace::EventBuilder;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;

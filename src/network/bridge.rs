@@ -50,10 +50,12 @@ pub fn ensure(nl: &mut Netlink, root: &Path, net: &Network) -> crate::Result<boo
         .equivalent(format!("sysctl -w net.ipv4.conf.{name}.forwarding=0"))
         .syscall(format!("write(\"{key}\", \"0\")"))
         .announce()?;
-    let r = std::fs::write(&key, b"0").map_err(|e| crate::Error::Io {
-        context: format!("writing {key}"),
-        source: e,
-    });
+    let r = crate::rootless::in_engine_netns(|| std::fs::write(&key, b"0"))
+        .and_then(|r| r)
+        .map_err(|e| crate::Error::Io {
+            context: format!("writing {key}"),
+            source: e,
+        });
     s.finish_with(r)?;
     if let Some(gw) = net.gateway {
         let cidr = format!("{gw}/{}", net.subnet.prefix);

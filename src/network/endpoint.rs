@@ -167,7 +167,7 @@ pub fn fresh_host_ends(endpoints: Vec<Endpoint>) -> Vec<Endpoint> {
     if endpoints.is_empty() {
         return endpoints;
     }
-    let Ok(mut nl) = netlink::Netlink::open() else {
+    let Ok(mut nl) = netlink::Netlink::host() else {
         return endpoints;
     };
     endpoints
@@ -199,7 +199,7 @@ pub fn attach(root: &Path, endpoints: &[Endpoint], pid: i32) -> crate::Result<()
         return Ok(());
     }
     let _p = trace::phase("network");
-    let mut nl = netlink::Netlink::open().map_err(nl_err("opening a netlink socket"))?;
+    let mut nl = netlink::Netlink::host().map_err(nl_err("opening a netlink socket"))?;
     for ep in endpoints {
         {
             let _l = store::Lock::root(root)?;
@@ -343,7 +343,7 @@ pub fn disconnect(root: &Path, net_key: &str, container: &str) -> crate::Result<
     let Some(ep) = st.networks.iter().find(|e| e.network == net.name).cloned() else {
         return Err(NetworkError::NotConnected(st.name, net.name).into());
     };
-    if let Ok(mut nl) = netlink::Netlink::open() {
+    if let Ok(mut nl) = netlink::Netlink::host() {
         veth::detach(&mut nl, &ep)?;
     }
     let mut st = State::load(&dir)?;

@@ -113,7 +113,7 @@ pub(super) fn make(root: &Path, name: &str, o: &CreateOptions) -> crate::Result<
         return Err(NetworkError::NameInUse(name.into()).into());
     }
     let _host = store::Lock::host()?;
-    let mut nl = netlink::Netlink::open().map_err(nl_err("opening a netlink socket"))?;
+    let mut nl = netlink::Netlink::host().map_err(nl_err("opening a netlink socket"))?;
     let routes = nl.routes().map_err(nl_err("listing the host's routes"))?;
     let links = nl.links().map_err(nl_err("listing the host's links"))?;
     let mine = store::all(root);
@@ -199,7 +199,7 @@ pub fn remove(root: &Path, key: &str) -> crate::Result<String> {
         }
         .into());
     }
-    let mut nl = netlink::Netlink::open().map_err(nl_err("opening a netlink socket"))?;
+    let mut nl = netlink::Netlink::host().map_err(nl_err("opening a netlink socket"))?;
     bridge::remove(&mut nl, &net)?;
     let s = trace::cleanup(Kind::Network, "remove", format!("network {}", net.name))
         .field("network", &net.name)
@@ -237,7 +237,7 @@ pub fn prune(root: &Path) -> crate::Result<Pruned> {
         if !users(root, &n.name).is_empty() {
             continue;
         }
-        let mut nl = netlink::Netlink::open().map_err(nl_err("opening a netlink socket"))?;
+        let mut nl = netlink::Netlink::host().map_err(nl_err("opening a netlink socket"))?;
         if nl
             .link(&n.bridge)
             .map_err(nl_err("looking up a bridge"))?
@@ -254,7 +254,7 @@ pub fn prune(root: &Path) -> crate::Result<Pruned> {
 /// the networks: for throw-away roots such as the tests', whose bridges
 /// would otherwise outlive them.
 pub fn teardown_root(root: &Path) {
-    let Ok(mut nl) = netlink::Netlink::open() else {
+    let Ok(mut nl) = netlink::Netlink::host() else {
         return;
     };
     for n in store::all(root) {

@@ -69,6 +69,16 @@ impl Netlink {
         Ok(Netlink { socket, seq: 0 })
     }
 
+    /// A socket in the network namespace where glassbox keeps its bridges:
+    /// the host's as root; rootless, the keeper's (see `crate::rootless`),
+    /// the one network namespace the user's namespace lets it change.
+    pub fn host() -> io::Result<Netlink> {
+        match crate::rootless::engine_netns() {
+            Some(ns) => Self::in_netns(ns),
+            None => Self::open(),
+        }
+    }
+
     /// A socket in the network namespace of process `pid`.
     pub fn in_netns_of(pid: i32) -> io::Result<Netlink> {
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;

@@ -88,7 +88,7 @@ impl Lock {
 
     /// The host-wide lock for choosing subnets and bridge names.
     pub fn host() -> crate::Result<Lock> {
-        Lock::take(Path::new("/run/glassbox/network.lock"))
+        Lock::take(&crate::rootless::run_dir().join("network.lock"))
     }
 }
 

@@ -57,6 +57,13 @@ pub enum Layout {
         /// (controller, mount point) for memory, cpu, pids, freezer.
         controllers: Vec<(String, PathBuf)>,
     },
+    /// No cgroup this process may make: rootless glassbox where no subtree
+    /// is delegated to the user. Containers run without limits, and the
+    /// run says so and why.
+    Off {
+        /// Why there is none.
+        why: String,
+    },
 }
 
 /// The v1 controllers glassbox uses.
@@ -66,7 +73,24 @@ impl Layout {
     /// Reads the mount table to find the layout.
     pub fn detect() -> Result<Layout, RuntimeError> {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        Layout::from_mountinfo(&info).ok_or(RuntimeError::NoCgroups)
+        let layout = Layout::from_mountinfo(&info).ok_or(RuntimeError::NoCgroups)?;
+        if crate::kernel::userns::inside() {
+            return Ok(Layout::rootless(layout));
+        }
+        Ok(layout)
+    }
+
+    /// What a process that is root only inside a user namespace may use of
+    /// the host's `layout`: the cgroup directories belong to the host's
+    /// root, so unless a v2 subtree was delegated (made writable) to the
+    /// user, there is nothing. Delegation is not used yet: rootless runs
+    /// are always `Off`, and say why.
+    fn rootless(layout: Layout) -> Layout {
+        let why = match &layout {
+            Layout::V1 { .. } => "cgroup v1 hierarchies cannot be delegated to a user: only root writes them".to_string(),
+            _ => "glassbox does not yet ask systemd for a delegated cgroup v2 subtree, and without one only root may make cgroups".to_string(),
+        };
+        Layout::Off { why }
     }
 
     /// Parses `/proc/self/mountinfo` text.
@@ -100,6 +124,7 @@ impl Layout {
         match self {
             Layout::V1 { .. } => "v1",
             Layout::V2 { .. } => "v2",
+            Layout::Off { .. } => "none",
         }
     }
 }
@@ -178,6 +203,7 @@ impl Cgroup {
                 .iter()
                 .map(|(c, p)| (c.clone(), p.join(&self.name)))
                 .collect(),
+            Layout::Off { .. } => Vec::new(),
         }
     }
 
@@ -188,6 +214,7 @@ impl Cgroup {
                 .iter()
                 .find(|(c, _)| c == controller)
                 .map(|(_, p)| p.join(&self.name)),
+            Layout::Off { .. } => None,
         }
     }
 
@@ -289,6 +316,21 @@ impl Cgroup {
     }
 
     fn create_once(&self, fs: &mut dyn CgroupFs, limits: &Limits) -> crate::Result<()> {
+        if let Layout::Off { why } = &self.layout {
+            let asked: Vec<&str> = [
+                limits.memory.map(|_| "--memory"),
+                limits.cpus.map(|_| "--cpus"),
+                limits.pids.map(|_| "--pids-limit"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            trace::fact(Kind::Cgroup, "unavailable", format!("cgroup {}", self.name))
+                .field("why", why)
+                .field("limits_not_applied", asked)
+                .info();
+            return Ok(());
+        }
         if let Layout::V2 { root } = &self.layout {
             // v2 hands controllers down the tree: enable them for children of
             // the root and of glassbox/.
@@ -333,6 +375,9 @@ impl Cgroup {
 
     /// Moves `pid` into every directory of the cgroup.
     pub fn join(&self, fs: &mut dyn CgroupFs, pid: i32) -> crate::Result<()> {
+        if matches!(self.layout, Layout::Off { .. }) {
+            return Ok(());
+        }
         let files: Vec<PathBuf> = self
             .dirs()
             .into_iter()
@@ -360,6 +405,9 @@ impl Cgroup {
     /// Freezes (`true`) or thaws every process of the cgroup: the v1
     /// freezer's `freezer.state`, or v2's `cgroup.freeze`.
     pub fn freeze(&self, fs: &mut dyn CgroupFs, frozen: bool) -> crate::Result<()> {
+        if let Layout::Off { why } = &self.layout {
+            return Err(RuntimeError::NoFreezer(why.clone()).into());
+        }
         let (file, value, meaning) = match (&self.layout, frozen) {
             (Layout::V2 { .. }, true) => (
                 "cgroup.freeze",
@@ -379,6 +427,7 @@ impl Cgroup {
                 "THAWED",
                 "let the frozen processes run again",
             ),
+            (Layout::Off { .. }, _) => unreachable!("returned above"),
         };
         let Some(dir) = self.dir_of("freezer") else {
             return Err(RuntimeError::NoCgroups.into());
@@ -386,7 +435,7 @@ impl Cgroup {
         write_step(fs, &dir, file, value, meaning)?;
         match self.layout {
             Layout::V2 { .. } => confirm_frozen(fs, &dir, frozen),
-            Layout::V1 { .. } => Ok(()),
+            Layout::V1 { .. } | Layout::Off { .. } => Ok(()),
         }
     }
 
@@ -395,6 +444,7 @@ impl Cgroup {
         let file = match &self.layout {
             Layout::V2 { .. } => "memory.events",
             Layout::V1 { .. } => "memory.oom_control",
+            Layout::Off { .. } => return false,
         };
         let Some(dir) = self.dir_of("memory") else {
             return false;
@@ -417,6 +467,7 @@ impl Cgroup {
         let file = match &self.layout {
             Layout::V2 { .. } => "memory.peak",
             Layout::V1 { .. } => "memory.max_usage_in_bytes",
+            Layout::Off { .. } => return None,
         };
         let path = self.dir_of("memory")?.join(file);
         let n = fs.read(&path).ok()?.trim().parse().ok()?;
@@ -425,6 +476,9 @@ impl Cgroup {
 
     /// Removes the (empty) directories.
     pub fn remove(&self, fs: &mut dyn CgroupFs) -> crate::Result<()> {
+        if matches!(self.layout, Layout::Off { .. }) {
+            return Ok(());
+        }
         let dirs: Vec<String> = self
             .dirs()
             .iter()

@@ -32,6 +32,9 @@ pub enum RuntimeError {
     /// No cgroup filesystem is mounted.
     #[error("no cgroup filesystem found in /proc/self/mountinfo; mount cgroup2 at /sys/fs/cgroup")]
     NoCgroups,
+    /// `pause` where this process may make no cgroup (rootless).
+    #[error("pause freezes a container's cgroup, and this container has none: {0}")]
+    NoFreezer(String),
     /// `--memory` that is not a size.
     #[error("memory limit {0:?} is not a size; write it like 64m or 1g")]
     BadMemory(String),

@@ -221,13 +221,20 @@ impl Proxy {
                 r.listener.local_addr().map(|a| a.port()).unwrap_or(0)
             );
             let target = Resolver::new(r.target);
+            // The listener was bound in the host's network namespace; the
+            // thread's own sockets to the container are opened where the
+            // container's bridge is (rootless: the keeper's namespace).
             let t = match r.listener {
-                Listener::Tcp(l) => std::thread::Builder::new()
-                    .name(name)
-                    .spawn(move || super::proxy_tcp::serve(l, target, stop))?,
-                Listener::Udp(u) => std::thread::Builder::new()
-                    .name(name)
-                    .spawn(move || udp_loop(u, target, stop, udp_idle))?,
+                Listener::Tcp(l) => std::thread::Builder::new().name(name).spawn(move || {
+                    if crate::rootless::enter_engine_netns_on_this_thread().is_ok() {
+                        super::proxy_tcp::serve(l, target, stop)
+                    }
+                })?,
+                Listener::Udp(u) => std::thread::Builder::new().name(name).spawn(move || {
+                    if crate::rootless::enter_engine_netns_on_this_thread().is_ok() {
+                        udp_loop(u, target, stop, udp_idle)
+                    }
+                })?,
             };
             threads.push(t);
         }

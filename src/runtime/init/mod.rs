@@ -40,6 +40,9 @@ pub struct Plan {
     park: Option<Park>,
     /// `--preserve-fds`: descriptors 3..3+N stay open across exec.
     preserve_fds: u32,
+    /// The init is root only of a user namespace (rootless): devices are
+    /// bind-mounted from the host's /dev, as it may not make them.
+    userns: bool,
 }
 
 impl Plan {
@@ -72,6 +75,7 @@ impl Plan {
             bundle_root: false,
             park: None,
             preserve_fds: 0,
+            userns: crate::kernel::userns::inside(),
         }
     }
 
@@ -98,6 +102,7 @@ impl Plan {
             bundle_root: true,
             park,
             preserve_fds,
+            userns: crate::kernel::userns::inside(),
         }
     }
 }

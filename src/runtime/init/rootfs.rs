@@ -30,7 +30,11 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
             }
             mount_one(&root, m, k)?;
             if m.destination() == Path::new("/dev") {
-                make_devices(&root, k)?;
+                if plan.userns {
+                    bind_devices(&root, k)?;
+                } else {
+                    make_devices(&root, k)?;
+                }
             }
         }
     }
@@ -45,12 +49,7 @@ fn calls_step(k: &mut dyn Kernel, b: trace::EventBuilder, calls: &[Call]) -> R {
 
 fn mount_overlay(plan: &Plan, k: &mut dyn Kernel) -> R {
     let lowerdir: Vec<&str> = plan.lowers.iter().map(|(d, _)| d.as_str()).collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowerdir.join(":"),
-        plan.upper.display(),
-        plan.work.display()
-    );
+    let data = kernel::userns::overlay_data(&lowerdir, Some((&plan.upper, &plan.work)));
     let layers: Vec<serde_json::Value> = plan
         .lowers
         .iter()
@@ -304,15 +303,64 @@ fn dir_is_empty(p: &Path) -> bool {
     std::fs::read_dir(p).map_or(true, |mut d| d.next().is_none())
 }
 
+/// The devices every container gets: name, major, minor.
+const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The /dev symlinks every container gets.
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("ptmx", "pts/ptmx"),
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+];
+
+fn dev_links(dev: &Path) -> Result<(), String> {
+    for (link, to) in DEV_LINKS {
+        std::os::unix::fs::symlink(to, dev.join(link))
+            .map_err(|e| format!("symlink /dev/{link}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Rootless: root of a user namespace may not make device nodes (the
+/// kernel keeps `mknod` of real devices for the host's root), so each is
+/// an empty file with the host's device bind-mounted over it, as rootless
+/// runc and podman do.
+fn bind_devices(root: &Path, k: &mut dyn Kernel) -> R {
+    let names: Vec<String> = DEVICES.iter().map(|d| format!("/dev/{}", d.0)).collect();
+    let dev = root.join("dev");
+    let calls: Vec<Call> = DEVICES
+        .iter()
+        .map(|(name, _, _)| kernel::bind(Path::new("/dev").join(name), dev.join(name), false))
+        .collect();
+    act(
+        describe(
+            trace::step(Kind::Mount, "bind_devices", "/dev devices")
+                .field("devices", &names)
+                .field("why", "root of a user namespace may not mknod devices"),
+            &calls,
+        ),
+        || {
+            for (name, _, _) in DEVICES {
+                let p = dev.join(name);
+                std::fs::File::create(&p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+            }
+            apply(k, &calls)?;
+            dev_links(&dev)
+        },
+    )
+}
+
 fn make_devices(root: &Path, k: &mut dyn Kernel) -> R {
-    let devices: [(&str, u64, u64); 6] = [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ];
+    let devices = DEVICES;
     let names: Vec<String> = devices.iter().map(|d| format!("/dev/{}", d.0)).collect();
     let dev = root.join("dev");
     let calls: Vec<Call> = devices
@@ -340,17 +388,7 @@ fn make_devices(root: &Path, k: &mut dyn Kernel) -> R {
                     }
                 }
             }
-            for (link, to) in [
-                ("ptmx", "pts/ptmx"),
-                ("fd", "/proc/self/fd"),
-                ("stdin", "/proc/self/fd/0"),
-                ("stdout", "/proc/self/fd/1"),
-                ("stderr", "/proc/self/fd/2"),
-            ] {
-                std::os::unix::fs::symlink(to, dev.join(link))
-                    .map_err(|e| format!("symlink /dev/{link}: {e}"))?;
-            }
-            Ok(())
+            dev_links(&dev)
         },
     )
 }
@@ -443,6 +481,7 @@ mod tests {
             bundle_root: false,
             park: None,
             preserve_fds: 0,
+            userns: false,
         }
     }
 
@@ -537,6 +576,30 @@ mod tests {
                 matches!(c, Call::Mount { target, .. } if target == Path::new(p)),
                 "{c:?}"
             );
+        }
+    }
+
+    /// Rootless, the init makes no device node: each device is an empty
+    /// file with the host's node bind-mounted over it, and nothing is
+    /// mknod'ed.
+    #[test]
+    fn a_rootless_init_binds_the_hosts_devices_instead_of_making_them() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("rootfs");
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        let mut spec = Spec::default();
+        spec.set_mounts(Some(crate::runtime::spec::default_mounts().unwrap()));
+        let mut plan = plan_in(t.path(), spec);
+        plan.userns = true;
+        let mut k = Recorder::default();
+        assert!(build_root(&plan, &mut k).is_ok());
+        let calls = k.syscalls();
+        assert!(!calls.iter().any(|c| c.starts_with("mknod")), "{calls:#?}");
+        let r = root.display();
+        for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+            let want = format!(r#"mount("/dev/{name}", "{r}/dev/{name}", NULL, MS_BIND, NULL)"#);
+            assert!(calls.contains(&want), "no {want} in {calls:#?}");
+            assert!(root.join("dev").join(name).is_file(), "{name} is not a file");
         }
     }
 
