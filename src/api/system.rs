@@ -63,6 +63,16 @@ pub fn version() -> Resp {
     )
 }
 
+/// `docker info`'s security line: rootless, as dockerd says it, when the
+/// daemon runs without root.
+fn security_options() -> Vec<&'static str> {
+    let mut v = vec!["name=seccomp,profile=unconfined"];
+    if crate::rootless::active().is_some() {
+        v.push("name=rootless");
+    }
+    v
+}
+
 /// `GET /info`: what `docker info` prints.
 pub fn info(d: &Daemon) -> Resp {
     let all = crate::runtime::state::all(&d.root);
@@ -129,7 +139,7 @@ pub fn info(d: &Daemon) -> Resp {
             "Runtimes": {"glassbox": {"path": "glassbox"}},
             "DefaultRuntime": "glassbox",
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
-            "SecurityOptions": ["name=seccomp,profile=unconfined"],
+            "SecurityOptions": security_options(),
             "Labels": [],
             "ExperimentalBuild": false,
             "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},

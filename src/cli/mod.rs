@@ -10,6 +10,7 @@ mod docs_cmd;
 mod doctor_cmd;
 mod explain_cmd;
 mod images;
+mod info_cmd;
 mod inspect;
 mod lessons;
 mod network_cmd;
@@ -87,6 +88,8 @@ enum Command {
     Shim(container_cmd::ShimArgs),
     /// Build the lessons' base image busybox:latest from the host's static busybox
     Setup(images::SetupArgs),
+    /// How glassbox runs here: root or rootless, store, cgroups, overlay, networks
+    Info(info_cmd::InfoArgs),
     /// List images: REPOSITORY TAG IMAGE ID CREATED SIZE
     Images(images::ImagesArgs),
     /// Give an image another name:tag
@@ -225,6 +228,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Pause(a) => container_cmd::pause(a, ctx, true),
         Command::Unpause(a) => container_cmd::pause(a, ctx, false),
         Command::Setup(a) => images::setup(a, ctx),
+        Command::Info(a) => info_cmd::info(a, ctx),
         Command::Images(a) => images::images(a, ctx),
         Command::Tag(a) => images::tag(a, ctx),
         Command::Rmi(a) => images::rmi(a, ctx),

@@ -173,5 +173,8 @@ pub fn system(c: SystemCommand, ctx: &Ctx) -> crate::Result<i32> {
     }
     super::network_cmd::print_pruned(&r.networks);
     println!("Deleted blobs: {}", r.blobs);
+    if r.keeper_stopped {
+        println!("Ended the rootless keeper: nothing of glassbox runs for you now");
+    }
     Ok(0)
 }

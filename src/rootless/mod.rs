@@ -139,6 +139,28 @@ pub fn in_engine_netns<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result
     })
 }
 
+/// How this glassbox runs, for `glassbox info` and the Engine API's
+/// `/info`: the mode, and in rootless mode the keeper and the id map.
+pub fn summary() -> serde_json::Value {
+    match active() {
+        None => serde_json::json!({"mode": "root", "run_dir": run_dir()}),
+        Some(r) => {
+            let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+            serde_json::json!({
+                "mode": "rootless",
+                "host_uid": r.uid,
+                "host_gid": r.gid,
+                "keeper": r.keeper,
+                "run_dir": r.run_dir,
+                "uid_map": kernel::userns::parse_map(&map).iter().map(|m| serde_json::json!({
+                    "inside": m.inside, "outside": m.outside, "count": m.count,
+                })).collect::<Vec<_>>(),
+                "network_namespace": format!("/proc/{}/ns/net", r.keeper),
+            })
+        }
+    }
+}
+
 /// Why rootless glassbox could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RootlessError {
@@ -337,6 +359,8 @@ fn is_keeper(pid: i32, uid: u32) -> bool {
                 .find_map(|l| l.strip_prefix("Uid:"))
                 .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok())
         });
+    // Seen from inside the user namespace, the user is uid 0.
+    let uid = if kernel::userns::inside() { 0 } else { uid };
     is_ours && owner == Some(uid)
 }
 
@@ -586,8 +610,44 @@ pub fn keeper_main() -> i32 {
     }
 }
 
-/// Ends the keeper of this rootless glassbox (by its PID) when no
-/// container of the user is running: `system prune` calls it, so that after
+/// The processes in the keeper's user namespace other than the keeper and
+/// this one: containers, shims, a daemon, another command.
+pub fn others_in_userns() -> Vec<i32> {
+    let Some(r) = active() else {
+        return Vec::new();
+    };
+    let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/user", r.keeper)) else {
+        return Vec::new();
+    };
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| *p != me && *p != r.keeper && !is_zombie(*p))
+        .filter(|p| {
+            std::fs::read_link(format!("/proc/{p}/ns/user"))
+                .ok()
+                .as_ref()
+                == Some(&ns)
+        })
+        .collect()
+}
+
+/// Whether `pid` has exited and waits only to be reaped.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Ends the keeper of this rootless glassbox (by its PID) when nothing
+/// else runs in its user namespace: `system prune` calls it, so that after
 /// `rm -f` of everything and a prune nothing of glassbox runs. Returns
 /// whether it ended one.
 pub fn stop_keeper() -> bool {
@@ -596,6 +656,14 @@ pub fn stop_keeper() -> bool {
     };
     if !is_keeper(r.keeper, r.uid) {
         return false;
+    }
+    // A shim of a container just removed may still be on its way out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !others_in_userns().is_empty() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let s = trace::cleanup(
         Kind::Namespace,

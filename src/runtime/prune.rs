@@ -22,6 +22,8 @@ pub struct PruneReport {
     pub volumes: Vec<String>,
     /// Networks and bridges removed.
     pub networks: crate::network::Pruned,
+    /// Rootless: the keeper of the user namespace was ended.
+    pub keeper_stopped: bool,
 }
 
 /// Removes what is unused; see the module overview.
@@ -56,5 +58,8 @@ pub fn system_prune(root: &Path, all_images: bool, volumes: bool) -> crate::Resu
         report.volumes = super::volumes::prune(root)?;
     }
     report.networks = crate::network::prune(root)?;
+    // Rootless: with nothing left running, the keeper of the user
+    // namespace goes too, and with it its mounts and bridges.
+    report.keeper_stopped = crate::rootless::stop_keeper();
     Ok(report)
 }

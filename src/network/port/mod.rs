@@ -85,6 +85,28 @@ pub enum PortError {
     /// The running container has no address to forward to.
     #[error("container {0} has no address on a bridge network to forward its published ports to")]
     NoAddress(String),
+    /// A port below the unprivileged start, rootless.
+    #[error(
+        "cannot publish host port {port}: rootless glassbox runs as your own user, and the kernel \
+         lets only root bind ports below {start} (sysctl net.ipv4.ip_unprivileged_port_start); \
+         publish a port from {start} up, e.g. -p 8080:{container}, or ask an administrator to \
+         lower that sysctl"
+    )]
+    PrivilegedPort {
+        /// The host port asked for.
+        port: u16,
+        /// The container port.
+        container: u16,
+        /// The sysctl's value.
+        start: u16,
+    },
+    /// `--port-driver nat`, rootless.
+    #[error(
+        "the nat port driver writes nftables rules in the host's network namespace, which \
+         only the host's root may change; rootless glassbox publishes ports with the default \
+         --port-driver proxy"
+    )]
+    NatRootless,
     /// nft is missing.
     #[error("nft is not installed; install the nftables package (scripts/install-deps.sh) or use the default --port-driver proxy")]
     NftMissing,
@@ -179,6 +201,9 @@ impl PortState {
             }
         }
         let driver = Driver::parse(driver)?;
+        if driver == Driver::Nat && !bindings.is_empty() && crate::rootless::active().is_some() {
+            return Err(PortError::NatRootless);
+        }
         if driver == Driver::Nat {
             if let Some(b) = bindings.iter().find(|b| b.host_ip.is_ipv6()) {
                 return Err(PortError::BadSpec {
@@ -431,6 +456,15 @@ pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
                     holder: who_holds(root, b.host_ip, p, b.proto),
                 })
             }
+            (None, Some((p, e)))
+                if e.raw_os_error() == Some(libc::EACCES) && p < unprivileged_port_start() =>
+            {
+                Err(PortError::PrivilegedPort {
+                    port: p,
+                    container: b.container_port,
+                    start: unprivileged_port_start(),
+                })
+            }
             (None, Some((p, e))) => Err(PortError::Bind {
                 addr: format!("{}:{p}", b.host_ip_text()),
                 proto: b.proto.as_str(),
@@ -462,6 +496,15 @@ pub fn bind(root: &Path, ports: &mut PortState) -> Result<Held, PortError> {
         ports.bindings.remove(i);
     }
     Ok(held)
+}
+
+/// The lowest port a user without root may bind
+/// (`net.ipv4.ip_unprivileged_port_start`, 1024 unless changed).
+fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024)
 }
 
 /// Says who holds `port`: a glassbox container of this root that publishes

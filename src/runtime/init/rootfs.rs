@@ -599,7 +599,10 @@ mod tests {
         for name in ["null", "zero", "full", "random", "urandom", "tty"] {
             let want = format!(r#"mount("/dev/{name}", "{r}/dev/{name}", NULL, MS_BIND, NULL)"#);
             assert!(calls.contains(&want), "no {want} in {calls:#?}");
-            assert!(root.join("dev").join(name).is_file(), "{name} is not a file");
+            assert!(
+                root.join("dev").join(name).is_file(),
+                "{name} is not a file"
+            );
         }
     }
 
