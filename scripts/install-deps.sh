@@ -15,7 +15,7 @@ set -euo pipefail
 # its --runtime. containerd (1.6, with ctr and containerd-shim-runc-v2):
 # glassbox-runc is tested as its --runc-binary (the test starts its own
 # containerd with its own root, state and socket).
-PKGS=(busybox-static binutils skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io containerd)
+PKGS=(busybox-static binutils skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io containerd uidmap)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -40,6 +40,7 @@ mod registry_diff;
 mod registry_referrers;
 mod registry_server;
 mod registry_sha512;
+mod rootless;
 mod run;
 mod runopts;
 mod save_compat;
