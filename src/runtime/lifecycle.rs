@@ -386,8 +386,69 @@ pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
 fn thaw_to_deliver(dir: &Path, st: &mut State) -> crate::Result<()> {
     st.status = Status::Running;
     st.save(dir)?;
-    let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
-    cg.freeze(&mut super::cgroup::HostFs, false)
+    freeze(st, false)
+}
+
+/// Freezes or thaws the container's processes: through its cgroup's
+/// freezer, or, where glassbox has no cgroup (rootless without a delegated
+/// subtree), by stopping and continuing each process of its PID namespace.
+fn freeze(st: &State, frozen: bool) -> crate::Result<()> {
+    let layout = super::cgroup::Layout::detect()?;
+    if let super::cgroup::Layout::Off { why } = &layout {
+        return signal_freeze(st, frozen, why);
+    }
+    super::cgroup::Cgroup::new(layout, &st.id).freeze(&mut super::cgroup::HostFs, frozen)
+}
+
+/// Without a freezer: `SIGSTOP` (or `SIGCONT`) to every process whose PID
+/// namespace is the container's. Unlike the freezer, the processes' parent
+/// can see the stop (waitpid's WUNTRACED, SIGCHLD), and `ps` shows them in
+/// state T rather than asleep; the event says so.
+fn signal_freeze(st: &State, frozen: bool, why: &str) -> crate::Result<()> {
+    use nix::sys::signal::Signal;
+    let Some(pid) = st.pid else {
+        return Err(RuntimeError::NoFreezer(why.to_string()).into());
+    };
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).map_err(|e| crate::Error::Io {
+        context: format!("reading /proc/{pid}/ns/pid"),
+        source: e,
+    })?;
+    let pids: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_link(format!("/proc/{p}/ns/pid"))
+                .ok()
+                .as_ref()
+                == Some(&ns)
+        })
+        .collect();
+    let sig = if frozen {
+        Signal::SIGSTOP
+    } else {
+        Signal::SIGCONT
+    };
+    let list: Vec<String> = pids.iter().map(i32::to_string).collect();
+    let s = trace::step(
+        Kind::Process,
+        if frozen { "stop_all" } else { "continue_all" },
+        format!("container {}", &st.id[..12]),
+    )
+    .field("pids", &pids)
+    .field("signal", sig.as_str())
+    .field("no_freezer", why)
+    .equivalent(format!("kill -{} {}", &sig.as_str()[3..], list.join(" ")))
+    .syscall(format!("kill(pid, {})", sig.as_str()))
+    .announce()?;
+    let r = pids.iter().try_for_each(|p| {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p), sig).map_err(|e| crate::Error::Io {
+            context: format!("sending {} to {p}", sig.as_str()),
+            source: e.into(),
+        })
+    });
+    s.finish_with(r)
 }
 
 /// `wait`: blocks until the container exits; returns its exit code.
@@ -444,8 +505,7 @@ pub fn pause(root: &Path, key: &str, frozen: bool) -> crate::Result<String> {
         }
         .into());
     }
-    let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
-    cg.freeze(&mut super::cgroup::HostFs, frozen)?;
+    freeze(&st, frozen)?;
     st.status = if frozen {
         Status::Paused
     } else {

@@ -446,3 +446,40 @@ fn rootless_ports_networks_and_volumes_work_and_their_limits_are_explained() {
         "the keeper {keeper} still runs"
     );
 }
+
+/// The lessons a student without root meets first play to their end and
+/// their exercises check, as that student: lesson 5's `pause` stops the
+/// container's processes with SIGSTOP, as there is no freezer to use.
+#[test]
+fn lessons_1_2_4_and_5_run_and_check_as_a_user_without_root() {
+    let _turn = crate::support::lesson_turn();
+    let s = Student::new();
+    s.ok(&["setup"]);
+    for n in ["1", "2", "4", "5"] {
+        s.ok(&["lessons", "start", n]);
+        s.ok(&["lessons", "run", n]);
+        s.ok(&["lessons", "reset", n]);
+        s.ok(&["lessons", "start", n]);
+        s.ok(&["lessons", "solve", n]);
+        let out = s.run(&["lessons", "check", n]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains(&format!("Lesson {n} passed")),
+            "lesson {n} as {USER}: {text}"
+        );
+        if n == "5" {
+            // The paused container's processes are stopped (T), seen from
+            // the host.
+            let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "frozen"])).unwrap();
+            let pid = v[0]["State"]["Pid"].as_i64().unwrap();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let state = stat.rsplit_once(") ").unwrap().1.chars().next();
+            assert_eq!(state, Some('T'), "{stat}");
+        }
+        s.ok(&["lessons", "reset", n]);
+    }
+}
