@@ -18,7 +18,16 @@ pub struct DaemonArgs {
 /// Serves until ended (Ctrl-C).
 pub fn daemon(a: DaemonArgs, ctx: &Ctx) -> crate::Result<i32> {
     let hosts = if a.host.is_empty() {
-        vec!["unix:///run/glassbox.sock".to_string()]
+        // Rootless, as Docker's rootless daemon: the socket is in the
+        // user's runtime dir, where /run is the host root's.
+        if crate::rootless::active().is_some() {
+            vec![format!(
+                "unix://{}",
+                crate::rootless::run_dir().join("docker.sock").display()
+            )]
+        } else {
+            vec!["unix:///run/glassbox.sock".to_string()]
+        }
     } else {
         a.host
     };
