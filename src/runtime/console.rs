@@ -109,6 +109,11 @@ impl Console {
         let (_dirfd, path) = short_path(dir)?;
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
+        // Whoever can connect can type into the container: its owner only.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
         let c = Arc::new(Console {
             tty,
             stdin_once,
