@@ -326,3 +326,40 @@ fn a_client_killed_mid_attach_leaves_the_container_running_and_the_daemon_servin
     );
     d.ok(&["rm", "k"]);
 }
+
+#[test]
+fn resize_refuses_bad_sizes_containers_without_a_terminal_and_unknown_execs() {
+    let root = busybox_root();
+    let d = Daemon::start(&root);
+    d.ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "60"]);
+    d.ok(&[
+        "run", "-d", "-t", "--name", "withtty", "busybox", "sleep", "60",
+    ]);
+    let message = |body: &[u8]| -> String {
+        serde_json::from_slice::<serde_json::Value>(body).unwrap()["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let (status, _, body) = d.raw("POST", "/v1.41/containers/withtty/resize?h=x&w=80", b"");
+    assert_eq!(status, 400, "{}", message(&body));
+    assert!(message(&body).contains("h and w"));
+    let (status, _, body) = d.raw("POST", "/v1.41/containers/plain/resize?h=24&w=80", b"");
+    assert_eq!(status, 409);
+    assert!(message(&body).contains("no terminal"), "{}", message(&body));
+    let (status, ..) = d.raw("POST", "/v1.41/containers/nosuch/resize?h=24&w=80", b"");
+    assert_eq!(status, 404);
+    let (status, ..) = d.raw("POST", "/v1.41/exec/nosuch/resize?h=24&w=80", b"");
+    assert_eq!(status, 404);
+    // A detached -t container's pty takes the size; what runs inside sees it.
+    let (status, _, body) = d.raw("POST", "/v1.41/containers/withtty/resize?h=21&w=77", b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        d.ok(&["exec", "withtty", "sh", "-c", "stty size < /proc/1/fd/0"]),
+        "21 77\n"
+    );
+    // Both still run; the daemon still answers.
+    let up = names_up(&d);
+    assert!(up.contains("plain Up") && up.contains("withtty Up"), "{up}");
+    d.ok(&["rm", "-f", "plain", "withtty"]);
+}
