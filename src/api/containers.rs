@@ -52,6 +52,16 @@ pub struct ExecRecord {
     pub running: bool,
     /// Its exit code, once it ended.
     pub exit_code: Option<i32>,
+    /// `Tty`: a pseudo-terminal.
+    pub tty: bool,
+    /// `AttachStdin`: the client's stdin goes to the process.
+    pub stdin: bool,
+    /// The pty master while it runs, for resizing.
+    pub master: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// The last size asked for, set when the master arrives.
+    pub size: Option<(u16, u16)>,
+    /// The `glassbox exec` process serving it.
+    pub pid: Option<u32>,
 }
 
 /// A string field, `None` when absent or empty (Docker's clients send "").
@@ -263,6 +273,14 @@ pub fn create(d: &Daemon, r: &Req) -> Resp {
             if let Some(l) = v["Labels"].as_object() {
                 let _ = std::fs::write(labels_path(d, &id), Value::Object(l.clone()).to_string());
             }
+            // `docker run -i` sets StdinOnce: the container's stdin closes
+            // with the first attached client's.
+            if v["StdinOnce"].as_bool().unwrap_or(false) {
+                if let Ok((dir, mut st)) = state::find(&d.root, &id) {
+                    st.stdin_once = true;
+                    let _ = st.save(&dir);
+                }
+            }
             json(StatusCode::CREATED, &json!({"Id": id, "Warnings": []}))
         }
         Err(e) => engine_error(&e),
@@ -379,8 +397,17 @@ pub fn inspect(d: &Daemon, id: &str) -> Resp {
             }
             v["Config"]["Labels"] = labels(d, &full);
             v["Config"]["ExposedPorts"] = Value::Object(exposed);
-            v["Config"]["Tty"] = json!(false);
-            v["Config"]["OpenStdin"] = json!(false);
+            let tty = oci_spec::runtime::Spec::load(
+                d.root.join("containers").join(&full).join("config.json"),
+            )
+            .ok()
+            .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+            .unwrap_or(false);
+            let open_stdin = st.as_ref().is_some_and(|s| s.open_stdin);
+            v["Config"]["Tty"] = json!(tty);
+            v["Config"]["OpenStdin"] = json!(open_stdin);
+            v["Config"]["StdinOnce"] = json!(st.as_ref().is_some_and(|s| s.stdin_once));
+            v["Config"]["AttachStdin"] = json!(open_stdin);
             v["Config"]["AttachStdout"] = json!(true);
             v["Config"]["AttachStderr"] = json!(true);
             v["HostConfig"]["NetworkMode"] = json!(st
@@ -651,6 +678,11 @@ pub fn exec_create(d: &Daemon, id: &str, r: &Req) -> Resp {
                 user: text(&v["User"]),
                 running: false,
                 exit_code: None,
+                tty: v["Tty"].as_bool().unwrap_or(false),
+                stdin: v["AttachStdin"].as_bool().unwrap_or(false),
+                master: None,
+                size: None,
+                pid: None,
             },
         );
     }
@@ -672,9 +704,10 @@ pub fn exec_inspect(d: &Daemon, id: &str) -> Resp {
                 "ContainerID": e.container,
                 "Running": e.running,
                 "ExitCode": e.exit_code,
-                "ProcessConfig": {"entrypoint": e.cmd.first(), "arguments": e.cmd.iter().skip(1).collect::<Vec<_>>(), "tty": false},
-                "OpenStdin": false, "OpenStdout": true, "OpenStderr": true,
-                "Pid": 0,
+                "ProcessConfig": {"entrypoint": e.cmd.first(), "arguments": e.cmd.iter().skip(1).collect::<Vec<_>>(), "tty": e.tty, "privileged": false, "user": e.user.clone().unwrap_or_default()},
+                "OpenStdin": e.stdin, "OpenStdout": true, "OpenStderr": true,
+                "CanRemove": false,
+                "Pid": e.pid.unwrap_or(0),
             }),
         ),
     }

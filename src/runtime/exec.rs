@@ -25,6 +25,11 @@ pub struct ExecOptions {
     pub interactive: bool,
 }
 
+/// The environment variable naming a unix socket on which `exec -t` sends
+/// the pty master on instead of serving the terminal itself (the daemon
+/// sets it for `docker exec -it`).
+pub const TTY_FORWARD_FD_ENV: &str = "GLASSBOX_TTY_FORWARD_FD";
+
 /// Runs `cmd` in the container `key`; returns its exit code.
 pub fn exec(
     root: &std::path::Path,
@@ -45,6 +50,10 @@ pub fn exec(
         .into());
     }
     let pid = st.pid.unwrap_or(0);
+    let forward_to = std::env::var(TTY_FORWARD_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok());
+    std::env::remove_var(TTY_FORWARD_FD_ENV);
     let session = if tty {
         Some(super::tty::Session::new()?)
     } else {
@@ -147,7 +156,17 @@ pub fn exec(
                 .field("pid", child.as_raw())
                 .info();
             if let Some(session) = session {
-                return match session.serve(child) {
+                let served = match forward_to {
+                    Some(to) => {
+                        trace::fact(Kind::Process, "tty_forward", cmd[0].clone())
+                            .field("fd", to)
+                            .syscall("recvmsg(SCM_RIGHTS), sendmsg(SCM_RIGHTS)")
+                            .info();
+                        session.forward(child, to)
+                    }
+                    None => session.serve(child),
+                };
+                return match served {
                     Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => Ok(c),
                     Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Ok(128 + s as i32),
                     Ok(_) => Ok(1),

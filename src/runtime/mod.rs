@@ -10,6 +10,7 @@
 pub mod attach;
 pub mod bundle;
 pub mod cgroup;
+pub mod console;
 mod error;
 pub mod exec;
 mod init;
@@ -93,7 +94,8 @@ pub struct RunOptions {
     /// `-t`: give the container a pseudo-terminal.
     pub tty: bool,
     /// `-i`: the foreground container reads this command's standard input;
-    /// without it the container's stdin is /dev/null, as with docker.
+    /// without it the container's stdin is /dev/null, as with docker. A
+    /// detached one gets a stdin its shim keeps open for `attach`.
     pub interactive: bool,
     /// `--restart`.
     pub restart: restart::RestartPolicy,
@@ -191,6 +193,13 @@ pub fn create(
     };
     let spec = volumes::spec_mounts(&mounts).and_then(|extra| {
         let mut spec = spec::generate(image, &process, dir.merged(), &dir.id[..12])?;
+        // `-t` is recorded as OCI's `process.terminal`: a detached
+        // container's shim and `logs` read it.
+        if opts.tty {
+            if let Some(p) = spec.process_mut() {
+                p.set_terminal(Some(true));
+            }
+        }
         let mut all = spec.mounts().clone().unwrap_or_default();
         if !endpoints.is_empty() {
             all.extend(crate::network::name_mounts(&dir.path));
@@ -272,6 +281,8 @@ pub fn create(
                 crate::network::Mode::Network(n) => n.clone(),
             },
             networks: endpoints.clone(),
+            open_stdin: opts.interactive,
+            stdin_once: false,
         }
         .save(&dir.path)?;
         crate::network::announce(root, &dir.path)?;
@@ -431,6 +442,16 @@ pub(crate) fn remove_dir(dir: &ContainerDir) {
 pub(crate) enum Stdio {
     /// The shim's log pipes; stdin is /dev/null.
     Log(i32, i32),
+    /// The shim's log pipes and the read end of the stdin pipe it keeps
+    /// for attaching clients (a detached `-i` container).
+    LogIn {
+        /// The write end of the stdout pipe.
+        out: i32,
+        /// The write end of the stderr pipe.
+        err: i32,
+        /// The read end of the stdin pipe.
+        stdin: i32,
+    },
     /// A foreground run's pipes, which the command copies to its own
     /// stdout and stderr and to the log; stdin is the caller's when `stdin`
     /// (`-i`), else /dev/null.

@@ -42,6 +42,8 @@ pub(super) struct OutputPipes {
     log: Arc<Mutex<std::fs::File>>,
     echo: bool,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// Attached clients get the output too (a detached `-i` container).
+    console: Option<Arc<super::console::Console>>,
 }
 
 impl OutputPipes {
@@ -60,6 +62,7 @@ impl OutputPipes {
             log: open_log(dir)?,
             echo,
             threads: Vec::new(),
+            console: None,
         })
     }
 
@@ -77,15 +80,18 @@ impl OutputPipes {
         drop(self.writers.take());
         if let Some((o, e)) = self.readers.take() {
             let echo = |fd| self.echo.then_some(fd);
+            let to = |n| self.console.clone().map(|c| (c, n));
             self.threads.push(pump(
                 o,
                 Lines::new(self.log.clone(), "stdout"),
                 echo(libc::STDOUT_FILENO),
+                to(1),
             ));
             self.threads.push(pump(
                 e,
                 Lines::new(self.log.clone(), "stderr"),
                 echo(libc::STDERR_FILENO),
+                to(2),
             ));
         }
     }
@@ -102,13 +108,19 @@ impl OutputPipes {
 
 /// Copies a container's output stream from the pipe `r` into the log —
 /// and, for a foreground run, to `echo` (the command's own stdout or
-/// stderr) as soon as it arrives, a prompt without its newline included.
+/// stderr) as soon as it arrives, a prompt without its newline included;
+/// for a detached `-i` container, to the clients attached to its console
+/// (as stream 1 or 2).
 pub(super) fn pump(
     r: OwnedFd,
     mut lines: super::logline::Lines,
     echo: Option<std::os::fd::RawFd>,
+    console: Option<(Arc<super::console::Console>, u8)>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        if let Some((c, _)) = &console {
+            c.wait_gate();
+        }
         let mut buf = [0u8; 8192];
         loop {
             let n = match nix::unistd::read(&r, &mut buf) {
@@ -118,6 +130,9 @@ pub(super) fn pump(
                 Err(_) => break,
             };
             lines.push(&buf[..n]);
+            if let Some((c, stream)) = &console {
+                c.broadcast(*stream, &buf[..n]);
+            }
             if let Some(fd) = echo {
                 if !write_all_fd(fd, &buf[..n]) {
                     // Whoever read this command's output is gone (`| head`):
@@ -170,9 +185,10 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
     // The published ports' sockets, bound by the command that started us.
     let mut ports =
         crate::network::port::Supervisor::new(&dir.path, crate::network::port::Held::inherited());
+    let console = serve_console(&dir)?;
     loop {
         let began = std::time::Instant::now();
-        let result = run_once(&dir, ports.as_mut())?;
+        let result = run_once(&dir, ports.as_mut(), console.as_ref())?;
         let mut st = State::load(&dir.path)?;
         super::lifecycle::record_exit(&mut st, &result);
         let code = result.as_ref().map(|(c, _)| *c).unwrap_or(125);
@@ -219,11 +235,78 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
     }
 }
 
+/// A container with a terminal or an open stdin gets its attach socket,
+/// served for as long as this shim lives.
+fn serve_console(dir: &ContainerDir) -> crate::Result<Option<Arc<super::console::Console>>> {
+    let st = State::load(&dir.path)?;
+    let tty = oci_spec::runtime::Spec::load(dir.config())
+        .ok()
+        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false);
+    if !super::console::wanted(tty, st.open_stdin) {
+        return Ok(None);
+    }
+    let path = dir.path.join(super::console::SOCKET);
+    let s = crate::trace::step(
+        crate::trace::Kind::Process,
+        "attach_socket",
+        format!("container {}", &dir.id[..12]),
+    )
+    .field("path", path.display().to_string())
+    .field("tty", tty)
+    .field("stdin_once", st.stdin_once)
+    .equivalent(format!("socat UNIX-LISTEN:{} -", path.display()))
+    .syscall("socket(AF_UNIX), bind(2), listen(2)")
+    .announce()?;
+    let c = super::console::Console::serve(&dir.path, tty, st.stdin_once).map_err(|e| {
+        crate::Error::Io {
+            context: format!("serving the attach socket {}", path.display()),
+            source: e,
+        }
+    });
+    s.finish_with(c).map(Some)
+}
+
+/// A detached container's terminal: receives the pty master, then copies
+/// what the container writes into the log (one stdout stream, as docker
+/// logs a tty) and to the attached clients, until the pty's last slave
+/// closes.
+fn serve_tty(
+    console: Arc<super::console::Console>,
+    ours: OwnedFd,
+    log: Lines,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Some(master) = super::tty::receive_master(&ours) else {
+            return;
+        };
+        drop(ours);
+        let master = Arc::new(master);
+        console.set_master(master.clone());
+        console.wait_gate();
+        let mut log = log;
+        let mut buf = [0u8; 8192];
+        loop {
+            match nix::unistd::read(&*master, &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EIO) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+                Ok(n) => {
+                    log.push(&buf[..n]);
+                    console.broadcast(1, &buf[..n]);
+                }
+            }
+        }
+        log.finish();
+    })
+}
+
 /// Starts the container once with its output on the log; returns how it
 /// ended (an `Err` when it could not start).
 fn run_once(
     dir: &ContainerDir,
     mut ports: Option<&mut crate::network::port::Supervisor>,
+    console: Option<&Arc<super::console::Console>>,
 ) -> crate::Result<crate::Result<(i32, bool)>> {
     // Its steps show under this heading in the starting command's trace.
     let _p = crate::trace::phase("shim");
@@ -248,13 +331,54 @@ fn run_once(
             })
             .collect(),
     };
-    let mut out = OutputPipes::new(&dir.path, false)?;
-    let (w_out, w_err) = out.write_ends();
-    let io = super::Stdio::Log(w_out, w_err);
+    let run_io = console.map(|c| c.begin(&dir.path)).transpose()?;
+    let mut out = match run_io {
+        Some(super::console::RunIo::Tty { .. }) => None,
+        _ => Some(OutputPipes::new(&dir.path, false)?),
+    };
+    let (w_out, w_err) = out.as_ref().map_or((-1, -1), |o| o.write_ends());
+    let mut stdin_read = None;
+    let mut tty_socket = None;
+    let io = match run_io {
+        None => super::Stdio::Log(w_out, w_err),
+        Some(super::console::RunIo::Pipe(r)) => {
+            if let Some(o) = out.as_mut() {
+                o.console = console.cloned();
+            }
+            let stdin = r.as_raw_fd();
+            stdin_read = Some(r);
+            super::Stdio::LogIn {
+                out: w_out,
+                err: w_err,
+                stdin,
+            }
+        }
+        Some(super::console::RunIo::Tty { ours, theirs, plan }) => {
+            tty_socket = Some((ours, theirs));
+            super::Stdio::Tty(plan)
+        }
+    };
+    let mut tty_log = if tty_socket.is_some() {
+        Some(Lines::new(open_log(&dir.path)?, "stdout"))
+    } else {
+        None
+    };
+    let mut tty_thread = None;
     let limits: super::cgroup::Limits = st.limits.into();
     let mut released = false;
     let mut on_start = |pid: i32| {
-        out.container_started();
+        if let Some(o) = out.as_mut() {
+            o.container_started();
+        }
+        // The init has its own copies of the stdin pipe's read end and of
+        // the terminal socket now.
+        drop(stdin_read.take());
+        if let (Some((ours, theirs)), Some(c), Some(log)) =
+            (tty_socket.take(), console, tty_log.take())
+        {
+            drop(theirs);
+            tty_thread = Some(serve_tty(c.clone(), ours, log));
+        }
         if let Some(p) = ports.as_deref_mut() {
             p.container_started(pid);
         }
@@ -273,7 +397,15 @@ fn run_once(
     if let Some(p) = ports {
         p.container_exited();
     }
-    out.drain();
+    if let Some(o) = out.as_mut() {
+        o.drain();
+    }
+    if let Some(t) = tty_thread {
+        let _ = t.join();
+    }
+    if let Some(c) = console {
+        c.end_run();
+    }
     Ok(result)
 }
 

@@ -91,6 +91,14 @@ pub struct State {
     /// Its place on each network: address, gateway, MAC, aliases, veth.
     #[serde(default)]
     pub networks: Vec<crate::network::Endpoint>,
+    /// `-i` on a detached container (docker's `OpenStdin`): its stdin is a
+    /// pipe its shim keeps open for clients that attach.
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// docker's `StdinOnce` (`docker run -i` sets it): when the first
+    /// attached client closes its stdin, the container's stdin closes too.
+    #[serde(default)]
+    pub stdin_once: bool,
 }
 
 /// [`Limits`] in a serialisable form.

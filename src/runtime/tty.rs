@@ -46,6 +46,56 @@ fn set_window_size(fd: RawFd, ws: &libc::winsize) {
     let _ = unsafe { tiocswinsz(fd, ws) };
 }
 
+/// Sets the window size of the pty whose master is `master`
+/// (`TIOCSWINSZ`); the kernel sends SIGWINCH to the foreground job of the
+/// terminal, and `stty size` inside prints `rows cols`.
+pub fn resize(master: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the valid struct we pass.
+    unsafe { tiocswinsz(master.as_raw_fd(), &ws) }.map(|_| ())
+}
+
+/// The socket pair a container side sends its pty master over: ours, the
+/// container side's, and the plan naming it with the first window size.
+pub(crate) fn handoff(rows: u16, cols: u16) -> crate::Result<(OwnedFd, OwnedFd, TtyPlan)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| super::RuntimeError::Kernel {
+        what: "making the terminal socket".into(),
+        errno: e,
+    })?;
+    let plan = TtyPlan {
+        sock: theirs.as_raw_fd(),
+        rows,
+        cols,
+    };
+    Ok((ours, theirs, plan))
+}
+
+/// Sends `fd` over the unix socket `sock` as an `SCM_RIGHTS` message.
+pub(crate) fn send_fd(sock: RawFd, fd: RawFd) -> nix::Result<()> {
+    let fds = [fd];
+    let iov = [std::io::IoSlice::new(b"m")];
+    nix::sys::socket::sendmsg::<()>(
+        sock,
+        &iov,
+        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
+}
+
 /// In the container's init, after `/dev/pts` is mounted: opens a pty pair
 /// from the container's devpts, sizes it like the CLI's terminal, sends
 /// the master to the CLI over `sock`, and makes the slave the controlling
@@ -78,16 +128,7 @@ pub fn open_in_container(sock: RawFd, rows: u16, cols: u16) -> Result<String, St
             },
         );
     }
-    let fds = [master.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(b"m")];
-    nix::sys::socket::sendmsg::<()>(
-        sock,
-        &iov,
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .map_err(e("sending the pty master to glassbox"))?;
+    send_fd(sock, master.as_raw_fd()).map_err(e("sending the pty master to glassbox"))?;
     drop(master);
     // SAFETY: close only changes this process's fd table; the socket is
     // not used again.
@@ -104,7 +145,9 @@ pub fn open_in_container(sock: RawFd, rows: u16, cols: u16) -> Result<String, St
     Ok(path)
 }
 
-fn receive_master(sock: &OwnedFd) -> Option<OwnedFd> {
+/// Receives the pty master the container side sends over `sock`; `None`
+/// when the socket closes first (the container failed before its pty).
+pub(crate) fn receive_master(sock: &OwnedFd) -> Option<OwnedFd> {
     use std::os::fd::FromRawFd;
     let mut buf = [0u8; 1];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
@@ -176,23 +219,8 @@ pub(crate) fn run_with_terminal<T>(
     log: super::logline::Lines,
     f: impl FnOnce(TtyPlan, &mut dyn FnMut()) -> crate::Result<T>,
 ) -> crate::Result<T> {
-    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
     let ws = window_size(std::io::stdin().as_raw_fd());
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| super::RuntimeError::Kernel {
-        what: "making the terminal socket".into(),
-        errno: e,
-    })?;
-    let plan = TtyPlan {
-        sock: theirs.as_raw_fd(),
-        rows: ws.map_or(0, |w| w.ws_row),
-        cols: ws.map_or(0, |w| w.ws_col),
-    };
+    let (ours, theirs, plan) = handoff(ws.map_or(0, |w| w.ws_row), ws.map_or(0, |w| w.ws_col))?;
     let mut theirs = Some(theirs);
     let mut ours = Some(ours);
     let done = Arc::new(AtomicBool::new(false));
@@ -301,24 +329,10 @@ pub struct Session {
 impl Session {
     /// Makes the socket pair the container side sends the master over.
     pub fn new() -> crate::Result<Session> {
-        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
         let ws = window_size(std::io::stdin().as_raw_fd());
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| super::RuntimeError::Kernel {
-            what: "making the terminal socket".into(),
-            errno: e,
-        })?;
+        let (ours, theirs, plan) = handoff(ws.map_or(0, |w| w.ws_row), ws.map_or(0, |w| w.ws_col))?;
         Ok(Session {
-            plan: TtyPlan {
-                sock: theirs.as_raw_fd(),
-                rows: ws.map_or(0, |w| w.ws_row),
-                cols: ws.map_or(0, |w| w.ws_col),
-            },
+            plan,
             ours,
             theirs: Some(theirs),
         })
@@ -327,6 +341,31 @@ impl Session {
     /// What the container side needs.
     pub fn plan(&self) -> TtyPlan {
         self.plan
+    }
+
+    /// In the parent after fork, when another process serves the terminal
+    /// (the daemon, for `docker exec -it`): receives the master, sends it
+    /// on over the unix socket `to` (`SCM_RIGHTS` again), and waits for
+    /// `child`. The receiver copies the bytes and sets the window size.
+    pub fn forward(
+        mut self,
+        child: nix::unistd::Pid,
+        to: RawFd,
+    ) -> nix::Result<nix::sys::wait::WaitStatus> {
+        drop(self.theirs.take());
+        let sent = match receive_master(&self.ours) {
+            Some(master) => send_fd(to, master.as_raw_fd()),
+            None => Ok(()),
+        };
+        // SAFETY: close only changes this process's fd table; the socket
+        // is not used again.
+        unsafe { libc::close(to) };
+        loop {
+            match nix::sys::wait::waitpid(child, None) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return sent.and(r),
+            }
+        }
     }
 
     /// In the parent after fork: receives the master, copies both ways in

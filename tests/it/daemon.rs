@@ -55,18 +55,22 @@ impl<'a> Daemon<'a> {
 
     /// `docker ARGS` against this daemon, with a config dir of its own.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new(docker_cli())
-            .args(args)
+        self.command(args).output().expect("docker runs")
+    }
+
+    /// The command `docker ARGS` against this daemon, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(docker_cli());
+        c.args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
             .env("DOCKER_CONFIG", self.config.path())
             .env("DOCKER_BUILDKIT", "0")
-            .env_remove("DOCKER_CONTEXT")
-            .output()
-            .expect("docker runs")
+            .env_remove("DOCKER_CONTEXT");
+        c
     }
 
     /// `docker ARGS`, which must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
         assert!(
             out.status.success(),
@@ -79,7 +83,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// One raw HTTP/1.1 request; the status, headers and body.
-    fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    pub fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
         let mut s = UnixStream::connect(&self.sock).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let head = format!(
@@ -110,7 +114,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// The daemon's events so far.
-    fn events(&self) -> Vec<serde_json::Value> {
+    pub fn events(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.root.path().join("daemon.jsonl"))
             .unwrap_or_default()
             .lines()

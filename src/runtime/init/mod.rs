@@ -149,6 +149,13 @@ pub fn run(plan: &Plan, mut start: std::fs::File) -> i32 {
             stdin_from_null();
             output_to(out, err);
         }
+        super::Stdio::LogIn { out, err, stdin } => {
+            // `-i`: it reads the pipe its shim writes what attached
+            // clients send into.
+            // SAFETY: dup2 only changes this process's fd table.
+            unsafe { libc::dup2(stdin, 0) };
+            output_to(out, err);
+        }
         // The terminal is opened once /dev/pts is mounted (see below).
         super::Stdio::Tty(_) => {}
         // An OCI runtime's caller (conmon, containerd's shim) gave the
