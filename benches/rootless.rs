@@ -47,8 +47,12 @@ fn main() {
     let bin = d.join("bin/glassbox");
     std::fs::copy(env!("CARGO_BIN_EXE_glassbox"), &bin).unwrap();
     for sub in ["data", "run", "podman"] {
-        std::os::unix::fs::chown(d.join(sub), Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-            .unwrap();
+        std::os::unix::fs::chown(
+            d.join(sub),
+            Some(user.uid.as_raw()),
+            Some(user.gid.as_raw()),
+        )
+        .unwrap();
     }
     set_mode(&d.join("run"), 0o700);
     let env = format!(
@@ -59,7 +63,14 @@ fn main() {
         d.join("bin").display()
     );
     let root = d.join("root");
-    must(&format!("{} --root {} setup >/dev/null", bin.display(), root.display()), None);
+    must(
+        &format!(
+            "{} --root {} setup >/dev/null",
+            bin.display(),
+            root.display()
+        ),
+        None,
+    );
     must(&format!("{env} glassbox setup >/dev/null"), Some(USER));
     let podman_flags = format!(
         "--root {0}/storage --runroot {0}/run --storage-driver overlay",
@@ -68,7 +79,11 @@ fn main() {
     let mut sides = vec![
         (
             "glassbox (root)".to_string(),
-            format!("{} --root {} run --rm busybox true", bin.display(), root.display()),
+            format!(
+                "{} --root {} run --rm busybox true",
+                bin.display(),
+                root.display()
+            ),
             None,
         ),
         (
@@ -135,9 +150,15 @@ fn main() {
     }
     // The user's keeper ends with the prune; podman's storage goes with
     // the temp dir (as the user, since its files are the user's subuids).
-    sh(&format!("{env} glassbox system prune -f >/dev/null"), Some(USER));
+    sh(
+        &format!("{env} glassbox system prune -f >/dev/null"),
+        Some(USER),
+    );
     if podman {
-        sh(&format!("{env} podman {podman_flags} system reset -f >/dev/null 2>&1"), Some(USER));
+        sh(
+            &format!("{env} podman {podman_flags} system reset -f >/dev/null 2>&1"),
+            Some(USER),
+        );
     }
 }
 

@@ -376,7 +376,26 @@ pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
     if now == Status::Paused {
         thaw_to_deliver(&dir, &mut st)?;
     }
+    if sig == nix::sys::signal::Signal::SIGKILL {
+        wait_gone(&dir, st.pid);
+    }
     Ok(st.name)
+}
+
+/// After a SIGKILL, waits (up to 10 s, as dockerd does) until the
+/// supervisor has recorded the exit of the process `pid`, so a `kill`
+/// followed by `inspect` or `ps` finds the container exited, however busy
+/// the machine is: the exit, the restart, or the removal of a `--rm`
+/// container.
+fn wait_gone(dir: &Path, pid: Option<i32>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match State::load(dir) {
+            Ok(st) if st.status == Status::Running && st.pid == pid => {}
+            _ => return,
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A frozen process acts on a signal only once it is thawed, so after
