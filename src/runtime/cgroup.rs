@@ -82,13 +82,30 @@ impl Layout {
 
     /// What a process that is root only inside a user namespace may use of
     /// the host's `layout`: the cgroup directories belong to the host's
-    /// root, so unless a v2 subtree was delegated (made writable) to the
-    /// user, there is nothing. Delegation is not used yet: rootless runs
-    /// are always `Off`, and say why.
+    /// root, so only a v2 subtree *delegated* to the user (its directory
+    /// and its `cgroup.procs` and `cgroup.subtree_control` owned by the
+    /// user, as systemd does for `user@UID.service`, or an administrator
+    /// with `chown`) holding this process's own cgroup can be used: its
+    /// topmost such ancestor becomes the root glassbox makes its cgroups
+    /// under. Otherwise there is none, and the run says why.
     fn rootless(layout: Layout) -> Layout {
         let why = match &layout {
-            Layout::V1 { .. } => "cgroup v1 hierarchies cannot be delegated to a user: only root writes them".to_string(),
-            _ => "glassbox does not yet ask systemd for a delegated cgroup v2 subtree, and without one only root may make cgroups".to_string(),
+            Layout::V1 { .. } => {
+                "cgroup v1 hierarchies cannot be delegated to a user: only root writes them"
+                    .to_string()
+            }
+            Layout::V2 { root } => {
+                let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+                match delegated_root(root, &own, &|p| owned_by_me(p)) {
+                    Some(d) => return Layout::V2 { root: d },
+                    None => format!(
+                        "no cgroup v2 subtree holding this process ({}) is delegated to you; \
+                         start glassbox inside one (systemd: `systemd-run --user --scope glassbox …`)",
+                        own.trim().trim_start_matches("0::")
+                    ),
+                }
+            }
+            Layout::Off { why } => why.clone(),
         };
         Layout::Off { why }
     }
@@ -127,6 +144,32 @@ impl Layout {
             Layout::Off { .. } => "none",
         }
     }
+}
+
+/// The topmost directory between the v2 `mount` (excluded) and this
+/// process's own cgroup (from `/proc/self/cgroup` text `own`) that `mine`
+/// says is delegated, with nothing but delegated directories below it on
+/// the way down; `None` when the own cgroup itself is not delegated.
+pub fn delegated_root(mount: &Path, own: &str, mine: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    let mut dir = mount.join(rel.trim_start_matches('/'));
+    let mut found = None;
+    while dir != mount && dir.starts_with(mount) && mine(&dir) {
+        found = Some(dir.clone());
+        dir = dir.parent()?.to_path_buf();
+    }
+    found
+}
+
+/// Whether a cgroup directory is delegated to this process's user: the
+/// directory and the files a delegate writes are its own (uid 0 inside
+/// a user namespace is the user).
+fn owned_by_me(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    ["", "cgroup.procs", "cgroup.subtree_control"]
+        .iter()
+        .all(|f| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.uid() == me))
 }
 
 /// Resource limits from the command line.

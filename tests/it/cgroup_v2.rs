@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every check the init reports; a missing one fails like a failed one.
-const CHECKS: [&str; 15] = [
+const CHECKS: [&str; 20] = [
     "v2_only",
     "setup",
     "lesson1_hello",
@@ -34,6 +34,11 @@ const CHECKS: [&str; 15] = [
     "exec_joins_cgroup",
     "narration_names_v2_files",
     "rm_leaves_no_cgroup",
+    "rootless_hello",
+    "rootless_limits_written",
+    "rootless_pause_freezes",
+    "rootless_oom_killed",
+    "rootless_rm_leaves_no_cgroup",
 ];
 
 /// The modules (in load order) the guest's containers need: bridge and
@@ -105,6 +110,26 @@ fn initramfs(dir: &Path, kernel: &Path) -> PathBuf {
         copy_into(&tree, &lib, &lib.display().to_string());
     }
     copy_into(&tree, Path::new("/bin/busybox"), "bin/busybox");
+    // Rootless glassbox's id-mapping helpers (made setuid root by the
+    // init), and the student they map.
+    for helper in ["/usr/bin/newuidmap", "/usr/bin/newgidmap"] {
+        copy_into(&tree, Path::new(helper), helper);
+        for lib in libraries(Path::new(helper)) {
+            copy_into(&tree, &lib, &lib.display().to_string());
+        }
+    }
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    for (file, text) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nstudent:x:1000:1000:student:/home/student:/bin/sh\n",
+        ),
+        ("etc/group", "root:x:0:\nstudent:x:1000:\n"),
+        ("etc/subuid", "student:100000:65536\n"),
+        ("etc/subgid", "student:100000:65536\n"),
+    ] {
+        std::fs::write(tree.join(file), text).unwrap();
+    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/cgroup-v2-init.sh");
     copy_into(&tree, &script, "init");
     let version = kernel

@@ -246,6 +246,68 @@ else
     fail rm_leaves_no_cgroup "left: $left"
 fi
 
+# Rootless on the same v2-only machine: a student (uid 1000, subordinate
+# ids 100000-165535) whose shell lives in a cgroup subtree delegated to
+# them, as systemd delegates user@UID.service (here by chown, as an
+# administrator would). glassbox makes its cgroups under that subtree, so
+# limits and the freezer work without root.
+chown 0:0 /usr/bin/newuidmap /usr/bin/newgidmap
+chmod 4755 /usr/bin/newuidmap /usr/bin/newgidmap
+mkdir -p /home/student /sys/fs/cgroup/student/shell
+chown 1000:1000 /home/student
+echo "+memory +pids +cpu" >/sys/fs/cgroup/cgroup.subtree_control
+echo "+memory +pids +cpu" >/sys/fs/cgroup/student/cgroup.subtree_control
+chown 1000:1000 /sys/fs/cgroup/student /sys/fs/cgroup/student/cgroup.procs \
+    /sys/fs/cgroup/student/cgroup.subtree_control /sys/fs/cgroup/student/cgroup.threads
+chown -R 1000:1000 /sys/fs/cgroup/student/shell
+cat >/bin/as-student <<'EOS'
+#!/bin/sh
+echo $$ >/sys/fs/cgroup/student/shell/cgroup.procs
+# (POSIXLY_CORRECT: su stops reading options at the user, so glassbox's
+# own options reach glassbox)
+POSIXLY_CORRECT=1 exec su -s /bin/sh student -c 'unset POSIXLY_CORRECT; export HOME=/home/student PATH=/bin:/sbin:/usr/bin:/usr/sbin; exec glassbox "$@"' sh "$@"
+EOS
+chmod 755 /bin/as-student
+S=as-student
+D=/sys/fs/cgroup/student/glassbox
+rid_of() { $S inspect "$1" 2>/dev/null | sed -n 's/.*"Id": "\([0-9a-f]*\)".*/\1/p' | head -1; }
+rstatus_of() { $S inspect "$1" 2>/dev/null | sed -n 's/.*"Status": "\([a-z]*\)".*/\1/p' | head -1; }
+$S setup >/tmp/rsetup.out 2>&1
+if out=$($S run --rm busybox sh -c 'echo hello; cat /proc/self/uid_map' 2>&1) &&
+    echo "$out" | grep -q '^hello$' && echo "$out" | grep -q '^ *0 *1000 *1$' &&
+    $S info | grep -q 'Mode: *rootless'; then
+    ok rootless_hello "$(echo "$out" | tr -s ' \n' ' ')"
+else
+    fail rootless_hello "output: $out; setup: $(line /tmp/rsetup.out)"
+fi
+$S --trace json --trace-file /tmp/rhalf.jsonl run -d --name rhalf --memory 16m --cpus 0.5 --network none busybox sleep 600 >/tmp/rhalf.out 2>&1
+rhalf=$(rid_of rhalf)
+if [ -n "$rhalf" ] && [ "$(cat $D/$rhalf/memory.max 2>/dev/null)" = 16777216 ] &&
+    [ "$(cat $D/$rhalf/cpu.max 2>/dev/null)" = "50000 100000" ] &&
+    ! grep -q '"action":"unavailable"' /tmp/rhalf.jsonl; then
+    ok rootless_limits_written "in $D/$rhalf: memory.max=$(cat $D/$rhalf/memory.max) cpu.max=$(cat $D/$rhalf/cpu.max)"
+else
+    fail rootless_limits_written "id '$rhalf' memory.max '$(cat $D/$rhalf/memory.max 2>&1)' ($(line /tmp/rhalf.out)) $(grep unavailable /tmp/rhalf.jsonl | head -1)"
+fi
+$S pause rhalf >/tmp/rpause.out 2>&1
+if [ "$(cat $D/$rhalf/cgroup.freeze 2>/dev/null)" = 1 ] && [ "$(rstatus_of rhalf)" = paused ]; then
+    ok rootless_pause_freezes "$(grep frozen $D/$rhalf/cgroup.events)"
+else
+    fail rootless_pause_freezes "cgroup.freeze '$(cat $D/$rhalf/cgroup.freeze 2>&1)' status $(rstatus_of rhalf); $(line /tmp/rpause.out)"
+fi
+$S run -d --name rhog --memory 16m --network none busybox tail /dev/zero >/tmp/rhog.out 2>&1
+if wait_until '[ "$(rstatus_of rhog)" = exited ]' 600 && $S inspect rhog | grep -q '"OOMKilled": true'; then
+    ok rootless_oom_killed "$($S inspect rhog | grep -E '"(OOMKilled|ExitCode)"' | tr -d ' \n')"
+else
+    fail rootless_oom_killed "status $(rstatus_of rhog): $($S inspect rhog 2>&1 | grep -E 'OOM|ExitCode' | tr -d '\n') $(line /tmp/rhog.out)"
+fi
+$S rm -f rhalf rhog >/dev/null 2>&1
+if [ ! -e $D ] && [ -z "$(find /sys/fs/cgroup -mindepth 1 -type d | grep glassbox)" ]; then
+    ok rootless_rm_leaves_no_cgroup
+else
+    fail rootless_rm_leaves_no_cgroup "left: $(find /sys/fs/cgroup -type d | grep glassbox | tr '\n' ' ')"
+fi
+
 echo "@@done" >&3
 sync
 poweroff -f

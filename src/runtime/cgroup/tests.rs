@@ -185,3 +185,25 @@ fn memory_sizes_parse_like_docker() {
         Err(RuntimeError::BadMemory(_))
     ));
 }
+
+#[test]
+fn a_rootless_glassbox_uses_the_topmost_delegated_ancestor_of_its_own_cgroup() {
+    let mount = Path::new("/sys/fs/cgroup");
+    let own = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/term.scope\n";
+    let delegated =
+        |p: &Path| p.starts_with("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service");
+    assert_eq!(
+        delegated_root(mount, own, &delegated),
+        Some(PathBuf::from(
+            "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service"
+        ))
+    );
+    // A login session's scope is not delegated: nothing to use.
+    let session = "0::/user.slice/user-1000.slice/session-2.scope\n";
+    assert_eq!(delegated_root(mount, session, &delegated), None);
+    // The mount itself is never taken, even when everything is "owned".
+    assert_eq!(
+        delegated_root(mount, "0::/student/shell\n", &|_| true),
+        Some(PathBuf::from("/sys/fs/cgroup/student"))
+    );
+}
