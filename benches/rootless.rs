@@ -62,6 +62,10 @@ fn main() {
         d.join("run").display(),
         d.join("bin").display()
     );
+    let _cleanup = Cleanup {
+        env: env.clone(),
+        run: d.join("run"),
+    };
     let root = d.join("root");
     must(
         &format!(
@@ -73,7 +77,9 @@ fn main() {
     );
     must(&format!("{env} glassbox setup >/dev/null"), Some(USER));
     let podman_flags = format!(
-        "--root {0}/storage --runroot {0}/run --storage-driver overlay",
+        // crun (podman's default) refuses this host's hybrid cgroups; runc
+        // runs rootless podman here with cgroups left to cgroupfs.
+        "--root {0}/storage --runroot {0}/run --storage-driver overlay --runtime runc --cgroup-manager cgroupfs",
         d.join("podman").display()
     );
     let mut sides = vec![
@@ -125,7 +131,11 @@ fn main() {
     );
     let mut results = Vec::new();
     for (name, cmd, who) in &sides {
-        must(&format!("{cmd} >/dev/null"), *who); // warm-up: the keeper, caches
+        // Warm-up: the keeper, caches.
+        if !sh(&format!("{cmd} >/dev/null"), *who) {
+            println!("{name:22} failed: {cmd}");
+            continue;
+        }
         let lp = format!("for i in $(seq {runs}); do {cmd} >/dev/null || exit 1; done");
         let t = Instant::now();
         must(&lp, *who);
@@ -148,17 +158,39 @@ fn main() {
             if u < p { "ok" } else { "MISSED" }
         );
     }
-    // The user's keeper ends with the prune; podman's storage goes with
-    // the temp dir (as the user, since its files are the user's subuids).
-    sh(
-        &format!("{env} glassbox system prune -f >/dev/null"),
-        Some(USER),
-    );
     if podman {
         sh(
             &format!("{env} podman {podman_flags} system reset -f >/dev/null 2>&1"),
             Some(USER),
         );
+    }
+}
+
+/// Ends the user's keeper, even when the bench fails: a prune, then by the
+/// PID in its pid file if it still runs.
+struct Cleanup {
+    env: String,
+    run: std::path::PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        sh(
+            &format!("{} glassbox system prune -f >/dev/null", self.env),
+            Some(USER),
+        );
+        let pid = std::fs::read_to_string(self.run.join("glassbox/keeper.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmd.split(|b| *b == 0).any(|a| a == b"__rootless-keeper") {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
     }
 }
 

@@ -203,6 +203,8 @@ fn run_options(
             read_only: hc["ReadonlyRootfs"].as_bool().unwrap_or(false),
             host_network: mode == "host",
             init: hc["Init"].as_bool().unwrap_or(false),
+            home: None,
+            additional_gids: Vec::new(),
         },
         // The daemon removes AutoRemove containers itself, as dockerd
         // does, so that it still knows the exit code for `wait`.

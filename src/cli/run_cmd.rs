@@ -185,6 +185,8 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             read_only: a.read_only,
             host_network,
             init: a.init,
+            home: None,
+            additional_gids: Vec::new(),
         },
         remove: a.rm,
         name: a.name,

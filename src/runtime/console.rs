@@ -103,6 +103,33 @@ pub(crate) enum RunIo {
     Pipe(OwnedFd),
 }
 
+/// Held for writing around the `clone(2)` of a container's init, and for
+/// reading by the console's threads whenever they run code (rather than
+/// wait in `accept` or `read`). A raw clone copies the memory of a
+/// process whose other threads may be holding a lock at that instant (the
+/// allocator's, above all) and the init, a copy of one thread, would wait
+/// on it forever: this gate makes the clone happen only while every
+/// console thread sits in a blocking call holding nothing.
+pub(crate) static CLONE_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A console thread's hold on [`CLONE_GATE`], let go around each
+/// blocking call.
+struct Gated(Option<std::sync::RwLockReadGuard<'static, ()>>);
+
+impl Gated {
+    fn new() -> Gated {
+        Gated(Some(CLONE_GATE.read().unwrap_or_else(|e| e.into_inner())))
+    }
+
+    /// Runs the blocking call `f` without holding the gate.
+    fn blocking<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        self.0 = None;
+        let r = f();
+        self.0 = Some(CLONE_GATE.read().unwrap_or_else(|e| e.into_inner()));
+        r
+    }
+}
+
 impl Console {
     /// Listens on the container's attach socket.
     pub(crate) fn serve(dir: &Path, tty: bool, stdin_once: bool) -> std::io::Result<Arc<Console>> {
@@ -123,9 +150,13 @@ impl Console {
         });
         let me = c.clone();
         std::thread::spawn(move || {
-            for s in listener.incoming().map_while(Result::ok) {
+            let mut gate = Gated::new();
+            while let Ok((s, _)) = gate.blocking(|| listener.accept()) {
                 let me = me.clone();
-                std::thread::spawn(move || me.client(s));
+                std::thread::spawn(move || {
+                    let mut gate = Gated::new();
+                    me.client(s, &mut gate)
+                });
             }
         });
         Ok(c)
@@ -209,8 +240,8 @@ impl Console {
         self.changed.notify_all();
     }
 
-    fn client(&self, mut s: UnixStream) {
-        let Some(line) = read_line(&mut s) else {
+    fn client(&self, mut s: UnixStream, gate: &mut Gated) {
+        let Some(line) = read_line(&mut s, gate) else {
             return;
         };
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -228,7 +259,7 @@ impl Console {
                     self.changed.notify_all();
                 }
                 if rest.contains(&"stdin") {
-                    self.input_from(&mut s);
+                    self.input_from(&mut s, gate);
                 }
             }
             ["resize", rows, cols] => {
@@ -277,15 +308,17 @@ impl Console {
         }
     }
 
-    fn input_from(&self, s: &mut UnixStream) {
+    fn input_from(&self, s: &mut UnixStream, gate: &mut Gated) {
         let mut buf = [0u8; 4096];
         loop {
-            let n = match s.read(&mut buf) {
+            let n = match gate.blocking(|| s.read(&mut buf)) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let Some(input) = self.input() else { break };
-            if !write_all_fd(&input, &buf[..n]) {
+            let Some(input) = gate.blocking(|| self.input()) else {
+                break;
+            };
+            if !gate.blocking(|| write_all_fd(&input, &buf[..n])) {
                 break;
             }
         }
@@ -314,11 +347,11 @@ fn write_all_fd(fd: &OwnedFd, mut b: &[u8]) -> bool {
 }
 
 /// One line (without its newline) of at most 128 bytes.
-fn read_line(s: &mut UnixStream) -> Option<String> {
-    let mut line = Vec::new();
+fn read_line(s: &mut UnixStream, gate: &mut Gated) -> Option<String> {
+    let mut line = Vec::with_capacity(128);
     let mut b = [0u8; 1];
     while line.len() < 128 {
-        match s.read(&mut b) {
+        match gate.blocking(|| s.read(&mut b)) {
             Ok(1) if b[0] == b'\n' => return String::from_utf8(line).ok(),
             Ok(1) => line.push(b[0]),
             _ => return None,
@@ -368,7 +401,7 @@ pub fn resize(dir: &Path, rows: u16, cols: u16) -> Result<(), String> {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     s.write_all(format!("resize {rows} {cols}\n").as_bytes())
         .map_err(|e| e.to_string())?;
-    let answer = read_line(&mut s).unwrap_or_else(|| "error: no answer".into());
+    let answer = read_line(&mut s, &mut Gated(None)).unwrap_or_else(|| "error: no answer".into());
     match answer.strip_prefix("error: ") {
         None if answer == "ok" => Ok(()),
         None => Err(answer),

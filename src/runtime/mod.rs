@@ -181,6 +181,10 @@ pub fn create(
     if let Some(u) = wanted {
         process.user = Some(user::resolve(&u, &rootfs.lowers)?);
     }
+    let (uid, gid) = spec::parse_user(process.user.as_deref().unwrap_or("0"))?;
+    let (home, groups) = user::home_and_groups(uid, gid, &rootfs.lowers);
+    process.home = Some(home);
+    process.additional_gids = groups;
     process.host_network |= opts.network.mode == crate::network::Mode::Host;
     let endpoints = crate::network::join(root, &dir.id, &opts.network)?;
     let undo_network = || crate::network::release_endpoints(root, &dir.id, &name, &endpoints);
@@ -654,10 +658,17 @@ fn clone_and_wait(
             std::fs::File::from(sync_r.take().expect("start pipe")),
         ) as isize
     });
-    // SAFETY: the process is single-threaded here (the CLI starts no
-    // threads), so the child may allocate; the stack outlives the clone call
-    // because the child never returns into this frame (it execs or exits).
-    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) };
+    // SAFETY: no other thread runs code while the clone is made: the CLI
+    // starts none before it, and a shim's console threads (a detached
+    // `-i`/`-t` container) wait in blocking calls while the gate is held,
+    // so the child may allocate. The stack outlives the clone call because
+    // the child never returns into this frame (it execs or exits).
+    let pid = {
+        let _gate = console::CLONE_GATE
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
+    };
     let pid = match pid {
         Ok(p) => p,
         Err(e) => {

@@ -37,6 +37,12 @@ pub struct ProcessOptions {
     /// `--init`: glassbox's own init runs as PID 1 and the command as its
     /// child (recorded as the annotation [`INIT_ANNOTATION`]).
     pub init: bool,
+    /// The user's home in the image's /etc/passwd: `HOME` when neither the
+    /// image nor `-e` sets it, as dockerd does.
+    pub home: Option<String>,
+    /// Supplementary groups (`user.additionalGids`): the primary group and
+    /// every group of the image's /etc/group that lists the user.
+    pub additional_gids: Vec<u32>,
 }
 
 /// The spec annotation that asks for glassbox's init as PID 1.
@@ -250,7 +256,12 @@ pub fn generate(
         .hostname
         .clone()
         .unwrap_or_else(|| default_hostname.to_string());
-    let env = combine_env(image, opts, &hostname);
+    let mut env = combine_env(image, opts, &hostname);
+    if let Some(home) = &opts.home {
+        if !env.iter().any(|e| e.split('=').next() == Some("HOME")) {
+            env.push(format!("HOME={home}"));
+        }
+    }
     let cwd = opts
         .workdir
         .clone()
@@ -277,7 +288,13 @@ pub fn generate(
         .build()?;
     let process = ProcessBuilder::default()
         .terminal(false)
-        .user(UserBuilder::default().uid(uid).gid(gid).build()?)
+        .user({
+            let mut u = UserBuilder::default().uid(uid).gid(gid);
+            if !opts.additional_gids.is_empty() {
+                u = u.additional_gids(opts.additional_gids.clone());
+            }
+            u.build()?
+        })
         .args(args)
         .env(env)
         .cwd(PathBuf::from(cwd))

@@ -83,6 +83,42 @@ pub fn resolve(user: &str, lowers: &[Lower]) -> Result<String, RuntimeError> {
     Ok(format!("{uid}:{gid}"))
 }
 
+/// What dockerd gives the process of numeric `uid`:`gid` besides its ids,
+/// read from the image's /etc/passwd and /etc/group: its home (`/` when
+/// the image does not know the uid) and its supplementary groups (the
+/// primary group, then every group that lists the user by name).
+pub fn home_and_groups(uid: u32, gid: u32, lowers: &[Lower]) -> (String, Vec<u32>) {
+    let passwd = read_from_layers(lowers, "etc/passwd").unwrap_or_default();
+    let entry = passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| {
+            (
+                f.first().copied().unwrap_or("").to_string(),
+                f.get(5).copied().unwrap_or("").to_string(),
+            )
+        })
+    });
+    let home = entry
+        .as_ref()
+        .map(|e| e.1.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string());
+    let mut groups = vec![gid];
+    if let Some((name, _)) = &entry {
+        let text = read_from_layers(lowers, "etc/group").unwrap_or_default();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split(':').collect();
+            let (Some(g), Some(members)) = (f.get(2).and_then(|g| g.parse().ok()), f.get(3)) else {
+                continue;
+            };
+            if members.split(',').any(|m| m.trim() == name) && !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+    }
+    (home, groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +143,23 @@ mod tests {
         assert_eq!(resolve("1000", &lowers).unwrap(), "1000:0");
         assert_eq!(resolve("1000:1001", &lowers).unwrap(), "1000:1001");
         assert!(resolve("nobody-here", &lowers).is_err());
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nstaff:x:50:\nwheel:x:10:root,www\nweb:x:34:www\n",
+        )
+        .unwrap();
+        assert_eq!(
+            home_and_groups(0, 0, &lowers),
+            ("/root".into(), vec![0, 10])
+        );
+        assert_eq!(
+            home_and_groups(33, 34, &lowers),
+            ("/var/www".into(), vec![34, 10])
+        );
+        assert_eq!(
+            home_and_groups(1000, 1000, &lowers),
+            ("/".into(), vec![1000])
+        );
         assert!(resolve("www:nogroup", &lowers).is_err());
     }
 }

@@ -412,31 +412,55 @@ fn setup_and_exec(plan: &Plan) -> R {
     )?;
     let user = process.user();
     let (uid, gid) = (user.uid(), user.gid());
+    let groups: Vec<u32> = user.additional_gids().clone().unwrap_or_default();
+    let groups_flag = if groups.is_empty() {
+        "--clear-groups".to_string()
+    } else {
+        format!(
+            "--groups {}",
+            groups
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
     act(
         trace::step(Kind::Security, "setuid", format!("uid {uid} gid {gid}"))
             .field("uid", uid)
             .field("gid", gid)
-            .equivalent(format!(
-                "setpriv --reuid {uid} --regid {gid} --clear-groups"
-            ))
-            .syscall("setgroups(2), setgid(2), setuid(2)"),
+            .field("groups", &groups)
+            .equivalent(format!("setpriv --reuid {uid} --regid {gid} {groups_flag}"))
+            .syscall("setgroups(2), setresgid(2), setresuid(2)"),
         || {
             // A call that changes nothing is skipped: a bundle's spec may
             // keep neither CAP_SETGID nor CAP_SETUID for a root process.
-            if !nix::unistd::getgroups().is_ok_and(|g| g.is_empty()) {
-                errs(nix::unistd::setgroups(&[]), "clearing groups")?;
+            let want: Vec<nix::unistd::Gid> = groups
+                .iter()
+                .map(|g| nix::unistd::Gid::from_raw(*g))
+                .collect();
+            // The raw system calls, not libc's wrappers: glibc makes an
+            // id change process-wide by signalling every thread it knows
+            // of, and the init, a clone of one thread of a shim that may
+            // have several, would wait for threads it does not have.
+            if !nix::unistd::getgroups().is_ok_and(|g| g == want) {
+                // SAFETY: `groups` outlives the call; the length is its own.
+                let r =
+                    unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+                errs(
+                    nix::errno::Errno::result(r),
+                    "setting the supplementary groups",
+                )?;
             }
             if nix::unistd::getgid().as_raw() != gid || nix::unistd::getegid().as_raw() != gid {
-                errs(
-                    nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)),
-                    "setgid",
-                )?;
+                // SAFETY: integer arguments only.
+                let r = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+                errs(nix::errno::Errno::result(r), "setgid")?;
             }
             if nix::unistd::getuid().as_raw() != uid || nix::unistd::geteuid().as_raw() != uid {
-                errs(
-                    nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)),
-                    "setuid",
-                )?;
+                // SAFETY: integer arguments only.
+                let r = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+                errs(nix::errno::Errno::result(r), "setuid")?;
             }
             Ok(())
         },
