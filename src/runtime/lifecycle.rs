@@ -193,7 +193,14 @@ fn start_shim(
         s.field("pid", c.id());
     }
     drop(relay_w);
-    s.finish_with(child)?;
+    let child = s.finish_with(child)?;
+    // The shim is this process's child until this process ends: a
+    // long-lived one (the daemon) reaps it when it exits, so no zombie
+    // piles up per container; a CLI that exits first hands it to init.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
     drop(ports);
     // Re-emit the shim's setup (and its container init's) in this trace,
     // in order; the pipe ends when the container's command runs or the
