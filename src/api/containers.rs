@@ -205,9 +205,23 @@ fn run_options(
             init: hc["Init"].as_bool().unwrap_or(false),
             home: None,
             additional_gids: Vec::new(),
+            cap_add: strings(&hc["CapAdd"]),
+            cap_drop: strings(&hc["CapDrop"]),
         },
         // The daemon removes AutoRemove containers itself, as dockerd
         // does, so that it still knows the exit code for `wait`.
+        // HostConfig.Tmpfs: {"/scratch": "size=64m"}, as `docker run --tmpfs`.
+        tmpfs: hc["Tmpfs"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(d, o)| match o.as_str().unwrap_or("") {
+                        "" => d.clone(),
+                        o => format!("{d}:{o}"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         remove: false,
         name: name
             .map(|n| n.trim_start_matches('/').to_string())

@@ -44,6 +44,15 @@ pub struct RunArgs {
     /// Mount a volume: NAME:/path, /host/path:/path or /path, optionally :ro
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     volume: Vec<String>,
+    /// Add a capability to Docker's default set (NET_ADMIN, SYS_PTRACE, … or ALL)
+    #[arg(long, value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Drop a capability from Docker's default set (or ALL)
+    #[arg(long, value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Mount an empty tmpfs at DIR (noexec,nosuid,nodev unless OPTIONS say exec, suid or dev)
+    #[arg(long, value_name = "DIR[:OPTIONS]")]
+    tmpfs: Vec<String>,
     /// Restart policy of a detached container: no, on-failure[:N], always, unless-stopped
     #[arg(long, default_value = "no", value_name = "POLICY")]
     restart: String,
@@ -187,7 +196,10 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
             init: a.init,
             home: None,
             additional_gids: Vec::new(),
+            cap_add: a.cap_add,
+            cap_drop: a.cap_drop,
         },
+        tmpfs: a.tmpfs,
         remove: a.rm,
         name: a.name,
         image_ref: a.image,

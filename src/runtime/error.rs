@@ -32,6 +32,12 @@ pub enum RuntimeError {
     /// No cgroup filesystem is mounted.
     #[error("no cgroup filesystem found in /proc/self/mountinfo; mount cgroup2 at /sys/fs/cgroup")]
     NoCgroups,
+    /// A capability name Linux does not have.
+    #[error("unknown capability {0:?}; use a name such as NET_ADMIN or SYS_PTRACE (see capabilities(7)), or ALL")]
+    BadCapability(String),
+    /// `--tmpfs` that is not `/DIR[:OPTIONS]`.
+    #[error("--tmpfs {0:?} is not a directory inside the container; write it like /scratch or /scratch:size=64m")]
+    BadTmpfs(String),
     /// `pause` where this process may make no cgroup (rootless).
     #[error("pause freezes a container's cgroup, and this container has none: {0}")]
     NoFreezer(String),

@@ -101,6 +101,8 @@ pub struct RunOptions {
     pub restart: restart::RestartPolicy,
     /// `-v` requests (named volumes, bind mounts, anonymous volumes).
     pub volumes: Vec<crate::volume::Request>,
+    /// `--tmpfs DIR[:OPTIONS]`: an empty tmpfs at DIR for this run.
+    pub tmpfs: Vec<String>,
     /// `-p`, `-P`, `--port-driver`: the ports to publish.
     pub ports: crate::network::port::PortState,
     /// `--network`, `--network-alias`, `--link`, `--ip` (the default is
@@ -209,6 +211,9 @@ pub fn create(
             all.extend(crate::network::name_mounts(&dir.path));
         }
         all.extend(extra);
+        for t in &opts.tmpfs {
+            all.push(spec::tmpfs_mount(t)?);
+        }
         spec.set_mounts(Some(all));
         Ok(spec)
     });

@@ -43,6 +43,130 @@ pub struct ProcessOptions {
     /// Supplementary groups (`user.additionalGids`): the primary group and
     /// every group of the image's /etc/group that lists the user.
     pub additional_gids: Vec<u32>,
+    /// `--cap-add NAME` (or ALL): capabilities beyond Docker's default set.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop NAME` (or ALL): capabilities taken from it.
+    pub cap_drop: Vec<String>,
+}
+
+/// Every capability name of Linux 6.x, as `--cap-add ALL` means it.
+const ALL_CAPABILITIES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// One `--cap-add`/`--cap-drop` name (`NET_ADMIN`, `cap_net_admin`, …).
+fn capability(name: &str) -> Result<Capability, RuntimeError> {
+    let n = name.to_ascii_uppercase();
+    let n = n.strip_prefix("CAP_").unwrap_or(&n);
+    n.parse()
+        .map_err(|_| RuntimeError::BadCapability(name.to_string()))
+}
+
+/// Docker's default set, less `drop`, plus `add` (ALL in either means
+/// every capability; drops apply first, as dockerd does).
+pub fn capability_set(
+    add: &[String],
+    drop: &[String],
+) -> Result<HashSet<Capability>, RuntimeError> {
+    let all = |v: &[String]| v.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
+    let mut set: HashSet<Capability> = if all(drop) {
+        HashSet::new()
+    } else {
+        DEFAULT_CAPABILITIES.iter().copied().collect()
+    };
+    for d in drop.iter().filter(|c| !c.eq_ignore_ascii_case("ALL")) {
+        set.remove(&capability(d)?);
+    }
+    if all(add) {
+        // Every capability this host lets glassbox hand on: the ones in its
+        // own bounding set (a sandboxed host may lack some).
+        let bounding = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX);
+        for (bit, n) in ALL_CAPABILITIES.iter().enumerate() {
+            if bounding & (1 << bit) != 0 {
+                set.insert(capability(n)?);
+            }
+        }
+    }
+    for a in add.iter().filter(|c| !c.eq_ignore_ascii_case("ALL")) {
+        set.insert(capability(a)?);
+    }
+    Ok(set)
+}
+
+/// The mount for `--tmpfs DIR[:OPTIONS]`, as dockerd makes it: an empty
+/// tmpfs, `noexec,nosuid,nodev` unless the options say otherwise.
+pub fn tmpfs_mount(arg: &str) -> Result<oci_spec::runtime::Mount, RuntimeError> {
+    let (dir, extra) = arg.split_once(':').unwrap_or((arg, ""));
+    if !dir.starts_with('/') || dir == "/" {
+        return Err(RuntimeError::BadTmpfs(arg.to_string()));
+    }
+    let mut options: Vec<String> = ["noexec", "nosuid", "nodev"].map(String::from).to_vec();
+    for o in extra.split(',').filter(|o| !o.is_empty()) {
+        let undo = match o {
+            "exec" => Some("noexec"),
+            "suid" => Some("nosuid"),
+            "dev" => Some("nodev"),
+            _ => None,
+        };
+        match undo {
+            Some(u) => options.retain(|x| x != u),
+            None => options.push(o.to_string()),
+        }
+    }
+    oci_spec::runtime::MountBuilder::default()
+        .destination(dir)
+        .typ("tmpfs")
+        .source("tmpfs")
+        .options(options)
+        .build()
+        .map_err(|e| RuntimeError::BadTmpfs(format!("{arg}: {e}")))
 }
 
 /// The spec annotation that asks for glassbox's init as PID 1.
@@ -278,7 +402,7 @@ pub fn generate(
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "0".to_string());
     let (uid, gid) = parse_user(&user)?;
-    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.iter().copied().collect();
+    let caps = capability_set(&opts.cap_add, &opts.cap_drop)?;
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -388,6 +512,33 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(combine_args(&img, &opts), vec!["/bin/sh"]);
+    }
+
+    #[test]
+    fn cap_add_and_drop_change_dockers_default_set() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let set = capability_set(&v(&["NET_ADMIN"]), &v(&["cap_chown"])).unwrap();
+        assert!(set.contains(&Capability::NetAdmin));
+        assert!(!set.contains(&Capability::Chown));
+        assert_eq!(set.len(), DEFAULT_CAPABILITIES.len());
+        assert!(capability_set(&[], &v(&["ALL"])).unwrap().is_empty());
+        let only = capability_set(&v(&["KILL"]), &v(&["ALL"])).unwrap();
+        assert_eq!(only.into_iter().collect::<Vec<_>>(), [Capability::Kill]);
+        assert!(capability_set(&v(&["BOGUS"]), &[]).is_err());
+        for n in ALL_CAPABILITIES {
+            assert!(capability(n).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn tmpfs_is_noexec_nosuid_nodev_unless_told() {
+        let m = tmpfs_mount("/scratch").unwrap();
+        assert_eq!(m.typ().as_deref(), Some("tmpfs"));
+        assert_eq!(m.options().clone().unwrap(), ["noexec", "nosuid", "nodev"]);
+        let m = tmpfs_mount("/x:size=1m,exec").unwrap();
+        assert_eq!(m.options().clone().unwrap(), ["nosuid", "nodev", "size=1m"]);
+        assert!(tmpfs_mount("rel").is_err());
+        assert!(tmpfs_mount("/").is_err());
     }
 
     #[test]

@@ -122,24 +122,31 @@ pub(super) fn drop_caps(spec: &Spec) -> R {
                 version: 0x2008_0522,
                 pid: 0,
             };
-            let lo = mask as u32;
-            let hi = (mask >> 32) as u32;
-            let data = [
-                Data {
-                    effective: lo,
-                    permitted: lo,
-                    inheritable: 0,
-                },
-                Data {
-                    effective: hi,
-                    permitted: hi,
-                    inheritable: 0,
-                },
-            ];
-            // SAFETY: capset reads one header and two data structs (version
-            // 3 layout), both alive for the call.
-            let r = unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) };
-            if r < 0 {
+            let set = |mask: u64| {
+                let (lo, hi) = (mask as u32, (mask >> 32) as u32);
+                let data = [
+                    Data {
+                        effective: lo,
+                        permitted: lo,
+                        inheritable: 0,
+                    },
+                    Data {
+                        effective: hi,
+                        permitted: hi,
+                        inheritable: 0,
+                    },
+                ];
+                // SAFETY: capset reads one header and two data structs
+                // (version 3 layout), both alive for the call.
+                unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) }
+            };
+            // CAP_SETGID and CAP_SETUID stay usable (not in the bounding
+            // set unless kept, so the command never has them) until the
+            // user step that follows has set the groups and ids: the
+            // command's own capabilities come from the bounding set at
+            // execve, and a non-root user gets none.
+            let ids = (1u64 << 6) | (1u64 << 7); // CAP_SETGID, CAP_SETUID
+            if set(mask | ids) < 0 && set(mask) < 0 {
                 return Err(format!("capset: {}", std::io::Error::last_os_error()));
             }
             Ok(())

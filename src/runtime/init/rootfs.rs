@@ -98,6 +98,7 @@ fn mount_one(root: &Path, m: &oci_spec::runtime::Mount, k: &mut dyn Kernel) -> R
             "ro" => flags |= MsFlags::MS_RDONLY,
             "strictatime" => flags |= MsFlags::MS_STRICTATIME,
             "relatime" => flags |= MsFlags::MS_RELATIME,
+            "rw" | "exec" | "suid" | "dev" => {}
             other => data.push(other.to_string()),
         }
     }
