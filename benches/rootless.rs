@@ -12,7 +12,8 @@
 //! `runuser` for the user's sides and directly for root's, after one
 //! untimed warm-up run (which makes the rootless keeper). Per run = the
 //! loop's wall time / N. Everything lives in one temporary directory,
-//! removed at the end, after the user's keeper is ended by a prune.
+//! removed at the end, after a prune of each side (the root side's bridge,
+//! the user's keeper) has run, even when the bench fails.
 
 mod common;
 
@@ -62,11 +63,16 @@ fn main() {
         d.join("run").display(),
         d.join("bin").display()
     );
+    let root = d.join("root");
     let _cleanup = Cleanup {
         env: env.clone(),
         run: d.join("run"),
+        root_prune: format!(
+            "{} --root {} system prune -f >/dev/null",
+            bin.display(),
+            root.display()
+        ),
     };
-    let root = d.join("root");
     must(
         &format!(
             "{} --root {} setup >/dev/null",
@@ -171,10 +177,13 @@ fn main() {
 struct Cleanup {
     env: String,
     run: std::path::PathBuf,
+    /// Root's side: the prune that removes its default network's bridge.
+    root_prune: String,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        sh(&self.root_prune, None);
         sh(
             &format!("{} glassbox system prune -f >/dev/null", self.env),
             Some(USER),
