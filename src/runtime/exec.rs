@@ -63,28 +63,45 @@ pub fn exec(
         .map_err(|e| RuntimeError::StartFailed(st.name.clone(), e.to_string()))?;
     // `-u` names are the container's own: read its /etc/passwd through
     // /proc/PID/root, the container's root as its PID 1 sees it.
+    let merged = super::Lower {
+        dir: std::path::PathBuf::from(format!("/proc/{pid}/root")),
+        digest: format!("container {}", st.name),
+    };
     let user = match &opts.user {
         Some(u) => {
-            let merged = super::Lower {
-                dir: std::path::PathBuf::from(format!("/proc/{pid}/root")),
-                digest: format!("container {}", st.name),
-            };
             let ids = super::user::resolve(u, std::slice::from_ref(&merged))?;
             let (u, g) = ids.split_once(':').unwrap_or((&ids, "0"));
             Some((u.parse().unwrap_or(0), g.parse().unwrap_or(0)))
         }
         None => None,
     };
+    let process = spec.process().clone().unwrap_or_default();
+    let (uid, gid) = user.unwrap_or((process.user().uid(), process.user().gid()));
+    // As dockerd: the exec's user gets its own supplementary groups, and
+    // its own HOME unless the container's HOME was set by the image or -e
+    // (glassbox's default is the container user's home). Read through
+    // /proc/PID/root before joining the container's mount namespace, where
+    // that path is not there.
+    let (home, groups) = super::user::home_and_groups(uid, gid, std::slice::from_ref(&merged));
+    let (default_home, _) = super::user::home_and_groups(
+        process.user().uid(),
+        process.user().gid(),
+        std::slice::from_ref(&merged),
+    );
     let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
     cg.join(&mut super::cgroup::HostFs, std::process::id() as i32)?;
     super::namespaces::join_all(pid, &super::namespaces::in_spec(&spec))?;
-    let process = spec.process().clone().unwrap_or_default();
     let cwd = opts
         .workdir
         .clone()
         .unwrap_or_else(|| process.cwd().display().to_string());
-    let (uid, gid) = user.unwrap_or((process.user().uid(), process.user().gid()));
     let mut envs = process.env().clone().unwrap_or_default();
+    let home_env = format!("HOME={home}");
+    match envs.iter_mut().find(|e| e.starts_with("HOME=")) {
+        Some(h) if *h == format!("HOME={default_home}") => *h = home_env,
+        Some(_) => {}
+        None => envs.push(home_env),
+    }
     for e in env {
         let k = e.split('=').next().unwrap_or(e);
         envs.retain(|x| x.split('=').next() != Some(k));
@@ -128,7 +145,11 @@ pub fn exec(
                 // SAFETY: prctl with integer arguments.
                 unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
                 super::init::clean_slate_for_exec();
-                let _ = nix::unistd::setgroups(&[]);
+                let gids: Vec<nix::unistd::Gid> = groups
+                    .iter()
+                    .map(|g| nix::unistd::Gid::from_raw(*g))
+                    .collect();
+                let _ = nix::unistd::setgroups(&gids);
                 let _ = nix::unistd::setgid(nix::unistd::Gid::from_raw(gid));
                 let _ = nix::unistd::setuid(nix::unistd::Uid::from_raw(uid));
                 let a: Vec<CString> = cmd
