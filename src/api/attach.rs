@@ -597,13 +597,8 @@ pub fn exec_start(d: &Daemon, id: &str, r: &Req, up: Option<hyper::upgrade::OnUp
                     std::thread::spawn(move || {
                         let mut buf = vec![0u8; 16 * 1024];
                         while let Some(n) = c.read(&mut buf) {
-                            let mut rest = &buf[..n];
-                            while !rest.is_empty() {
-                                match nix::unistd::write(&*m, rest) {
-                                    Ok(k) => rest = &rest[k..],
-                                    Err(nix::errno::Errno::EINTR) => {}
-                                    Err(_) => return,
-                                }
+                            if !crate::runtime::shim::write_all_fd(&*m, &buf[..n]) {
+                                return;
                             }
                         }
                     });

@@ -318,7 +318,7 @@ impl Console {
             let Some(input) = gate.blocking(|| self.input()) else {
                 break;
             };
-            if !gate.blocking(|| write_all_fd(&input, &buf[..n])) {
+            if !gate.blocking(|| super::shim::write_all_fd(&*input, &buf[..n])) {
                 break;
             }
         }
@@ -332,18 +332,6 @@ impl Console {
             self.changed.notify_all();
         }
     }
-}
-
-fn write_all_fd(fd: &OwnedFd, mut b: &[u8]) -> bool {
-    while !b.is_empty() {
-        match nix::unistd::write(fd, b) {
-            Ok(0) => return false,
-            Ok(n) => b = &b[n..],
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 /// One line (without its newline) of at most 128 bytes.

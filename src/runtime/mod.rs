@@ -20,7 +20,7 @@ pub mod namespaces;
 mod pid1;
 pub mod prune;
 pub mod restart;
-mod shim;
+pub(crate) mod shim;
 mod sigproxy;
 pub mod spec;
 pub mod state;

@@ -134,6 +134,9 @@ pub(super) fn pump(
                 c.broadcast(*stream, &buf[..n]);
             }
             if let Some(fd) = echo {
+                // SAFETY: `fd` is this process's stdout or stderr, open for
+                // its life.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
                 if !write_all_fd(fd, &buf[..n]) {
                     // Whoever read this command's output is gone (`| head`):
                     // the pipe is closed on the container too, whose next
@@ -149,10 +152,9 @@ pub(super) fn pump(
 
 /// Writes all of `bytes` to `fd`; false when it cannot (the reader is
 /// gone).
-fn write_all_fd(fd: std::os::fd::RawFd, mut bytes: &[u8]) -> bool {
+pub(crate) fn write_all_fd(fd: impl std::os::fd::AsFd, mut bytes: &[u8]) -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    // SAFETY: `fd` is this process's stdout or stderr, open for its life.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let fd = fd.as_fd();
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
             Ok(0) => return false,
