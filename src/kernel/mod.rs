@@ -142,6 +142,32 @@ pub fn detach(target: impl Into<PathBuf>) -> Call {
     }
 }
 
+/// The processes in the same `kind` namespace (`pid`, `user`, … as under
+/// /proc/PID/ns/) as process `pid`, itself included: every PID whose
+/// namespace link reads the same. An error when `pid`'s link cannot be
+/// read (it is gone).
+pub fn pids_sharing(kind: &str, pid: i32) -> std::io::Result<Vec<i32>> {
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))?;
+    Ok(std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).is_ok_and(|l| l == ns))
+        .collect())
+}
+
+/// `setns(fd, nstype)` into the namespace open as `ns`, named in the
+/// event by the path the file was opened from (as /proc/self/fd says).
+pub fn setns_file(ns: &impl std::os::fd::AsRawFd, nstype: CloneFlags) -> Call {
+    let fd = ns.as_raw_fd();
+    Call::Setns {
+        fd,
+        path: std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default(),
+        nstype,
+    }
+}
+
 impl Call {
     /// Adds `MS_*` flags to a mount.
     pub fn flags(mut self, more: MsFlags) -> Call {

@@ -90,12 +90,7 @@ impl Netlink {
         // setns(CLONE_NEWNET) changes only the calling thread; that thread
         // ends right after opening the socket, which stays in `ns`.
         std::thread::spawn(move || -> io::Result<Netlink> {
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
-            let call = crate::kernel::Call::Setns {
-                fd,
-                path: std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default(),
-                nstype: nix::sched::CloneFlags::CLONE_NEWNET,
-            };
+            let call = crate::kernel::setns_file(&ns, nix::sched::CloneFlags::CLONE_NEWNET);
             crate::kernel::Kernel::call(&mut crate::kernel::Host, &call)?;
             Netlink::open()
         })

@@ -117,12 +117,10 @@ pub fn enter_engine_netns_on_this_thread() -> std::io::Result<()> {
     let Some(ns) = engine_netns() else {
         return Ok(());
     };
-    let call = Call::Setns {
-        fd: ns.as_raw_fd(),
-        path: std::fs::read_link(format!("/proc/self/fd/{}", ns.as_raw_fd())).unwrap_or_default(),
-        nstype: CloneFlags::CLONE_NEWNET,
-    };
-    kernel::Kernel::call(&mut kernel::Host, &call)
+    kernel::Kernel::call(
+        &mut kernel::Host,
+        &kernel::setns_file(&ns, CloneFlags::CLONE_NEWNET),
+    )
 }
 
 /// Runs `f` where [`engine_netns`] is: on a short-lived thread that moves
@@ -616,22 +614,11 @@ pub fn others_in_userns() -> Vec<i32> {
     let Some(r) = active() else {
         return Vec::new();
     };
-    let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/user", r.keeper)) else {
-        return Vec::new();
-    };
     let me = std::process::id() as i32;
-    std::fs::read_dir("/proc")
+    kernel::pids_sharing("user", r.keeper)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|p| *p != me && *p != r.keeper && !is_zombie(*p))
-        .filter(|p| {
-            std::fs::read_link(format!("/proc/{p}/ns/user"))
-                .ok()
-                .as_ref()
-                == Some(&ns)
-        })
         .collect()
 }
 

@@ -435,22 +435,10 @@ fn signal_freeze(st: &State, frozen: bool, why: &str) -> crate::Result<()> {
     let Some(pid) = st.pid else {
         return Err(RuntimeError::NoFreezer(why.to_string()).into());
     };
-    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).map_err(|e| crate::Error::Io {
+    let pids = crate::kernel::pids_sharing("pid", pid).map_err(|e| crate::Error::Io {
         context: format!("reading /proc/{pid}/ns/pid"),
         source: e,
     })?;
-    let pids: Vec<i32> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|p| {
-            std::fs::read_link(format!("/proc/{p}/ns/pid"))
-                .ok()
-                .as_ref()
-                == Some(&ns)
-        })
-        .collect();
     let sig = if frozen {
         Signal::SIGSTOP
     } else {
