@@ -83,11 +83,17 @@ pub fn exec(
     // /proc/PID/root before joining the container's mount namespace, where
     // that path is not there.
     let (home, groups) = super::user::home_and_groups(uid, gid, std::slice::from_ref(&merged));
-    let (default_home, _) = super::user::home_and_groups(
-        process.user().uid(),
-        process.user().gid(),
-        std::slice::from_ref(&merged),
-    );
+    let default_home = match user {
+        Some(_) => {
+            super::user::home_and_groups(
+                process.user().uid(),
+                process.user().gid(),
+                std::slice::from_ref(&merged),
+            )
+            .0
+        }
+        None => home.clone(),
+    };
     let cg = super::cgroup::Cgroup::new(super::cgroup::Layout::detect()?, &st.id);
     cg.join(&mut super::cgroup::HostFs, std::process::id() as i32)?;
     super::namespaces::join_all(pid, &super::namespaces::in_spec(&spec))?;

@@ -19,8 +19,8 @@ fn read_from_layers(lowers: &[Lower], rel: &str) -> Option<String> {
     None
 }
 
-/// `name:x:uid:gid:...` lines as (name, uid, gid).
-fn passwd_entries(text: &str) -> Vec<(String, u32, u32)> {
+/// `name:x:uid:gid:gecos:home:shell` lines as (name, uid, gid, home).
+fn passwd_entries(text: &str) -> Vec<(String, u32, u32, String)> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -28,17 +28,27 @@ fn passwd_entries(text: &str) -> Vec<(String, u32, u32)> {
                 f.first()?.to_string(),
                 f.get(2)?.parse().ok()?,
                 f.get(3)?.parse().ok()?,
+                f.get(5).copied().unwrap_or("").to_string(),
             ))
         })
         .collect()
 }
 
-/// `name:x:gid:...` lines as (name, gid).
-fn group_entries(text: &str) -> Vec<(String, u32)> {
+/// `name:x:gid:members` lines as (name, gid, members).
+fn group_entries(text: &str) -> Vec<(String, u32, Vec<String>)> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?))
+            let members = f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .map(|m| m.trim().to_string())
+                        .filter(|m| !m.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, members))
         })
         .collect()
 }
@@ -88,30 +98,22 @@ pub fn resolve(user: &str, lowers: &[Lower]) -> Result<String, RuntimeError> {
 /// the image does not know the uid) and its supplementary groups (the
 /// primary group, then every group that lists the user by name).
 pub fn home_and_groups(uid: u32, gid: u32, lowers: &[Lower]) -> (String, Vec<u32>) {
-    let passwd = read_from_layers(lowers, "etc/passwd").unwrap_or_default();
-    let entry = passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| {
-            (
-                f.first().copied().unwrap_or("").to_string(),
-                f.get(5).copied().unwrap_or("").to_string(),
-            )
-        })
-    });
+    let passwd = read_from_layers(lowers, "etc/passwd")
+        .map(|t| passwd_entries(&t))
+        .unwrap_or_default();
+    let entry = passwd.into_iter().find(|e| e.1 == uid);
     let home = entry
         .as_ref()
-        .map(|e| e.1.clone())
+        .map(|e| e.3.clone())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".to_string());
     let mut groups = vec![gid];
-    if let Some((name, _)) = &entry {
-        let text = read_from_layers(lowers, "etc/group").unwrap_or_default();
-        for l in text.lines() {
-            let f: Vec<&str> = l.split(':').collect();
-            let (Some(g), Some(members)) = (f.get(2).and_then(|g| g.parse().ok()), f.get(3)) else {
-                continue;
-            };
-            if members.split(',').any(|m| m.trim() == name) && !groups.contains(&g) {
+    if let Some((name, ..)) = &entry {
+        let all = read_from_layers(lowers, "etc/group")
+            .map(|t| group_entries(&t))
+            .unwrap_or_default();
+        for (_, g, members) in all {
+            if members.contains(name) && !groups.contains(&g) {
                 groups.push(g);
             }
         }
