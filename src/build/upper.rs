@@ -28,11 +28,9 @@ pub struct UpperChanges {
     pub opaque: Vec<String>,
 }
 
-fn is_opaque(path: &Path) -> bool {
+/// Whether overlayfs marked `path` opaque with the attribute `name`.
+fn is_opaque(path: &Path, name: &CString) -> bool {
     let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let Ok(name) = CString::new(crate::kernel::userns::overlay_xattr("opaque")) else {
         return false;
     };
     let mut buf = [0u8; 4];
@@ -53,16 +51,20 @@ fn is_opaque(path: &Path) -> bool {
 /// form, and lists what changed.
 pub fn convert_upper(upper: &Path) -> Result<UpperChanges> {
     let mut out = UpperChanges::default();
-    convert_dir(upper, upper, &mut out)?;
+    // Which attribute marks an opaque directory is asked of the kernel once
+    // per layer, not once per directory.
+    let opaque = CString::new(crate::kernel::userns::overlay_xattr("opaque"))
+        .expect("an attribute name has no NUL");
+    convert_dir(upper, upper, &opaque, &mut out)?;
     out.changed.sort();
     out.removed.sort();
     out.opaque.sort();
     Ok(out)
 }
 
-fn convert_dir(root: &Path, dir: &Path, out: &mut UpperChanges) -> Result<()> {
+fn convert_dir(root: &Path, dir: &Path, opaque: &CString, out: &mut UpperChanges) -> Result<()> {
     let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    if dir != root && is_opaque(dir) {
+    if dir != root && is_opaque(dir, opaque) {
         let marker = dir.join(".wh..wh..opq");
         fs::write(&marker, b"").ctx(|| format!("writing {}", marker.display()))?;
         out.opaque.push(rel_of(dir));
@@ -90,7 +92,7 @@ fn convert_dir(root: &Path, dir: &Path, out: &mut UpperChanges) -> Result<()> {
         }
         out.changed.push(rel_of(&p));
         if md.is_dir() {
-            convert_dir(root, &p, out)?;
+            convert_dir(root, &p, opaque, out)?;
         }
     }
     Ok(())
