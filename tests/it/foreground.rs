@@ -155,9 +155,16 @@ fn with_init_ctrl_c_ends_the_command_inside() {
         ],
     );
     // With --init the first process is glassbox's small init, and sleep
-    // its child.
+    // its child. The init is a clone of this very command, so its own
+    // command line ends in `sleep 300` too, from before it has blocked the
+    // signals it forwards: wait for the row that is sleep itself, which
+    // the init forks only once it forwards them.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !String::from_utf8_lossy(&root.run(&["top", "tiny"]).stdout).contains("sleep 300") {
+    let sleep_row = |top: &str| {
+        top.lines()
+            .any(|l| l.split_whitespace().skip(3).collect::<Vec<_>>() == ["sleep", "300"])
+    };
+    while !sleep_row(&String::from_utf8_lossy(&root.run(&["top", "tiny"]).stdout)) {
         assert!(Instant::now() < deadline, "sleep never started");
         std::thread::sleep(Duration::from_millis(20));
     }
