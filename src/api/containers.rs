@@ -178,7 +178,7 @@ fn run_options(
         &publish_specs(&hc["PortBindings"]),
         hc["PublishAllPorts"].as_bool().unwrap_or(false),
         exposed,
-        "proxy",
+        crate::network::port::Driver::Proxy,
     )?;
     let restart = match hc["RestartPolicy"]["Name"].as_str().unwrap_or("") {
         "" | "no" => "no".to_string(),

@@ -1,6 +1,8 @@
 //! `glassbox run`: parse the options and hand them to the runtime.
 
 use super::Ctx;
+use crate::network::port::Driver;
+use crate::runtime::restart::RestartPolicy;
 use crate::runtime::{Lower, ProcessOptions, Rootfs, RunOptions, RuntimeError};
 use clap::Args;
 use std::path::PathBuf;
@@ -54,8 +56,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR[:OPTIONS]")]
     tmpfs: Vec<String>,
     /// Restart policy of a detached container: no, on-failure[:N], always, unless-stopped
-    #[arg(long, default_value = "no", value_name = "POLICY")]
-    restart: String,
+    #[arg(long, default_value = "no", value_name = "POLICY", value_parser = |s: &str| RestartPolicy::parse(s).map_err(|e| e.to_string()))]
+    restart: RestartPolicy,
     /// Run glassbox's tiny init as PID 1 (reaps zombies, forwards signals)
     #[arg(long)]
     init: bool,
@@ -72,8 +74,8 @@ pub struct RunArgs {
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
     /// How published ports reach the container: proxy (a userland proxy) or nat (nftables DNAT)
-    #[arg(long, default_value = "proxy", value_name = "DRIVER")]
-    port_driver: String,
+    #[arg(long, default_value = "proxy", value_name = "DRIVER", value_parser = |s: &str| Driver::parse(s).map_err(|e| e.to_string()))]
+    port_driver: Driver,
     /// Another name for the container on its (user-defined) network
     #[arg(
         long = "network-alias",
@@ -88,8 +90,8 @@ pub struct RunArgs {
     #[arg(long)]
     ip: Option<std::net::Ipv4Addr>,
     /// Memory limit (e.g. 64m, 1g)
-    #[arg(short = 'm', long)]
-    memory: Option<String>,
+    #[arg(short = 'm', long, value_parser = |s: &str| crate::runtime::cgroup::parse_memory(s).map_err(|e| e.to_string()))]
+    memory: Option<u64>,
     /// Number of CPUs (e.g. 0.5)
     #[arg(long)]
     cpus: Option<f64>,
@@ -176,7 +178,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         &a.publish,
         a.publish_all,
         exposed,
-        &a.port_driver,
+        a.port_driver,
     )?;
     let own_address =
         !matches!(a.network.as_str(), "none" | "host") && !a.network.starts_with("container:");
@@ -204,11 +206,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         name: a.name,
         image_ref: a.image,
         limits: crate::runtime::cgroup::Limits {
-            memory: a
-                .memory
-                .as_deref()
-                .map(crate::runtime::cgroup::parse_memory)
-                .transpose()?,
+            memory: a.memory,
             cpus: a.cpus,
             pids: a.pids_limit,
         },
@@ -217,7 +215,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         tty: a.tty,
         interactive: a.interactive,
         network,
-        restart: crate::runtime::restart::RestartPolicy::parse(&a.restart)?,
+        restart: a.restart,
     };
     if create_only {
         let id = crate::runtime::lifecycle::create_only(&ctx.root, &rootfs, &image, &opts)?;

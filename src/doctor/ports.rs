@@ -308,10 +308,15 @@ mod tests {
     use crate::network::port::PortState;
 
     fn binding(spec: &str) -> Binding {
-        PortState::from_args(&[spec.into()], false, vec![], "proxy")
-            .unwrap()
-            .bindings
-            .remove(0)
+        PortState::from_args(
+            &[spec.into()],
+            false,
+            vec![],
+            crate::network::port::Driver::Proxy,
+        )
+        .unwrap()
+        .bindings
+        .remove(0)
     }
 
     #[test]

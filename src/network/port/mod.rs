@@ -184,7 +184,7 @@ impl PortState {
         specs: &[String],
         publish_all: bool,
         exposed: Vec<String>,
-        driver: &str,
+        driver: Driver,
     ) -> Result<PortState, PortError> {
         let mut bindings = Vec::new();
         for s in specs {
@@ -200,7 +200,6 @@ impl PortState {
                 }
             }
         }
-        let driver = Driver::parse(driver)?;
         if driver == Driver::Nat && !bindings.is_empty() && crate::rootless::active().is_some() {
             return Err(PortError::NatRootless);
         }
@@ -580,7 +579,7 @@ mod tests {
             &["127.0.0.1::81".into(), format!("127.0.0.1:{port}:80")],
             false,
             vec![],
-            "proxy",
+            Driver::Proxy,
         )
         .unwrap();
         let e = bind(root.path(), &mut ports).unwrap_err().to_string();
@@ -600,9 +599,13 @@ mod tests {
     #[test]
     fn ephemeral_ports_are_recorded_and_shown_like_docker() {
         let root = tempfile::tempdir().unwrap();
-        let mut ports =
-            PortState::from_args(&[], true, vec!["80/tcp".into(), "53/udp".into()], "proxy")
-                .unwrap();
+        let mut ports = PortState::from_args(
+            &[],
+            true,
+            vec!["80/tcp".into(), "53/udp".into()],
+            Driver::Proxy,
+        )
+        .unwrap();
         let held = bind(root.path(), &mut ports).unwrap();
         let six = host_has_ipv6();
         assert_eq!(held.raw_fds().len(), if six { 4 } else { 2 });
@@ -635,7 +638,7 @@ mod tests {
         }
         let root = tempfile::tempdir().unwrap();
         let mut ports =
-            PortState::from_args(&["[::1]::80".into()], false, vec![], "proxy").unwrap();
+            PortState::from_args(&["[::1]::80".into()], false, vec![], Driver::Proxy).unwrap();
         assert_eq!(ports.bindings.len(), 1);
         let held = bind(root.path(), &mut ports).unwrap();
         assert_eq!(held.raw_fds().len(), 1);
@@ -644,12 +647,12 @@ mod tests {
         std::net::TcpStream::connect(("::1", p)).unwrap();
         // IPV6_V6ONLY: the IPv4 side of the port is still free.
         TcpListener::bind(("127.0.0.1", p)).unwrap();
-        let e = PortState::from_args(&["[::1]:8080:80".into()], false, vec![], "nat")
+        let e = PortState::from_args(&["[::1]:8080:80".into()], false, vec![], Driver::Nat)
             .unwrap_err()
             .to_string();
         assert!(e.contains("IPv4 rules only"), "{e}");
         // nat never adds a twin.
-        let nat = PortState::from_args(&["8080:80".into()], false, vec![], "nat").unwrap();
+        let nat = PortState::from_args(&["8080:80".into()], false, vec![], Driver::Nat).unwrap();
         assert_eq!(nat.bindings.len(), 1);
     }
 }
