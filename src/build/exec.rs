@@ -118,7 +118,7 @@ pub(super) struct Trigger {
 pub fn build(store: &Store, opts: &BuildOptions) -> Result<BuildOutput> {
     let _p = trace::phase("build");
     let file = opts.dockerfile_name.as_str();
-    let text = opts.dockerfile.as_str();
+    let text = dockerfile::without_bom(&opts.dockerfile);
     let tag = opts.tag.as_deref().map(Reference::parse).transpose()?;
     super::run::sweep_orphans(store);
     super::sweep::sweep(store);

@@ -129,7 +129,14 @@ fn line_text(text: &str, line: usize) -> String {
 
 /// 1-based line and column of byte offset `pos` (column counts characters).
 pub fn location(text: &str, pos: usize) -> (usize, usize) {
-    let before = &text[..pos.min(text.len())];
+    // A span from the parser can fall inside a character (found by the
+    // dockerfile fuzz target: a flag after a byte-order mark and control
+    // bytes); count from the start of that character.
+    let mut end = pos.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     (line, before[start..].chars().count() + 1)

@@ -55,6 +55,14 @@ impl Parsed {
     }
 }
 
+/// `text` without a leading UTF-8 byte-order mark. The parser skips one and
+/// gives byte offsets into the text after it, so every reader of the
+/// offsets (the checks, the plan, diagnostics' columns) must read that
+/// text too: an editor shows no mark, and column 1 is after it.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Parses `text` (read from `file`, used only in diagnostics), reading RUN
 /// here-documents first the way BuildKit does ([`heredocs::prepare`]), so
 /// `RUN cat <<EOF > /f` and a RUN with several here-documents parse as
@@ -64,6 +72,7 @@ impl Parsed {
 /// stopped parsing (or the first error-level check, such as an unknown
 /// flag).
 pub fn parse(file: &str, text: &str) -> Result<Parsed, Box<Diagnostic>> {
+    let text = without_bom(text);
     let prepared = heredocs::prepare(file, text)?;
     let warnings = match parse_dockerfile::parse(&prepared.text) {
         // Checks read the file as written: an ARG used only inside a
@@ -152,5 +161,30 @@ CMD ["-c", "echo hi"]
         let w = &parsed.warnings()[0];
         assert_eq!((w.line, w.column), (3, 1));
         assert_eq!(w.source_line, "run cat <<EOF > /f");
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::parse;
+
+    /// Found by the dockerfile fuzz target: an unknown RUN flag after a
+    /// byte-order mark. The parser's offsets start after the mark, so the
+    /// diagnostic's column was counted 3 bytes short, inside a character,
+    /// and slicing there panicked.
+    #[test]
+    fn a_byte_order_mark_moves_no_diagnostic_and_panics_nothing() {
+        let crash = "\u{feff}FROM s:thc\nRUN ---\0\0\0rath\u{feff}\u{1c}N\u{72e6d} --\0\u{4}\0\n";
+        let e = parse("Dockerfile", crash).expect_err("an unknown flag");
+        assert_eq!((e.line, e.column), (2, 5));
+        let plain = parse("Dockerfile", "FROM busybox\nRUN --bogus echo\n")
+            .err()
+            .unwrap();
+        let marked = parse("Dockerfile", "\u{feff}FROM busybox\nRUN --bogus echo\n")
+            .err()
+            .unwrap();
+        assert_eq!((marked.line, marked.column), (plain.line, plain.column));
+        assert_eq!((plain.line, plain.column), (2, 5));
+        assert_eq!(marked.source_line, "RUN --bogus echo");
     }
 }
