@@ -100,6 +100,7 @@ fn allocate(
     }
     let ip = s.finish_with(r.map_err(crate::Error::from))?;
     store::save_ipam(root, &net.name, &a)?;
+    journal_network(root, "connect", &net.id, &net.name, id);
     Ok(Endpoint {
         network: net.name.clone(),
         network_id: net.id.clone(),
@@ -269,7 +270,18 @@ fn release_one(root: &Path, id: &str, ep: &Endpoint) -> crate::Result<()> {
     .announce()?;
     a.release(id);
     s.finish_with(store::save_ipam(root, &ep.network, &a))?;
+    journal_network(root, "disconnect", &ep.network_id, &ep.network, id);
     Ok(())
+}
+
+/// Journals a network event as docker's: the network's id, its name and
+/// type, and the container when one is involved.
+pub(crate) fn journal_network(root: &Path, action: &str, id: &str, name: &str, container: &str) {
+    let mut attrs = vec![("name", name.to_string()), ("type", "bridge".to_string())];
+    if !container.is_empty() {
+        attrs.push(("container", container.to_string()));
+    }
+    crate::store::journal::record(root, "network", action, id, &attrs);
 }
 
 /// The container's endpoints, by name or id: what the port publisher
