@@ -7,7 +7,7 @@
 //! Filters are moby's: keys are ANDed, values of one key ORed; `type` and
 //! `event` match exactly (an `exec_start: sh` event matches
 //! `event=exec_start`), `container`, `network` and `volume` match the
-//! actor's id or name by prefix, `image` the image named, and `label` an
+//! actor's id or name by prefix (whatever the event's type, as moby's), `image` the image named, and `label` an
 //! attribute (`k` or `k=v`).
 
 use super::routes::{error, Req, Resp};
@@ -64,9 +64,10 @@ impl Filters {
         let action = rec.action.split(':').next().unwrap_or("");
         self.each("type", |v| rec.kind == v)
             && self.each("event", |v| rec.action == v || action == v)
-            && self.each("container", |v| rec.kind != "container" || fuzzy(v))
-            && self.each("network", |v| rec.kind != "network" || fuzzy(v))
-            && self.each("volume", |v| rec.kind != "volume" || fuzzy(v))
+            // As moby's: these match any event's actor, whatever its type.
+            && self.each("container", fuzzy)
+            && self.each("network", fuzzy)
+            && self.each("volume", fuzzy)
             && self.each("image", |v| {
                 let named = [rec.attr("image"), rec.attr("name"), rec.actor.id.as_str()];
                 named.iter().any(|n| same_image(n, v))
