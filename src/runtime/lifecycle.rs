@@ -35,6 +35,7 @@ pub fn record_exit(dir: &Path, st: &mut State, result: &crate::Result<(i32, bool
     }
     let code = st.exit_code.unwrap_or(0).to_string();
     st.journal(root, "die", &[("exitCode", code)]);
+    crate::network::journal_disconnects(root, st);
 }
 
 /// `run -d`: creates the container, starts its shim, waits until the shim

@@ -705,7 +705,7 @@ fn clone_and_wait(
             .parent()
             .and_then(Path::parent)
             .unwrap_or(Path::new("/"));
-        crate::network::attach(root, endpoints, pid.as_raw())
+        crate::network::attach(root, &dir.id, endpoints, pid.as_raw())
     });
     if let Err(e) = joined {
         // The init is still waiting for the start byte: end it, by its PID.

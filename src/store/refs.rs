@@ -35,19 +35,19 @@ impl Store {
     }
 
     /// Journals an image event for the image whose manifest is
-    /// `manifest` (its id is its config's digest, as docker's).
+    /// `manifest` (its id is its config's digest, as docker's), with
+    /// `name` as its name attribute ("" names it by its id).
     pub fn journal_image(&self, action: &str, manifest: &str, name: &str) {
         let id = self
             .image_from_manifest(manifest)
             .map(|i| i.id)
             .unwrap_or_else(|_| manifest.to_string());
-        super::journal::record(
-            &self.root,
-            "image",
-            action,
-            &id,
-            &[("name", name.to_string())],
-        );
+        let name = if name.is_empty() {
+            id.clone()
+        } else {
+            name.to_string()
+        };
+        super::journal::record(&self.root, "image", action, &id, &[("name", name)]);
     }
 
     /// Like [`Store::set_tag`], for a manifest of another media type (a
@@ -107,10 +107,11 @@ impl Store {
             let still_named = manifests.iter().any(|d| d.digest().to_string() == *m);
             index.set_manifests(manifests);
             self.write_index(&index)?;
-            self.journal_image("untag", m, name_tag);
+            // As dockerd's, these name the image by its id, not the tag.
+            self.journal_image("untag", m, "");
             if !still_named {
                 // No name reaches the image any more: docker's `delete`.
-                self.journal_image("delete", m, name_tag);
+                self.journal_image("delete", m, "");
             }
         }
         Ok(removed)

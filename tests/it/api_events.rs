@@ -135,8 +135,8 @@ fn events_since_until_replay_a_run_in_order_for_both_clis_and_filter() {
     let want = [
         "volume create",
         "network create",
-        "network connect",
         "container create",
+        "network connect",
         "container start",
         "container die",
         "network disconnect",
@@ -155,6 +155,7 @@ fn events_since_until_replay_a_run_in_order_for_both_clis_and_filter() {
         containers,
         [
             "container create",
+            "container attach",
             "container start",
             "container die",
             "container destroy"
