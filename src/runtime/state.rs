@@ -189,7 +189,20 @@ impl State {
         self.pid = Some(pid);
         self.started_at = Some(now());
         let r = self.save(dir);
-        self.journal(root_of(dir), "start", &[]);
+        let root = root_of(dir);
+        // Each named volume it mounts, as dockerd's `volume mount`.
+        for m in self.mounts.iter().filter(|m| m.kind == "volume") {
+            let Some(name) = &m.name else { continue };
+            let attrs = [
+                ("container", self.id.clone()),
+                ("destination", m.destination.clone()),
+                ("driver", "local".to_string()),
+                ("propagation", String::new()),
+                ("read/write", m.rw.to_string()),
+            ];
+            crate::store::journal::record(root, "volume", "mount", name, &attrs);
+        }
+        self.journal(root, "start", &[]);
         r
     }
 

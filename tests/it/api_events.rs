@@ -150,6 +150,7 @@ fn events_since_until_replay_a_run_in_order_for_both_clis_and_filter() {
         .filter(|l| want.contains(l))
         .collect();
     assert_eq!(seen, want, "all events: {all:?}");
+    assert!(all.contains(&"volume mount".to_string()), "{all:?}");
     let containers = actions(&["--filter", "type=container", "--filter", "container=ev1"]);
     assert_eq!(
         containers,
