@@ -311,7 +311,11 @@ fn unix_time(rfc3339: &str) -> i64 {
 
 /// One container as `GET /containers/json` lists it; `rows` are the
 /// store's `ps -a` rows, read once for the whole list.
-fn summary(d: &Daemon, st: &state::State, rows: &[crate::runtime::lifecycle::PsRow]) -> Value {
+pub(crate) fn summary(
+    d: &Daemon,
+    st: &state::State,
+    rows: &[crate::runtime::lifecycle::PsRow],
+) -> Value {
     let inspect = crate::runtime::lifecycle::inspect(&d.root, &st.id).unwrap_or_default();
     let row = rows.iter().find(|p| st.id.starts_with(&p.id)).cloned();
     let ports: Vec<Value> = st

@@ -27,6 +27,7 @@
 mod attach;
 mod body;
 mod containers;
+mod events;
 mod images;
 mod objects;
 pub(crate) mod routes;

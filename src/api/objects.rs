@@ -117,7 +117,7 @@ pub fn network_prune(d: &Daemon) -> Resp {
     })
 }
 
-fn volume_json(d: &Daemon, v: &crate::volume::Volume) -> Value {
+pub(crate) fn volume_json(d: &Daemon, v: &crate::volume::Volume) -> Value {
     json!({
         "Name": v.name,
         "Driver": "local",

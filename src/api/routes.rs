@@ -471,7 +471,7 @@ fn call(d: &Daemon, pattern: &str, r: &Req, up: Option<hyper::upgrade::OnUpgrade
         (_, "/version") => s::version(),
         (_, "/info") => s::info(d),
         (_, "/auth") => s::auth(r),
-        (_, "/events") => s::events(d, r),
+        (_, "/events") => super::events::events(d, r),
         (_, "/system/df") => s::df(d),
         (_, "/containers/create") => c::create(d, r),
         (_, "/containers/json") => c::list(d, r),

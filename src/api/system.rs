@@ -1,6 +1,6 @@
 //! System routes: `_ping`, `version`, `info`, `auth`, `events`, `system/df`.
 
-use super::routes::{empty, error, json, Req, Resp};
+use super::routes::{error, json, Req, Resp};
 use super::Daemon;
 use hyper::StatusCode;
 
@@ -177,31 +177,143 @@ pub fn auth(r: &Req) -> Resp {
     }
 }
 
-/// `GET /events`: a stream that stays open; glassbox sends nothing on it
-/// yet (events of the daemon are narrated, not stored).
-pub fn events(_d: &Daemon, r: &Req) -> Resp {
-    let (tx, body) = super::Body::channel();
-    let until = r.q("until").and_then(|u| u.parse::<i64>().ok());
-    std::thread::spawn(move || loop {
-        if tx.closed() {
-            return;
-        }
-        if let Some(u) = until {
-            if chrono::Utc::now().timestamp() >= u {
-                return;
+/// Bytes of the regular files and symlinks under `dir` (apparent sizes,
+/// as `du --apparent-size -b`), each hard-linked file counted once;
+/// symlinks are not followed.
+pub(crate) fn tree_size(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                todo.push(e.path());
+            } else if m.nlink() <= 1 || seen.insert((m.dev(), m.ino())) {
+                total += m.len();
             }
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    });
-    hyper::Response::builder()
-        .status(StatusCode::OK)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .expect("a response from fixed parts")
+    }
+    total
 }
 
-/// `GET /system/df`.
+/// `GET /system/df`: what `docker system df [-v]` prints, measured from
+/// the store's files: an image's size is its layers' unpacked trees
+/// (`layers/<chain id>/`, or the compressed blob of a layer not yet
+/// unpacked), its shared size the part of that in layers other images
+/// use too; a container's `SizeRw` is its writable layer (`upper/`),
+/// `SizeRootFs` that plus its image's layers; a volume's size is its
+/// `_data` tree. glassbox has no BuildKit cache: `BuildCache` is empty.
 pub fn df(d: &Daemon) -> Resp {
-    let _ = d;
-    empty(StatusCode::NOT_IMPLEMENTED)
+    use serde_json::{json, Value};
+    let store = match crate::store::Store::open(&d.root) {
+        Ok(s) => s,
+        Err(e) => return super::routes::engine_error(&e),
+    };
+    // Each layer measured once, by chain id.
+    let mut layer_size: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut measure = |l: &crate::store::LayerRef| -> u64 {
+        if let Some(n) = layer_size.get(&l.chain_id) {
+            return *n;
+        }
+        let dir = crate::store::digest_hex(&l.chain_id)
+            .map(|h| store.layers_dir().join(h))
+            .ok()
+            .filter(|p| p.is_dir());
+        let n = match dir {
+            Some(p) => tree_size(&p),
+            None => store
+                .blob_path(&l.digest)
+                .ok()
+                .and_then(|p| p.metadata().ok())
+                .map(|m| m.len())
+                .unwrap_or(l.size),
+        };
+        layer_size.insert(l.chain_id.clone(), n);
+        n
+    };
+    let mut images: Vec<(crate::store::Image, Vec<String>)> = Vec::new();
+    for (tag, digest) in store.tags().unwrap_or_default() {
+        let Ok(img) = store.image_from_manifest(&digest) else {
+            continue;
+        };
+        match images.iter_mut().find(|(i, _)| i.id == img.id) {
+            Some((_, tags)) => tags.push(tag),
+            None => images.push((img, vec![tag])),
+        }
+    }
+    let containers = crate::runtime::state::all(&d.root);
+    let layer_dir = |chain: &str| {
+        crate::store::digest_hex(chain)
+            .map(|h| store.layers_dir().join(h))
+            .ok()
+    };
+    let mut image_rows = Vec::new();
+    for (img, tags) in &images {
+        let size: u64 = img.layers.iter().map(&mut measure).sum();
+        let shared: u64 = img
+            .layers
+            .iter()
+            .filter(|l| {
+                images.iter().any(|(o, _)| {
+                    o.id != img.id && o.layers.iter().any(|x| x.chain_id == l.chain_id)
+                })
+            })
+            .map(&mut measure)
+            .sum();
+        let top = img.layers.last().and_then(|l| layer_dir(&l.chain_id));
+        let users = containers
+            .iter()
+            .filter(|(_, st)| {
+                top.is_some() && st.lowers.first().map(|(p, _)| Some(p)) == Some(top.as_ref())
+            })
+            .count();
+        let created = img.config.created().clone().unwrap_or_default();
+        image_rows.push(json!({
+            "Id": img.id,
+            "ParentId": "",
+            "RepoTags": tags,
+            "RepoDigests": [],
+            "Created": chrono::DateTime::parse_from_rfc3339(&created).map(|t| t.timestamp()).unwrap_or(0),
+            "Size": size,
+            "VirtualSize": size,
+            "SharedSize": shared,
+            "Labels": img.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default(),
+            "Containers": users,
+        }));
+    }
+    let rows = crate::runtime::lifecycle::ps(&d.root, true);
+    let mut container_rows = Vec::new();
+    for (dir, st) in &containers {
+        let rw = tree_size(&dir.join("upper"));
+        let lower: u64 = st.lowers.iter().map(|(p, _)| tree_size(p)).sum();
+        let mut v = super::containers::summary(d, st, &rows);
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(rw + lower);
+        container_rows.push(v);
+    }
+    let volumes: Vec<Value> = crate::volume::list(&d.root)
+        .iter()
+        .map(|v| {
+            let mut j = super::objects::volume_json(d, v);
+            j["UsageData"]["Size"] = json!(tree_size(&v.mountpoint));
+            j
+        })
+        .collect();
+    super::routes::json(
+        StatusCode::OK,
+        &json!({
+            "LayersSize": layer_size.values().sum::<u64>(),
+            "Images": image_rows,
+            "Containers": container_rows,
+            "Volumes": volumes,
+            "BuildCache": [],
+        }),
+    )
 }

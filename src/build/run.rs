@@ -155,10 +155,7 @@ pub fn run(
     // The reader thread starts only once the container's init is cloned:
     // the clone needs a single-threaded process.
     let mut on_start = |pid: i32| {
-        st.status = runtime::state::Status::Running;
-        st.pid = Some(pid);
-        st.started_at = Some(runtime::state::now());
-        let _ = st.save(&dir.path);
+        let _ = st.started(&dir.path, pid);
         if let Some(pipe) = out_r.take() {
             let (t, p) = (tail.clone(), phases.clone());
             reader = Some(std::thread::spawn(move || pump_output(pipe, p, t)));
@@ -179,7 +176,7 @@ pub fn run(
         let _ = h.join();
     }
     let mut st = runtime::state::State::load(&dir.path)?;
-    runtime::lifecycle::record_exit(&mut st, &result);
+    runtime::lifecycle::record_exit(&dir.path, &mut st, &result);
     let _ = st.save(&dir.path);
     let tail: Vec<String> = tail
         .lock()

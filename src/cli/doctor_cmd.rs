@@ -38,8 +38,8 @@ pub fn doctor(a: DoctorArgs, ctx: &Ctx) -> crate::Result<i32> {
 /// The report as text: one block per finding (what, why, evidence, fix).
 pub fn text(report: &crate::doctor::Report) -> String {
     let mut out = String::new();
-    if report.examined.is_empty() {
-        out.push_str("no containers in this store: nothing to examine\n");
+    if report.examined.is_empty() && report.findings.is_empty() {
+        out.push_str("no containers in this store: nothing to examine (and its journal shows no failed push or pull)\n");
         return out;
     }
     for f in &report.findings {

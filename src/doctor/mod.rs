@@ -11,12 +11,15 @@
 //!
 //! The checks live by what they read: `ports.rs` (sockets), `process.rs`
 //! (exits, logs, cgroups), `mounts.rs` (layers under mounts) and
-//! `names.rs` (name lookups on the default bridge).
+//! `names.rs` (name lookups on the default bridge); `registry.rs` reads
+//! the store's journal for the last failed push or pull (a store-wide
+//! check, run when no container is named).
 
 mod mounts;
 mod names;
 mod ports;
 mod process;
+mod registry;
 
 use crate::runtime::state::{self, State};
 use crate::trace::{self, Kind};
@@ -30,9 +33,11 @@ pub struct Finding {
     /// `port_wrong`, `exited_at_once`, `command_not_found`,
     /// `command_not_executable`, `oom_killed`, `pids_limit`,
     /// `mount_hides_image`, `exposed_unpublished`, `host_port_held`,
-    /// `default_bridge_name`.
+    /// `default_bridge_name`, and the store-wide `registry_unreachable`,
+    /// `registry_needs_login`.
     pub code: &'static str,
-    /// The container's name.
+    /// The container's name; for a store-wide finding, what it is about
+    /// (`registry 127.0.0.1:5001`).
     pub container: String,
     /// One line: what is wrong.
     pub summary: String,
@@ -140,6 +145,19 @@ pub fn examine(root: &Path, key: Option<&str>) -> crate::Result<Report> {
         }
         report.examined.push(st.name.clone());
         report.findings.extend(found);
+    }
+    if key.is_none() {
+        let journal = crate::store::journal::path(root);
+        let mut s = trace::step(Kind::Doctor, "examine", "the store's journal")
+            .field("journal", &journal)
+            .announce()?;
+        let found = registry::check(root);
+        s.field("findings", found.iter().count());
+        s.done();
+        if let Some(f) = found {
+            f.emit();
+            report.findings.push(f);
+        }
     }
     Ok(report)
 }

@@ -128,5 +128,7 @@ pub fn import(store: &Store, file: &str, input: impl Read, tag: &Reference) -> R
                      "comment": format!("Imported from {shown}")}]
     });
     let bytes = serde_json::to_vec(&config).expect("json serialises");
-    store.commit_image_raw(&bytes, &[(d.digest, d.size)], Some(tag))
+    let img = store.commit_image_raw(&bytes, &[(d.digest, d.size)], Some(tag))?;
+    store.journal_image("import", &img.manifest_digest, &tag.to_string());
+    Ok(img)
 }

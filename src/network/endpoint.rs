@@ -193,8 +193,9 @@ fn usual_host_end(ep: &Endpoint) -> String {
 }
 
 /// Start's half: wires every endpoint into the namespace of `pid`,
-/// making a missing bridge first.
-pub fn attach(root: &Path, endpoints: &[Endpoint], pid: i32) -> crate::Result<()> {
+/// making a missing bridge first; each is journaled as the network's
+/// `connect` of container `id`, as dockerd's at start.
+pub fn attach(root: &Path, id: &str, endpoints: &[Endpoint], pid: i32) -> crate::Result<()> {
     if endpoints.is_empty() {
         return Ok(());
     }
@@ -208,6 +209,7 @@ pub fn attach(root: &Path, endpoints: &[Endpoint], pid: i32) -> crate::Result<()
             bridge::ensure(&mut nl, root, &net)?;
         }
         veth::attach(&mut nl, ep, pid)?;
+        journal_network(root, "connect", &ep.network_id, &ep.network, id);
     }
     Ok(())
 }
@@ -216,6 +218,8 @@ pub fn attach(root: &Path, endpoints: &[Endpoint], pid: i32) -> crate::Result<()
 /// namespace. The kernel deletes them itself, in the background, once the
 /// namespace is freed; deleting them here would make `run` wait for the
 /// kernel (an RCU grace period, 5-20 ms), so glassbox only says so.
+/// (The journal's `disconnect` follows the container's `die`: see
+/// [`journal_disconnects`].)
 pub fn detach(endpoints: &[Endpoint]) {
     if endpoints.is_empty() {
         return;
@@ -272,6 +276,24 @@ fn release_one(root: &Path, id: &str, ep: &Endpoint) -> crate::Result<()> {
     Ok(())
 }
 
+/// Journals the network `disconnect` of every endpoint of a container
+/// that ended, after its `die`, in dockerd's order.
+pub fn journal_disconnects(root: &Path, st: &State) {
+    for ep in &st.networks {
+        journal_network(root, "disconnect", &ep.network_id, &ep.network, &st.id);
+    }
+}
+
+/// Journals a network event as docker's: the network's id, its name and
+/// type, and the container when one is involved.
+pub(crate) fn journal_network(root: &Path, action: &str, id: &str, name: &str, container: &str) {
+    let mut attrs = vec![("name", name.to_string()), ("type", "bridge".to_string())];
+    if !container.is_empty() {
+        attrs.push(("container", container.to_string()));
+    }
+    crate::store::journal::record(root, "network", action, id, &attrs);
+}
+
 /// The container's endpoints, by name or id: what the port publisher
 /// needs (addresses and bridges).
 pub fn endpoints(root: &Path, container: &str) -> crate::Result<Vec<Endpoint>> {
@@ -313,7 +335,7 @@ pub fn connect(
         state::Status::Running | state::Status::Paused
     );
     if let (true, Some(pid)) = (running, st.pid) {
-        if let Err(e) = attach(root, std::slice::from_ref(&ep), pid) {
+        if let Err(e) = attach(root, &st.id, std::slice::from_ref(&ep), pid) {
             let _l = store::Lock::root(root)?;
             let _ = release_one(root, &st.id, &ep);
             return Err(e);
@@ -345,6 +367,12 @@ pub fn disconnect(root: &Path, net_key: &str, container: &str) -> crate::Result<
     };
     if let Ok(mut nl) = netlink::Netlink::host() {
         veth::detach(&mut nl, &ep)?;
+    }
+    if matches!(
+        st.observed(),
+        state::Status::Running | state::Status::Paused
+    ) {
+        journal_network(root, "disconnect", &ep.network_id, &ep.network, &st.id);
     }
     let mut st = State::load(&dir)?;
     st.networks.retain(|e| e.network != net.name);

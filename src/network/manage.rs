@@ -175,7 +175,9 @@ pub(super) fn make(root: &Path, name: &str, o: &CreateOptions) -> crate::Result<
 /// `network create`: records the network and makes its bridge.
 pub fn create(root: &Path, name: &str, o: &CreateOptions) -> crate::Result<Network> {
     let _l = store::Lock::root(root)?;
-    make(root, name, o)
+    let net = make(root, name, o)?;
+    super::endpoint::journal_network(root, "create", &net.id, &net.name, "");
+    Ok(net)
 }
 
 /// The containers (by name) holding an address on `net`.
@@ -207,6 +209,7 @@ pub fn remove(root: &Path, key: &str) -> crate::Result<String> {
         .equivalent(format!("docker network rm {}", net.name))
         .announce()?;
     s.finish_with(store::delete(root, &net.name))?;
+    super::endpoint::journal_network(root, "destroy", &net.id, &net.name, "");
     Ok(net.name)
 }
 

@@ -38,8 +38,8 @@ pub mod store;
 pub mod veth;
 
 pub use endpoint::{
-    announce, attach, connect, detach, disconnect, endpoints, fresh_host_ends, join, name_mounts,
-    release, release_endpoints,
+    announce, attach, connect, detach, disconnect, endpoints, fresh_host_ends, join,
+    journal_disconnects, name_mounts, release, release_endpoints,
 };
 pub use inspect::{inspect, settings};
 pub use ipam::Subnet;

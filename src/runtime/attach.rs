@@ -27,7 +27,8 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Opens the container's log at its current end.
+    /// Opens the container's log at its current end (journaled as the
+    /// container's `attach`).
     pub fn open(root: &Path, key: &str) -> crate::Result<Follower> {
         let (dir, st) = state::find(root, key)?;
         let path = super::shim::log_path(&dir);
@@ -46,6 +47,7 @@ impl Follower {
                 source: e,
             })?;
         let running = matches!(st.observed(), Status::Running | Status::Paused);
+        st.journal(root, "attach", &[]);
         Ok(Follower {
             dir,
             reader: std::io::BufReader::new(f),

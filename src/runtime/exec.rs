@@ -30,8 +30,43 @@ pub struct ExecOptions {
 /// sets it for `docker exec -it`).
 pub const TTY_FORWARD_FD_ENV: &str = "GLASSBOX_TTY_FORWARD_FD";
 
-/// Runs `cmd` in the container `key`; returns its exit code.
+/// Runs `cmd` in the container `key`; returns its exit code. The
+/// journal gets `exec_create: CMD` and `exec_start: CMD` (moby's actions
+/// carry the command) and `exec_die` with the exit code.
 pub fn exec(
+    root: &std::path::Path,
+    key: &str,
+    cmd: &[String],
+    opts: &ExecOptions,
+) -> crate::Result<i32> {
+    let st = state::find(root, key).ok().map(|(_, st)| st);
+    let line = cmd.join(" ");
+    if let Some(st) = &st {
+        if st.observed() == Status::Running {
+            st.journal(root, &format!("exec_create: {line}"), &[]);
+            st.journal(root, &format!("exec_start: {line}"), &[]);
+        }
+    }
+    // This process joins the container's mount namespace: the journal is
+    // opened while the store's path still leads to it.
+    let journal = crate::store::journal::Opened::open(root);
+    let r = exec_in_container(root, key, cmd, opts);
+    if let (Some(st), Ok(code), Ok(mut j)) = (&st, &r, journal) {
+        j.record(
+            "container",
+            "exec_die",
+            &st.id,
+            &[
+                ("name", st.name.clone()),
+                ("image", st.image.clone()),
+                ("exitCode", code.to_string()),
+            ],
+        );
+    }
+    r
+}
+
+fn exec_in_container(
     root: &std::path::Path,
     key: &str,
     cmd: &[String],

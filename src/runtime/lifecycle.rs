@@ -12,8 +12,10 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Writes the outcome of a run into `st`.
-pub fn record_exit(st: &mut State, result: &crate::Result<(i32, bool)>) {
+/// Writes the outcome of a run into `st` (the caller saves it) and
+/// journals it: `oom` when the kernel's OOM killer ended it, then `die`
+/// with the exit code.
+pub fn record_exit(dir: &Path, st: &mut State, result: &crate::Result<(i32, bool)>) {
     st.status = Status::Exited;
     st.pid = None;
     st.finished_at = Some(state::now());
@@ -27,6 +29,13 @@ pub fn record_exit(st: &mut State, result: &crate::Result<(i32, bool)>) {
             st.error = Some(e.to_string());
         }
     }
+    let root = state::root_of(dir);
+    if st.oom_killed {
+        st.journal(root, "oom", &[]);
+    }
+    let code = st.exit_code.unwrap_or(0).to_string();
+    st.journal(root, "die", &[("exitCode", code)]);
+    crate::network::journal_disconnects(root, st);
 }
 
 /// `run -d`: creates the container, starts its shim, waits until the shim
@@ -124,7 +133,9 @@ pub fn restart(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
     if st.observed() == Status::Running {
         stop(root, key, timeout)?;
     }
-    start(root, key)
+    let name = start(root, key)?;
+    st.journal(root, "restart", &[]);
+    Ok(name)
 }
 
 fn start_shim(
@@ -245,8 +256,9 @@ fn wait_exited(dir: &Path, within: Duration) -> bool {
     false
 }
 
-fn signal(st: &State, sig: nix::sys::signal::Signal) -> crate::Result<()> {
+fn signal(root: &Path, st: &State, sig: nix::sys::signal::Signal) -> crate::Result<()> {
     let Some(pid) = st.pid else { return Ok(()) };
+    st.journal(root, "kill", &[("signal", (sig as i32).to_string())]);
     let s = trace::step(Kind::Process, "kill", format!("container {}", st.name))
         .field("pid", pid)
         .field("signal", sig.as_str())
@@ -288,15 +300,16 @@ pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
     // Tell the shim not to apply the restart policy to this exit.
     std::fs::write(super::restart::stop_marker(&dir), b"")
         .ctx(|| "marking the container as stopped".into())?;
-    signal(&st, nix::sys::signal::Signal::SIGTERM)?;
+    signal(root, &st, nix::sys::signal::Signal::SIGTERM)?;
     if paused {
         thaw_to_deliver(&dir, &mut st)?;
     }
     if !wait_exited(&dir, Duration::from_secs(timeout)) {
-        signal(&st, nix::sys::signal::Signal::SIGKILL)?;
+        signal(root, &st, nix::sys::signal::Signal::SIGKILL)?;
         wait_exited(&dir, Duration::from_secs(10));
     }
     crate::network::port::report_released(&st);
+    st.journal(root, "stop", &[]);
     Ok(st.name)
 }
 
@@ -321,7 +334,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
             .into());
         }
         let _ = std::fs::write(super::restart::stop_marker(&dir), b"");
-        signal(&st, nix::sys::signal::Signal::SIGKILL)?;
+        signal(root, &st, nix::sys::signal::Signal::SIGKILL)?;
         if observed == Status::Paused {
             thaw_to_deliver(&dir, &mut st)?;
         }
@@ -331,7 +344,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
     if observed == Status::Dead {
         // Nobody supervises it: end what is left, by its recorded PID.
         if st.pid.is_some() {
-            let _ = signal(&st, nix::sys::signal::Signal::SIGKILL);
+            let _ = signal(root, &st, nix::sys::signal::Signal::SIGKILL);
         }
         // Its cgroup was the shim's to remove. The killed processes leave
         // it asynchronously; `Cgroup::remove` waits for that (EBUSY).
@@ -379,7 +392,7 @@ pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
         }
         .into());
     }
-    signal(&st, sig)?;
+    signal(root, &st, sig)?;
     if now == Status::Paused {
         thaw_to_deliver(&dir, &mut st)?;
     }
@@ -526,6 +539,7 @@ pub fn pause(root: &Path, key: &str, frozen: bool) -> crate::Result<String> {
         Status::Running
     };
     st.save(&dir)?;
+    st.journal(root, if frozen { "pause" } else { "unpause" }, &[]);
     Ok(st.name)
 }
 

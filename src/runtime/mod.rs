@@ -297,6 +297,11 @@ pub fn create(
         crate::network::announce(root, &dir.path)?;
         Ok(())
     })();
+    if r.is_ok() {
+        if let Ok(st) = state::State::load(&dir.path) {
+            st.journal(root, "create", &[]);
+        }
+    }
     if r.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
         volumes::undo(root, &mounts);
@@ -330,11 +335,8 @@ pub fn run_foreground(
             p.container_started(pid);
         }
         signals = Some(sigproxy::forward_to(pid, &dir.id[..12]));
-        st.status = state::Status::Running;
-        st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
-        st.started_at = Some(state::now());
-        let _ = st.save(&dir.path);
+        let _ = st.started(&dir.path, pid);
     };
     let result = if opts.tty {
         // On a terminal there is one stream: docker logs it as stdout.
@@ -384,7 +386,7 @@ pub fn run_foreground(
     drop(signals);
     drop(ports);
     let mut st = state::State::load(&dir.path)?;
-    lifecycle::record_exit(&mut st, &result);
+    lifecycle::record_exit(&dir.path, &mut st, &result);
     if opts.remove {
         remove_dir(&dir);
         volumes::remove_anonymous(root, &st);
@@ -429,11 +431,10 @@ fn hand_over(
 pub(crate) fn remove_dir(dir: &ContainerDir) {
     // The addresses go back to their pools first, while the state that
     // names them is still there.
-    if let (Ok(st), Some(root)) = (
-        state::State::load(&dir.path),
-        dir.path.parent().and_then(Path::parent),
-    ) {
-        crate::network::release(root, &st);
+    let st = state::State::load(&dir.path);
+    let root = state::root_of(&dir.path);
+    if let Ok(st) = &st {
+        crate::network::release(root, st);
     }
     let _ = trace::cleanup(
         Kind::Store,
@@ -444,6 +445,9 @@ pub(crate) fn remove_dir(dir: &ContainerDir) {
     .equivalent(format!("rm -rf {}", dir.path.display()))
     .announce()
     .map(|s| s.finish_with(std::fs::remove_dir_all(&dir.path)));
+    if let Ok(st) = &st {
+        st.journal(root, "destroy", &[]);
+    }
 }
 
 /// Where the container's stdin, stdout and stderr go.
@@ -519,11 +523,8 @@ pub(crate) fn run_observed(
     let mut started = |pid: i32| {
         // The caller first: it may be timing the output.
         on_start(pid);
-        st.status = state::Status::Running;
-        st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
-        st.started_at = Some(state::now());
-        let _ = st.save(&dir.path);
+        let _ = st.started(&dir.path, pid);
     };
     let result = start_and_wait_observed(
         &dir,
@@ -704,7 +705,7 @@ fn clone_and_wait(
             .parent()
             .and_then(Path::parent)
             .unwrap_or(Path::new("/"));
-        crate::network::attach(root, endpoints, pid.as_raw())
+        crate::network::attach(root, &dir.id, endpoints, pid.as_raw())
     });
     if let Err(e) = joined {
         // The init is still waiting for the start byte: end it, by its PID.

@@ -192,7 +192,7 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
         let began = std::time::Instant::now();
         let result = run_once(&dir, ports.as_mut(), console.as_ref())?;
         let mut st = State::load(&dir.path)?;
-        super::lifecycle::record_exit(&mut st, &result);
+        super::lifecycle::record_exit(&dir.path, &mut st, &result);
         let code = result.as_ref().map(|(c, _)| *c).unwrap_or(125);
         let stopped = restart::stop_marker(&dir.path).exists();
         if result.is_ok()
@@ -384,11 +384,8 @@ fn run_once(
         if let Some(p) = ports.as_deref_mut() {
             p.container_started(pid);
         }
-        st.status = state::Status::Running;
-        st.pid = Some(pid);
         st.shim_pid = Some(std::process::id() as i32);
-        st.started_at = Some(state::now());
-        let _ = st.save(&dir.path);
+        let _ = st.started(&dir.path, pid);
         if !released {
             released = true;
             // Not joined: it must not hold up recording the exit.

@@ -180,6 +180,59 @@ impl State {
     }
 }
 
+impl State {
+    /// Records that the container's init runs as host PID `pid` (saved to
+    /// `dir`) and journals the `start`. A failed save is the caller's to
+    /// ignore: the process runs either way.
+    pub fn started(&mut self, dir: &Path, pid: i32) -> crate::Result<()> {
+        self.status = Status::Running;
+        self.pid = Some(pid);
+        self.started_at = Some(now());
+        let r = self.save(dir);
+        let root = root_of(dir);
+        // Each named volume it mounts, as dockerd's `volume mount`.
+        for m in self.mounts.iter().filter(|m| m.kind == "volume") {
+            let Some(name) = &m.name else { continue };
+            let attrs = [
+                ("container", self.id.clone()),
+                ("destination", m.destination.clone()),
+                ("driver", "local".to_string()),
+                ("propagation", String::new()),
+                ("read/write", m.rw.to_string()),
+            ];
+            crate::store::journal::record(root, "volume", "mount", name, &attrs);
+        }
+        self.journal(root, "start", &[]);
+        r
+    }
+
+    /// Appends a container event for this container to the store's
+    /// journal (what `docker events` shows): its name and image, and
+    /// `extra` (`exitCode`, `signal`).
+    pub fn journal(&self, root: &Path, action: &str, extra: &[(&str, String)]) {
+        // The container's labels (kept beside its record by the daemon's
+        // create) are attributes too, as in docker's events.
+        let labels: std::collections::BTreeMap<String, String> =
+            std::fs::read(containers_dir(root).join(&self.id).join("labels.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+        let mut attrs: Vec<(&str, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        attrs.push(("name", self.name.clone()));
+        attrs.push(("image", self.image.clone()));
+        attrs.extend(extra.iter().cloned());
+        crate::store::journal::record(root, "container", action, &self.id, &attrs);
+    }
+}
+
+/// The store root of a container directory (`ROOT/containers/ID`).
+pub fn root_of(dir: &Path) -> &Path {
+    dir.parent().and_then(Path::parent).unwrap_or(dir)
+}
+
 /// Every container's directory and state, oldest first.
 pub fn all(root: &Path) -> Vec<(PathBuf, State)> {
     let mut v: Vec<(PathBuf, State)> = std::fs::read_dir(containers_dir(root))

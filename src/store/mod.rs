@@ -9,6 +9,7 @@
 mod blobs;
 mod gc;
 mod images;
+pub mod journal;
 mod refs;
 mod remote;
 pub mod tmp;

@@ -26,8 +26,28 @@ impl Store {
 
     /// Points tag `name_tag` (`name:tag`) at the manifest `digest`
     /// (`size` bytes), replacing what it pointed at before.
+    /// Journals an image `tag` event (a pull sets its tag through
+    /// [`Store::set_tag_typed`] and journals `pull` instead).
     pub fn set_tag(&self, name_tag: &str, digest: &str, size: u64) -> Result<()> {
-        self.set_tag_typed(name_tag, digest, size, MediaType::ImageManifest)
+        self.set_tag_typed(name_tag, digest, size, MediaType::ImageManifest)?;
+        self.journal_image("tag", digest, name_tag);
+        Ok(())
+    }
+
+    /// Journals an image event for the image whose manifest is
+    /// `manifest` (its id is its config's digest, as docker's), with
+    /// `name` as its name attribute ("" names it by its id).
+    pub fn journal_image(&self, action: &str, manifest: &str, name: &str) {
+        let id = self
+            .image_from_manifest(manifest)
+            .map(|i| i.id)
+            .unwrap_or_else(|_| manifest.to_string());
+        let name = if name.is_empty() {
+            id.clone()
+        } else {
+            name.to_string()
+        };
+        super::journal::record(&self.root, "image", action, &id, &[("name", name)]);
     }
 
     /// Like [`Store::set_tag`], for a manifest of another media type (a
@@ -83,9 +103,16 @@ impl Store {
             })
             .cloned()
             .collect();
-        if removed.is_some() {
+        if let Some(m) = &removed {
+            let still_named = manifests.iter().any(|d| d.digest().to_string() == *m);
             index.set_manifests(manifests);
             self.write_index(&index)?;
+            // As dockerd's, these name the image by its id, not the tag.
+            self.journal_image("untag", m, "");
+            if !still_named {
+                // No name reaches the image any more: docker's `delete`.
+                self.journal_image("delete", m, "");
+            }
         }
         Ok(removed)
     }

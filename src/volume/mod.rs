@@ -223,6 +223,13 @@ pub fn create(root: &Path, name: &str, anonymous: bool) -> crate::Result<PathBuf
         let _ = std::fs::remove_dir_all(&dir);
     }
     s.finish_with(r)?;
+    crate::store::journal::record(
+        root,
+        "volume",
+        "create",
+        name,
+        &[("driver", "local".into())],
+    );
     Ok(data)
 }
 
@@ -244,7 +251,15 @@ pub fn delete(root: &Path, name: &str) -> crate::Result<()> {
         .field("path", dir.display().to_string())
         .equivalent(format!("rm -rf {}", dir.display()))
         .announce()?;
-    s.finish_with(std::fs::remove_dir_all(&dir).ctx(|| format!("removing {}", dir.display())))
+    s.finish_with(std::fs::remove_dir_all(&dir).ctx(|| format!("removing {}", dir.display())))?;
+    crate::store::journal::record(
+        root,
+        "volume",
+        "destroy",
+        name,
+        &[("driver", "local".into())],
+    );
+    Ok(())
 }
 
 /// Copies the tree at `from` into the (empty) directory `to`, keeping

@@ -2,6 +2,7 @@
 //! module tests one concept through the library or the built binary, each
 //! test with its own temporary root.
 
+mod api_events;
 mod api_tty;
 mod archive;
 mod archive_crash;

@@ -467,6 +467,10 @@ pub fn load(store: &Store, file: &str, input: impl Read) -> Result<Loaded> {
         Ok((format, loaded)) => {
             s.field("format", format).field("images", loaded.len());
             s.done();
+            for (tags, img) in &loaded {
+                let name = tags.first().cloned().unwrap_or_default();
+                store.journal_image("load", &img.manifest_digest, &name);
+            }
             Ok(loaded)
         }
         Err(e) => {

@@ -243,6 +243,9 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
     })();
     if let Ok(sv) = &r {
         s.field("blobs", sv.blobs).field("bytes", sv.bytes);
+        for (r, img) in &images {
+            store.journal_image("save", &img.manifest_digest, &r.to_string());
+        }
     }
     s.finish_with(r)
 }

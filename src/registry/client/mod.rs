@@ -122,6 +122,56 @@ pub enum RegistryError {
     },
 }
 
+/// Why a push or pull failed, as the journal records it (`reason`) and
+/// `doctor` reads it back: `unreachable` (nothing answers: the registry is
+/// not running), `needs_login` (401) or `other`.
+pub fn failure_reason(e: &crate::Error) -> &'static str {
+    match e {
+        crate::Error::Registry(r) => match **r {
+            RegistryError::Unreachable { .. } => "unreachable",
+            RegistryError::Unauthorized { .. } => "needs_login",
+            _ => "other",
+        },
+        _ => "other",
+    }
+}
+
+/// Journals a push or pull (`action`) of `reference`: the action itself
+/// when it worked, as docker does, and `push_failed` / `pull_failed` with
+/// the registry, the reason and the error when it did not (glassbox's own
+/// actions: `doctor` reads them; `GET /events` does not send them, as
+/// dockerd sends nothing for a failed transfer).
+pub(crate) fn journal_transfer<T>(
+    store: &crate::store::Store,
+    action: &str,
+    reference: &str,
+    registry: &str,
+    result: &crate::Result<T>,
+) {
+    use crate::store::journal;
+    match result {
+        Ok(_) => journal::record(
+            store.root(),
+            "image",
+            action,
+            reference,
+            &[("name", reference.to_string())],
+        ),
+        Err(e) => journal::record(
+            store.root(),
+            "image",
+            &format!("{action}_failed"),
+            reference,
+            &[
+                ("name", reference.to_string()),
+                ("registry", registry.to_string()),
+                ("reason", failure_reason(e).to_string()),
+                ("error", e.to_string()),
+            ],
+        ),
+    }
+}
+
 impl From<RegistryError> for crate::Error {
     fn from(e: RegistryError) -> Self {
         crate::Error::Registry(Box::new(e))

@@ -102,8 +102,9 @@ pub fn pull(store: &Store, reference: &str, opts: &TransferOptions) -> Result<Pu
             r.name_tag().unwrap_or_default()
         ))
         .announce()?;
-    let client = Client::new(&registry)?;
-    let result = pull_inner(store, &client, &r, &repository, opts);
+    let result =
+        Client::new(&registry).and_then(|client| pull_inner(store, &client, &r, &repository, opts));
+    super::journal_transfer(store, "pull", &r.to_string(), &registry, &result);
     if let Ok(rep) = &result {
         s.field("id", &rep.id)
             .field("digest", &rep.digest)

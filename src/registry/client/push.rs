@@ -100,8 +100,8 @@ pub fn push(store: &Store, reference: &str, opts: &TransferOptions) -> Result<Pu
             r.name_tag().unwrap_or_default()
         ))
         .announce()?;
-    let client = Client::new(&registry)?;
     let result = (|| {
+        let client = Client::new(&registry)?;
         ping(&client)?;
         let source = format!("{registry}/{repository}");
         let outcomes = parallel(&blobs, opts.jobs, |b| {
@@ -165,6 +165,7 @@ pub fn push(store: &Store, reference: &str, opts: &TransferOptions) -> Result<Pu
                 .sum(),
         })
     })();
+    super::journal_transfer(store, "push", &r.to_string(), &registry, &result);
     if let Ok(rep) = &result {
         s.field("uploaded", rep.uploaded)
             .field("existed", rep.existed)
