@@ -703,3 +703,110 @@ fn without_slirp4netns_rootless_runs_and_says_there_is_no_way_out() {
         serde_json::from_str(&s.ok(&["info", "--format", "json"])).unwrap();
     assert_eq!(info["network"], "none", "{info}");
 }
+
+/// The fuse-overlayfs fallback (forced with GLASSBOX_OVERLAY=fuse, as a
+/// kernel before 5.11 would need it) shows the same files as the kernel's
+/// overlay: a file a later layer deleted (a 0/0 whiteout) stays hidden and
+/// an opaque directory hides what lower layers had in it. The event says
+/// which overlay was used, and fuse-overlayfs ends with its container.
+#[test]
+fn a_forced_fuse_overlayfs_shows_what_the_kernels_overlay_shows() {
+    let s = Student::new();
+    s.ok(&["setup"]);
+    let df = "FROM busybox\n\
+              RUN mkdir -p /x /y && echo a > /x/a && echo b > /x/b && echo c > /y/c\n\
+              RUN rm /x/a && rm -rf /y && mkdir /y && echo d > /y/d\n";
+    std::fs::write(s.path("work/Dockerfile"), df).unwrap();
+    s.ok(&["build", "-t", "wh", "."]);
+    let list = [
+        "run",
+        "--rm",
+        "wh",
+        "sh",
+        "-c",
+        "ls -a /x /y && cat /x/b /y/d",
+    ];
+    let kernel = s.ok(&list);
+    assert_eq!(kernel, "/x:\n.\n..\nb\n\n/y:\n.\n..\nd\nb\nd\n");
+    let trace = s.path("work/fuse-trace.jsonl");
+    let mut full = vec!["--trace", "json", "--trace-file", trace.to_str().unwrap()];
+    full.extend_from_slice(&list);
+    let out = s
+        .cmd_with(&["GLASSBOX_OVERLAY=fuse"], &full)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), kernel);
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    crate::support::assert_explained(&events);
+    let k = keys(&events);
+    assert!(k.contains(&"mount.overlay_driver".to_string()), "{k:?}");
+    let mount = events
+        .iter()
+        .rfind(|e| crate::support::key(e) == "mount.overlay")
+        .unwrap();
+    assert_eq!(mount["fields"]["driver"], "fuse-overlayfs", "{mount}");
+    assert!(
+        mount["equivalent"]
+            .as_str()
+            .unwrap()
+            .contains("fuse-overlayfs -o lowerdir="),
+        "{mount}"
+    );
+    // A container that writes through fuse-overlayfs keeps its changes in
+    // its upper dir, as with the kernel's overlay.
+    let w = s
+        .cmd_with(
+            &["GLASSBOX_OVERLAY=fuse"],
+            &[
+                "run",
+                "--name",
+                "w",
+                "wh",
+                "sh",
+                "-c",
+                "echo new > /x/n && rm /x/b",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "w"])).unwrap();
+    let upper = s.path(&format!(
+        "data/glassbox/containers/{}/upper/x",
+        v[0]["Id"].as_str().unwrap()
+    ));
+    assert_eq!(std::fs::read_to_string(upper.join("n")).unwrap(), "new\n");
+    let b = std::fs::symlink_metadata(upper.join("b")).unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        b.file_type().is_char_device() && b.rdev() == 0,
+        "the deleted /x/b is a 0/0 whiteout in the upper dir"
+    );
+    s.ok(&["rm", "w"]);
+    // Nothing of those containers runs on: in the user namespace only the
+    // keeper is left (fuse-overlayfs ended with its container).
+    let keeper = s.keeper().unwrap();
+    let ns = std::fs::read_link(format!("/proc/{keeper}/ns/user")).unwrap();
+    let ns = ns.to_string_lossy().into_owned();
+    let mut left = Student::processes_in(&ns);
+    for _ in 0..100 {
+        if left.len() <= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = Student::processes_in(&ns);
+    }
+    assert!(
+        left.len() == 1 && left[0].starts_with(&format!("{keeper} ")),
+        "{left:?}"
+    );
+}
