@@ -119,6 +119,25 @@ pub fn choose(run_dir: &Path) -> Result<Driver, String> {
     Ok(driver)
 }
 
+/// The driver containers get, as far as it is known without a probe:
+/// `overlayfs`, `fuse-overlayfs`, or `overlayfs (not yet probed)` in a
+/// user namespace before its first container.
+pub fn known(run_dir: &Path) -> &'static str {
+    match std::env::var(ENV).ok().as_deref() {
+        Some("fuse") => return "fuse-overlayfs",
+        Some("kernel") => return "overlayfs",
+        _ => {}
+    }
+    if !super::userns::inside() {
+        return "overlayfs";
+    }
+    match std::fs::read_to_string(run_dir.join(CACHE)).as_deref() {
+        Ok("kernel\n") => "overlayfs",
+        Ok("fuse\n") => "fuse-overlayfs",
+        _ => "overlayfs (not yet probed)",
+    }
+}
+
 /// Mounts a one-layer overlay in a scratch directory of `run_dir` and
 /// unmounts it: `None` when the kernel allowed it, else its refusal.
 fn probe(run_dir: &Path) -> Result<Option<String>, String> {

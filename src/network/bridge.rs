@@ -48,10 +48,13 @@ pub fn ensure(nl: &mut Netlink, root: &Path, net: &Network) -> crate::Result<boo
     let uplink = crate::rootless::has_uplink();
     let value = if uplink { "1" } else { "0" };
     let key = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
-    let s = trace::step(Kind::Network, "forwarding", format!("bridge {name}"))
+    let mut b = trace::step(Kind::Network, "forwarding", format!("bridge {name}"))
         .field("bridge", name)
-        .field("value", value.parse::<u8>().unwrap_or(0))
-        .field("uplink", uplink.then_some(crate::rootless::uplink::TAP))
+        .field("value", value.parse::<u8>().unwrap_or(0));
+    if uplink {
+        b = b.field("uplink", crate::rootless::uplink::TAP);
+    }
+    let s = b
         .equivalent(format!("sysctl -w net.ipv4.conf.{name}.forwarding={value}"))
         .syscall(format!("write(\"{key}\", \"{value}\")"))
         .announce()?;

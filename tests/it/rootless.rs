@@ -728,6 +728,15 @@ fn a_forced_fuse_overlayfs_shows_what_the_kernels_overlay_shows() {
     ];
     let kernel = s.ok(&list);
     assert_eq!(kernel, "/x:\n.\n..\nb\n\n/y:\n.\n..\nd\nb\nd\n");
+    // The first container's probe found the kernel's overlay working, and
+    // the run dir remembers it.
+    let info: serde_json::Value =
+        serde_json::from_str(&s.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["overlay"], "overlayfs", "{info}");
+    assert_eq!(
+        std::fs::read_to_string(s.path("run/glassbox/overlay-driver")).unwrap(),
+        "kernel\n"
+    );
     let trace = s.path("work/fuse-trace.jsonl");
     let mut full = vec!["--trace", "json", "--trace-file", trace.to_str().unwrap()];
     full.extend_from_slice(&list);
