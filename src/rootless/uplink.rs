@@ -8,8 +8,10 @@
 //! default route via 10.0.2.2), and turns every packet the namespace sends
 //! out of it into an ordinary socket call of its own process on the host.
 //! 10.0.2.2 is the host's own loopback (host services on 127.0.0.1 answer
-//! there: the teaching case, so `--disable-host-loopback` is *not* given)
-//! and 10.0.2.3 a DNS forwarder to the host's resolver.
+//! there: the teaching case, so `--disable-host-loopback` is *not* given,
+//! where podman gives it unless `allow_host_loopback=true`; the price is
+//! that containers reach every service on the host's loopback that the
+//! user could) and 10.0.2.3 a DNS forwarder to the host's resolver.
 //!
 //! Why slirp4netns and not pasta: both do the job; slirp4netns has the
 //! smaller surface to explain (one tap, one fixed 10.0.2.0/24 plan that
