@@ -647,7 +647,46 @@ fn a_rootless_container_reaches_the_hosts_loopback_through_slirp4netns() {
         &url,
     ]);
     assert_eq!(got, "hello from the host\n");
-    s.ok(&["network", "rm", "outnet"]);
+    // Forwarding goes to the tap only: another glassbox network stays out
+    // of reach, as it is as root.
+    s.ok(&["network", "create", "othernet"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "othernet",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "other"])).unwrap();
+    let ip = v[0]["NetworkSettings"]["Networks"]["othernet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!ip.is_empty(), "{v}");
+    let across = s.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "outnet",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        &ip,
+    ]);
+    assert!(
+        !across.status.success(),
+        "outnet reached {ip} on othernet: {}",
+        String::from_utf8_lossy(&across.stdout)
+    );
+    s.ok(&["rm", "-f", "other"]);
+    s.ok(&["network", "rm", "outnet", "othernet"]);
     let resolv = s.ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
     assert!(resolv.contains("nameserver 10.0.2.3"), "{resolv}");
 
