@@ -19,6 +19,12 @@ else
         echo "    sudo apt-get install ${missing[*]}" >&2
         exit 1
     fi
+    # Optional: without slirp4netns containers have no way off the machine
+    # (the lessons still run); fuse-overlayfs only matters before Linux 5.11.
+    for p in slirp4netns fuse-overlayfs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            echo "note: $p is not installed (see README, \"Without root\"); an administrator adds it with: sudo apt-get install $p" >&2
+    done
     me=$(id -un)
     if ! grep -qE "^($me|$(id -u)):" /etc/subuid || ! grep -qE "^($me|$(id -g)):" /etc/subgid; then
         echo "user $me has no subordinate id range; an administrator adds one with:" >&2

@@ -14,8 +14,11 @@ set -euo pipefail
 # VM's boot image. podman (4.3, with conmon): glassbox-runc is tested as
 # its --runtime. containerd (1.6, with ctr and containerd-shim-runc-v2):
 # glassbox-runc is tested as its --runc-binary (the test starts its own
-# containerd with its own root, state and socket).
-PKGS=(busybox-static binutils skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io containerd uidmap)
+# containerd with its own root, state and socket). uidmap (newuidmap and
+# newgidmap), slirp4netns and fuse-overlayfs: rootless mode's id maps, its
+# containers' way off the machine, and its overlay where the kernel refuses
+# one in a user namespace (before Linux 5.11).
+PKGS=(busybox-static binutils skopeo umoci podman jq tmux iproute2 qemu-system-x86 linux-image-amd64 nftables docker-registry apache2-utils docker-compose python3-docker docker.io containerd uidmap slirp4netns fuse-overlayfs)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

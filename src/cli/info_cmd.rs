@@ -27,6 +27,7 @@ pub fn gather(ctx: &Ctx) -> serde_json::Value {
     if let Some(w) = why {
         v["cgroup_why"] = serde_json::json!(w);
     }
+    v["overlay"] = serde_json::json!(crate::kernel::overlay::known(&crate::rootless::run_dir()));
     v["overlay_options"] = serde_json::json!(if crate::kernel::userns::inside() {
         "userxattr (metadata in user.overlay.* attributes)"
     } else {
@@ -71,6 +72,7 @@ pub fn info(a: InfoArgs, ctx: &Ctx) -> crate::Result<i32> {
             .collect();
         println!("Uid map:   {}", maps.join("; "));
         println!("Networks:  bridges in {}", s("network_namespace"));
+        println!("Way out:   {} ({})", s("network"), s("network_why"));
     } else {
         println!("Mode:      root");
         println!("Networks:  bridges in the host's network namespace");
@@ -81,7 +83,7 @@ pub fn info(a: InfoArgs, ctx: &Ctx) -> crate::Result<i32> {
         Some(w) => println!("Cgroups:   none ({w}); containers run without limits"),
         None => println!("Cgroups:   {}", s("cgroup")),
     }
-    println!("Overlay:   {}", s("overlay_options"));
+    println!("Overlay:   {}: {}", s("overlay"), s("overlay_options"));
     println!("Kernel:    {}", s("kernel"));
     Ok(0)
 }

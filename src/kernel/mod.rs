@@ -14,6 +14,7 @@
 //!
 //! Layering: below runtime, build, network and volume; above `trace` only.
 
+pub mod overlay;
 pub mod userns;
 
 use crate::trace::EventBuilder;

@@ -42,15 +42,23 @@ pub fn ensure(nl: &mut Netlink, root: &Path, net: &Network) -> crate::Result<boo
     s.finish_with(r)?;
     // Packets a container sends to another network or off the machine
     // arrive on this bridge and would need forwarding; refuse it here,
-    // whatever the host's global ip_forward says.
+    // whatever the host's global ip_forward says. Rootless with
+    // slirp4netns, the keeper's namespace forwards to its tap only (its
+    // forward chain drops the rest, see rootless::uplink).
+    let uplink = crate::rootless::has_uplink();
+    let value = if uplink { "1" } else { "0" };
     let key = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
-    let s = trace::step(Kind::Network, "forwarding", format!("bridge {name}"))
+    let mut b = trace::step(Kind::Network, "forwarding", format!("bridge {name}"))
         .field("bridge", name)
-        .field("value", 0)
-        .equivalent(format!("sysctl -w net.ipv4.conf.{name}.forwarding=0"))
-        .syscall(format!("write(\"{key}\", \"0\")"))
+        .field("value", value.parse::<u8>().unwrap_or(0));
+    if uplink {
+        b = b.field("uplink", crate::rootless::uplink::TAP);
+    }
+    let s = b
+        .equivalent(format!("sysctl -w net.ipv4.conf.{name}.forwarding={value}"))
+        .syscall(format!("write(\"{key}\", \"{value}\")"))
         .announce()?;
-    let r = crate::rootless::in_engine_netns(|| std::fs::write(&key, b"0"))
+    let r = crate::rootless::in_engine_netns(|| std::fs::write(&key, value))
         .and_then(|r| r)
         .map_err(|e| crate::Error::Io {
             context: format!("writing {key}"),

@@ -92,13 +92,27 @@ pub fn render(me: &State, my_dir: &Path, everyone: &[(PathBuf, State)]) -> Strin
 }
 
 /// The resolv.conf text: no nameserver, since names come from the hosts
-/// file and nothing is routed off the machine.
+/// file and nothing is routed off the machine; rootless with slirp4netns,
+/// its DNS forwarder, 10.0.2.3 (the keeper's way out reaches it).
 pub fn resolv_conf() -> String {
-    "# /etc/resolv.conf written by glassbox.\n\
-     # Container names resolve through /etc/hosts; no DNS server runs and\n\
-     # nothing is routed off this machine, so no nameserver is listed.\n\
-     options ndots:0\n"
-        .to_string()
+    resolv_text(crate::rootless::has_uplink().then_some(crate::rootless::uplink::DNS))
+}
+
+fn resolv_text(dns: Option<std::net::Ipv4Addr>) -> String {
+    match dns {
+        None => "# /etc/resolv.conf written by glassbox.\n\
+                 # Container names resolve through /etc/hosts; no DNS server runs and\n\
+                 # nothing is routed off this machine, so no nameserver is listed.\n\
+                 options ndots:0\n"
+            .to_string(),
+        Some(ip) => format!(
+            "# /etc/resolv.conf written by glassbox (rootless).\n\
+             # Container names resolve through /etc/hosts; other names go to\n\
+             # slirp4netns's DNS forwarder, which asks the host's resolver.\n\
+             nameserver {ip}\n\
+             options ndots:0\n"
+        ),
+    }
 }
 
 /// Writes `path` in place: truncate and rewrite the same inode, so a

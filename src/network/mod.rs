@@ -21,9 +21,11 @@
 //! `inspect.rs`; placeholders for the book's transcripts in [`redact`].
 //!
 //! Kernel changes go through netlink ([`netlink`]), each as an event with
-//! the `ip` command that would do the same. Nothing is routed off the
-//! machine: no masquerade, no global `ip_forward`, and forwarding is turned
-//! off on every bridge glassbox makes.
+//! the `ip` command that would do the same. As root nothing is routed off
+//! the machine: no masquerade, no global `ip_forward`, and forwarding is
+//! turned off on every bridge glassbox makes. Rootless, the bridges live in
+//! the keeper's network namespace, whose one way out is slirp4netns's tap
+//! (`rootless::uplink`): there the bridges forward, to the tap only.
 
 pub mod bridge;
 mod endpoint;

@@ -22,8 +22,14 @@
 //! bridge and veth work happens in the keeper's network namespace
 //! ([`engine_netns`]), where the containers' networks live.
 //!
+//! The keeper's network namespace gets its way off the machine from
+//! slirp4netns, started once with the keeper and ending with it
+//! ([`uplink`]).
+//!
 //! Layering: above `kernel` and `trace`, below everything that picks paths
 //! or talks to the network.
+
+pub mod uplink;
 
 use crate::kernel::{self, Call};
 use crate::trace::{self, Kind};
@@ -127,14 +133,35 @@ pub fn enter_engine_netns_on_this_thread() -> std::io::Result<()> {
 /// there first (rootless), or right here (as root). For what is read or
 /// written per network namespace, such as `/proc/sys/net`.
 pub fn in_engine_netns<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
-    if active().is_none() {
-        return Ok(f());
+    match active() {
+        None => Ok(f()),
+        Some(r) => in_netns_of(r.keeper, f),
     }
+}
+
+/// Runs `f` on a short-lived thread that first joins the network
+/// namespace of process `pid` (what the thread starts, such as `nft`, is
+/// born there too).
+fn in_netns_of<T: Send>(pid: i32, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
     std::thread::scope(|s| {
-        s.spawn(|| enter_engine_netns_on_this_thread().map(|()| f()))
-            .join()
-            .map_err(|_| std::io::Error::other("the netns thread panicked"))?
+        s.spawn(|| {
+            kernel::Kernel::call(
+                &mut kernel::Host,
+                &kernel::setns_file(&ns, CloneFlags::CLONE_NEWNET),
+            )
+            .map(|()| f())
+        })
+        .join()
+        .map_err(|_| std::io::Error::other("the netns thread panicked"))?
     })
+}
+
+/// Whether the containers of this rootless glassbox have a way off the
+/// machine (slirp4netns's tap in the keeper's namespace); never as root,
+/// where glassbox routes nothing off the machine.
+pub fn has_uplink() -> bool {
+    active().is_some_and(|r| uplink::is_up(r.keeper))
 }
 
 /// How this glassbox runs, for `glassbox info` and the Engine API's
@@ -144,7 +171,28 @@ pub fn summary() -> serde_json::Value {
         None => serde_json::json!({"mode": "root", "run_dir": run_dir()}),
         Some(r) => {
             let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+            let (network, why) = if uplink::is_up(r.keeper) {
+                (
+                    "slirp4netns",
+                    format!(
+                        "{} in the keeper's namespace; the host's 127.0.0.1 is {}",
+                        uplink::TAP,
+                        uplink::HOST_LOOPBACK
+                    ),
+                )
+            } else {
+                (
+                    "none",
+                    match uplink::binary() {
+                        Err(why) => why,
+                        Ok(_) => "slirp4netns did not come up when the keeper was made;                                   `glassbox system prune` ends the keeper, the next command                                   tries again"
+                            .into(),
+                    },
+                )
+            };
             serde_json::json!({
+                "network": network,
+                "network_why": why,
                 "mode": "rootless",
                 "host_uid": r.uid,
                 "host_gid": r.gid,
@@ -260,11 +308,23 @@ pub fn enter() -> Result<(), RootlessError> {
         .unwrap_or_else(|| uid.to_string());
     let run_dir = user_run_dir(uid)?;
     let lock = lock(&run_dir.join("keeper.lock"))?;
-    let keeper = match live_keeper(&run_dir, uid) {
-        Some(pid) => pid,
+    let (keeper, slirp) = match live_keeper(&run_dir, uid) {
+        Some(pid) => (pid, None),
         None => make_keeper(&run_dir, &user, uid, gid)?,
     };
     join(keeper)?;
+    if slirp.is_some() {
+        // Joined the keeper's user namespace, this command may now change
+        // its network namespace: the containers' way out through the tap.
+        let r = in_netns_of(keeper, || uplink::route_out(keeper))
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        if let Err(why) = r {
+            uplink::no_uplink(&format!(
+                "routing the bridges out through slirp4netns: {why}"
+            ));
+        }
+    }
     drop(lock);
     let me = Rootless {
         uid,
@@ -363,7 +423,13 @@ fn is_keeper(pid: i32, uid: u32) -> bool {
 }
 
 /// Starts the keeper, maps its ids and waits until it is ready.
-fn make_keeper(run_dir: &Path, user: &str, uid: u32, gid: u32) -> Result<i32, RootlessError> {
+/// Returns its PID and slirp4netns's, when that came up.
+fn make_keeper(
+    run_dir: &Path,
+    user: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<(i32, Option<i32>), RootlessError> {
     let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
     let subgid = std::fs::read_to_string("/etc/subgid").unwrap_or_default();
     let ur = sub_range(&subuid, user, uid).ok_or_else(|| RootlessError::NoRange {
@@ -399,7 +465,11 @@ fn make_keeper(run_dir: &Path, user: &str, uid: u32, gid: u32) -> Result<i32, Ro
         what: "starting rootless mode".into(),
         why: e.to_string(),
     })?;
-    let r = start_keeper(run_dir, uid, gid, ur, gr);
+    // slirp4netns reads the other end of this pipe and ends when it sees
+    // EOF: when the keeper, the only process left holding the write end,
+    // has ended.
+    let (exit_r, exit_w) = uplink::pipe().map_err(failed("making slirp4netns's exit pipe"))?;
+    let r = start_keeper(run_dir, uid, gid, ur, gr, exit_w);
     match &r {
         Ok(pid) => {
             let mut s = s;
@@ -408,7 +478,8 @@ fn make_keeper(run_dir: &Path, user: &str, uid: u32, gid: u32) -> Result<i32, Ro
         }
         Err(e) => s.failed(e),
     }
-    r
+    let pid = r?;
+    Ok((pid, uplink::start(run_dir, pid, exit_r)))
 }
 
 fn start_keeper(
@@ -417,16 +488,24 @@ fn start_keeper(
     gid: u32,
     ur: SubRange,
     gr: SubRange,
+    exit_w: std::os::fd::OwnedFd,
 ) -> Result<i32, RootlessError> {
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
-    let mut child = Command::new("/proc/self/exe")
-        .arg(KEEPER_ARG)
+    let exit_fd = exit_w.as_raw_fd();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg(KEEPER_ARG)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .current_dir("/")
-        .spawn()
-        .map_err(failed("starting the keeper"))?;
+        .current_dir("/");
+    // SAFETY: fcntl is async-signal-safe and touches no memory: the keeper
+    // keeps the write end of slirp4netns's exit pipe for its whole life.
+    unsafe {
+        cmd.pre_exec(move || uplink::keep_across_exec(exit_fd));
+    }
+    let mut child = cmd.spawn().map_err(failed("starting the keeper"))?;
+    drop(exit_w);
     let pid = child.id() as i32;
     let mut ready = child.stdout.take().expect("piped stdout");
     let mut go = child.stdin.take().expect("piped stdin");
@@ -668,6 +747,9 @@ pub fn stop_keeper() -> bool {
     let _ = std::fs::remove_file(r.run_dir.join("keeper.pid"));
     if let Ok(s) = s {
         let _ = s.finish_with(res);
+    }
+    if res.is_ok() {
+        uplink::wait_gone(&r.run_dir);
     }
     res.is_ok()
 }

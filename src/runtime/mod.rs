@@ -623,6 +623,14 @@ fn clone_and_wait(
     on_start: &mut dyn FnMut(i32),
 ) -> crate::Result<(i32, i32, Option<&'static str>)> {
     use nix::sys::wait::{waitpid, WaitStatus};
+    // Kernel overlayfs or fuse-overlayfs: asked before the clone, as the
+    // probe mounts in this (the keeper's) mount namespace.
+    let overlay = crate::kernel::overlay::choose(&crate::rootless::run_dir()).map_err(|why| {
+        crate::Error::Io {
+            context: "choosing how to mount the container's overlay".into(),
+            source: std::io::Error::other(why),
+        }
+    })?;
     let (ev_r, ev_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).kctx(|| "making the event pipe".into())?;
     let (ans_r, ans_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -645,7 +653,7 @@ fn clone_and_wait(
             names.iter().map(|n| n.flag).collect::<Vec<_>>().join("|")
         ))
         .announce()?;
-    let plan = init::Plan::new(dir, spec, rootfs, new_cgroup_ns, io);
+    let plan = init::Plan::new(dir, spec, rootfs, new_cgroup_ns, io).with_overlay(overlay);
     let mut ev_w = Some(ev_w);
     let mut ans_r = Some(ans_r);
     let mut stack = vec![0u8; 1 << 20];

@@ -80,8 +80,14 @@ impl Student {
 
     /// `glassbox ARGS` as the student, in `work/`.
     fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_with(&[], args)
+    }
+
+    /// [`Student::cmd`] with `env` (`KEY=VALUE`) added to its environment.
+    fn cmd_with(&self, env: &[&str], args: &[&str]) -> Command {
         let mut c = Command::new("runuser");
         c.args(["-u", USER, "--", "env", "-i"])
+            .args(env)
             .arg(format!("HOME=/home/{USER}"))
             .arg(format!("XDG_DATA_HOME={}", self.path("data").display()))
             .arg(format!("XDG_RUNTIME_DIR={}", self.path("run").display()))
@@ -535,4 +541,320 @@ fn lessons_1_2_4_and_5_run_and_check_as_a_user_without_root() {
         }
         s.ok(&["lessons", "reset", n]);
     }
+}
+
+/// A TCP server on the host's 127.0.0.1 that answers each connection
+/// with `body` (as HTTP/1.0), until dropped.
+struct HostServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HostServer {
+    fn start(body: &'static str) -> HostServer {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = stop.clone();
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut c, _)) => {
+                        let _ = c.set_nonblocking(false);
+                        let mut req = [0u8; 1024];
+                        let _ = c.read(&mut req);
+                        let _ = write!(
+                            c,
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        HostServer { port, stop }
+    }
+}
+
+impl Drop for HostServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether `pid` still runs (a zombie does not).
+fn runs(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// The keeper's way out: slirp4netns starts with the keeper, a container
+/// on a bridge reaches a server on the host's 127.0.0.1 through 10.0.2.2
+/// (masqueraded in the keeper's namespace), its resolv.conf names slirp's
+/// DNS forwarder, `info` shows the network mode, and slirp4netns ends with
+/// the keeper at `system prune`.
+#[test]
+fn a_rootless_container_reaches_the_hosts_loopback_through_slirp4netns() {
+    let s = Student::new();
+    let server = HostServer::start("hello from the host\n");
+    let (_, events) = s.traced(&["setup"]);
+    crate::support::assert_explained(&events);
+    let k = keys(&events);
+    for want in ["network.slirp", "network.sysctl", "network.masquerade"] {
+        assert!(k.contains(&want.to_string()), "no {want} in {k:?}");
+    }
+    let slirp: i32 = std::fs::read_to_string(s.path("run/glassbox/slirp4netns.pid"))
+        .expect("a slirp4netns pid file")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(runs(slirp), "slirp4netns {slirp} is not running");
+    let started = events
+        .iter()
+        .rfind(|e| crate::support::key(e) == "network.slirp")
+        .unwrap();
+    assert_eq!(started["fields"]["pid"], slirp, "{started}");
+    let info: serde_json::Value =
+        serde_json::from_str(&s.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["network"], "slirp4netns", "{info}");
+
+    let url = format!("http://10.0.2.2:{}/", server.port);
+    let (got, events) = s.traced(&["run", "--rm", "busybox", "wget", "-qO-", &url]);
+    assert_eq!(got, "hello from the host\n");
+    crate::support::assert_explained(&events);
+    let fwd = events
+        .iter()
+        .find(|e| crate::support::key(e) == "network.forwarding")
+        .expect("a network.forwarding event");
+    assert_eq!(fwd["fields"]["value"], 1, "{fwd}");
+    // A user network gets out the same way.
+    s.ok(&["network", "create", "outnet"]);
+    let got = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "outnet",
+        "busybox",
+        "wget",
+        "-qO-",
+        &url,
+    ]);
+    assert_eq!(got, "hello from the host\n");
+    // Forwarding goes to the tap only: another glassbox network stays out
+    // of reach, as it is as root.
+    s.ok(&["network", "create", "othernet"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "othernet",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "other"])).unwrap();
+    let ip = v[0]["NetworkSettings"]["Networks"]["othernet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!ip.is_empty(), "{v}");
+    let across = s.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "outnet",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        &ip,
+    ]);
+    assert!(
+        !across.status.success(),
+        "outnet reached {ip} on othernet: {}",
+        String::from_utf8_lossy(&across.stdout)
+    );
+    s.ok(&["rm", "-f", "other"]);
+    s.ok(&["network", "rm", "outnet", "othernet"]);
+    let resolv = s.ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 10.0.2.3"), "{resolv}");
+
+    let pruned = s.ok(&["system", "prune", "-f"]);
+    assert!(pruned.contains("Ended the rootless keeper"), "{pruned}");
+    for _ in 0..100 {
+        if !runs(slirp) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!runs(slirp), "slirp4netns {slirp} outlived the keeper");
+}
+
+/// Where slirp4netns is missing, rootless glassbox still runs, and says
+/// the containers have no way out (an event and `info`).
+#[test]
+fn without_slirp4netns_rootless_runs_and_says_there_is_no_way_out() {
+    let s = Student::new();
+    let trace = s.path("work/trace.jsonl");
+    let mut c = s.cmd_with(
+        &["GLASSBOX_SLIRP4NETNS=/nonexistent/slirp4netns"],
+        &["--trace", "json", "--trace-file", trace.to_str().unwrap()],
+    );
+    c.arg("setup");
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    crate::support::assert_explained(&events);
+    let none = events
+        .iter()
+        .find(|e| crate::support::key(e) == "network.no_uplink")
+        .expect("a network.no_uplink event");
+    assert!(
+        none["fields"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/slirp4netns"),
+        "{none}"
+    );
+    assert!(!s.path("run/glassbox/slirp4netns.pid").exists());
+    // Everything local still works: a container on the default bridge.
+    assert_eq!(s.ok(&["run", "--rm", "busybox", "echo", "hi"]), "hi\n");
+    let info: serde_json::Value =
+        serde_json::from_str(&s.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["network"], "none", "{info}");
+}
+
+/// The fuse-overlayfs fallback (forced with GLASSBOX_OVERLAY=fuse, as a
+/// kernel before 5.11 would need it) shows the same files as the kernel's
+/// overlay: a file a later layer deleted (a 0/0 whiteout) stays hidden and
+/// an opaque directory hides what lower layers had in it. The event says
+/// which overlay was used, and fuse-overlayfs ends with its container.
+#[test]
+fn a_forced_fuse_overlayfs_shows_what_the_kernels_overlay_shows() {
+    let s = Student::new();
+    s.ok(&["setup"]);
+    let df = "FROM busybox\n\
+              RUN mkdir -p /x /y && echo a > /x/a && echo b > /x/b && echo c > /y/c\n\
+              RUN rm /x/a && rm -rf /y && mkdir /y && echo d > /y/d\n";
+    std::fs::write(s.path("work/Dockerfile"), df).unwrap();
+    s.ok(&["build", "-t", "wh", "."]);
+    let list = [
+        "run",
+        "--rm",
+        "wh",
+        "sh",
+        "-c",
+        "ls -a /x /y && cat /x/b /y/d",
+    ];
+    let kernel = s.ok(&list);
+    assert_eq!(kernel, "/x:\n.\n..\nb\n\n/y:\n.\n..\nd\nb\nd\n");
+    // The first container's probe found the kernel's overlay working, and
+    // the run dir remembers it.
+    let info: serde_json::Value =
+        serde_json::from_str(&s.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["overlay"], "overlayfs", "{info}");
+    assert_eq!(
+        std::fs::read_to_string(s.path("run/glassbox/overlay-driver")).unwrap(),
+        "kernel\n"
+    );
+    let trace = s.path("work/fuse-trace.jsonl");
+    let mut full = vec!["--trace", "json", "--trace-file", trace.to_str().unwrap()];
+    full.extend_from_slice(&list);
+    let out = s
+        .cmd_with(&["GLASSBOX_OVERLAY=fuse"], &full)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), kernel);
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    crate::support::assert_explained(&events);
+    let k = keys(&events);
+    assert!(k.contains(&"mount.overlay_driver".to_string()), "{k:?}");
+    let mount = events
+        .iter()
+        .rfind(|e| crate::support::key(e) == "mount.overlay")
+        .unwrap();
+    assert_eq!(mount["fields"]["driver"], "fuse-overlayfs", "{mount}");
+    assert!(
+        mount["equivalent"]
+            .as_str()
+            .unwrap()
+            .contains("fuse-overlayfs -o lowerdir="),
+        "{mount}"
+    );
+    // A container that writes through fuse-overlayfs keeps its changes in
+    // its upper dir, as with the kernel's overlay.
+    let w = s
+        .cmd_with(
+            &["GLASSBOX_OVERLAY=fuse"],
+            &[
+                "run",
+                "--name",
+                "w",
+                "wh",
+                "sh",
+                "-c",
+                "echo new > /x/n && rm /x/b",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "w"])).unwrap();
+    let upper = s.path(&format!(
+        "data/glassbox/containers/{}/upper/x",
+        v[0]["Id"].as_str().unwrap()
+    ));
+    assert_eq!(std::fs::read_to_string(upper.join("n")).unwrap(), "new\n");
+    let b = std::fs::symlink_metadata(upper.join("b")).unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        b.file_type().is_char_device() && b.rdev() == 0,
+        "the deleted /x/b is a 0/0 whiteout in the upper dir"
+    );
+    s.ok(&["rm", "w"]);
+    // Nothing of those containers runs on: in the user namespace only the
+    // keeper is left (fuse-overlayfs ended with its container).
+    let keeper = s.keeper().unwrap();
+    let ns = std::fs::read_link(format!("/proc/{keeper}/ns/user")).unwrap();
+    let ns = ns.to_string_lossy().into_owned();
+    let mut left = Student::processes_in(&ns);
+    for _ in 0..100 {
+        if left.len() <= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = Student::processes_in(&ns);
+    }
+    assert!(
+        left.len() == 1 && left[0].starts_with(&format!("{keeper} ")),
+        "{left:?}"
+    );
 }

@@ -43,6 +43,8 @@ pub struct Plan {
     /// The init is root only of a user namespace (rootless): devices are
     /// bind-mounted from the host's /dev, as it may not make them.
     userns: bool,
+    /// How the overlay root is mounted (kernel overlayfs or fuse-overlayfs).
+    overlay: crate::kernel::overlay::Driver,
 }
 
 impl Plan {
@@ -76,7 +78,14 @@ impl Plan {
             park: None,
             preserve_fds: 0,
             userns: crate::kernel::userns::inside(),
+            overlay: Default::default(),
         }
+    }
+
+    /// The same plan with its overlay mounted by `driver`.
+    pub fn with_overlay(mut self, driver: crate::kernel::overlay::Driver) -> Plan {
+        self.overlay = driver;
+        self
     }
 
     /// The plan of an OCI bundle's init: the root is the bundle's own
@@ -103,6 +112,7 @@ impl Plan {
             park,
             preserve_fds,
             userns: crate::kernel::userns::inside(),
+            overlay: Default::default(),
         }
     }
 }

@@ -55,16 +55,27 @@ fn mount_overlay(plan: &Plan, k: &mut dyn Kernel) -> R {
         .iter()
         .map(|(d, g)| serde_json::json!({"dir": d, "digest": g}))
         .collect();
+    let b = trace::step(Kind::Mount, "overlay", plan.merged.display().to_string())
+        .field("lowerdirs", layers)
+        .field("upperdir", plan.upper.display().to_string())
+        .field("workdir", plan.work.display().to_string())
+        .field("target", plan.merged.display().to_string())
+        .field("driver", plan.overlay.name());
+    if let kernel::overlay::Driver::Fuse(bin) = &plan.overlay {
+        // The same overlay, served by fuse-overlayfs: it makes the mount
+        // itself, and stays (in this PID namespace) to serve it.
+        let args = kernel::overlay::fuse_args(&lowerdir, &plan.upper, &plan.work, &plan.merged);
+        return act(
+            b.equivalent(format!("{} {}", bin.display(), args.join(" ")))
+                .syscall(format!(
+                    "open(\"/dev/fuse\"); mount(\"fuse-overlayfs\", \"{}\", \"fuse.fuse-overlayfs\", MS_NODEV|MS_NOATIME, \"fd=N,rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other\")",
+                    plan.merged.display()
+                )),
+            || kernel::overlay::fuse_mount(bin, &args).map_err(|e| e.to_string()),
+        );
+    }
     let calls = [kernel::mount_fs("overlay", "overlay", &plan.merged).data(&data)];
-    calls_step(
-        k,
-        trace::step(Kind::Mount, "overlay", plan.merged.display().to_string())
-            .field("lowerdirs", layers)
-            .field("upperdir", plan.upper.display().to_string())
-            .field("workdir", plan.work.display().to_string())
-            .field("target", plan.merged.display().to_string()),
-        &calls,
-    )
+    calls_step(k, b, &calls)
 }
 
 /// An OCI bundle's root: the directory is bind-mounted onto itself, so
@@ -483,6 +494,7 @@ mod tests {
             park: None,
             preserve_fds: 0,
             userns: false,
+            overlay: Default::default(),
         }
     }
 
