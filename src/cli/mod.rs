@@ -151,10 +151,38 @@ pub struct Ctx {
     pub root: PathBuf,
 }
 
+/// A command line clap refused. A bad value of `run`'s or `create`'s flags
+/// (`--memory lots`, `--restart sometimes`) ends as docker's does: one line
+/// naming the flag, and 125, the code of the engine's own failure. Every
+/// other refusal is clap's own message and code (help and version print
+/// and end with 0).
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let sub = <Cli as clap::CommandFactory>::command()
+        .ignore_errors(true)
+        .try_get_matches()
+        .ok()
+        .and_then(|m| m.subcommand_name().map(str::to_string));
+    let engine_flag = matches!(sub.as_deref(), Some("run" | "create"));
+    if engine_flag && e.kind() == ErrorKind::ValueValidation {
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or_default();
+        eprintln!(
+            "glassbox: {}",
+            first.strip_prefix("error: ").unwrap_or(first)
+        );
+        return 125;
+    }
+    e.exit()
+}
+
 /// Runs the CLI; returns the process exit status.
 pub fn main() -> i32 {
     crate::trace::start_clock();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
     let sinks = match output::install(&cli.global) {
         Ok(s) => s,
         Err(e) => {
