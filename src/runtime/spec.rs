@@ -356,6 +356,15 @@ pub fn default_mounts() -> Result<Vec<Mount>, RuntimeError> {
             "sysfs",
             &["nosuid", "noexec", "nodev", "ro"],
         )?,
+        // As Docker: the container's own view of its cgroup (the cgroup
+        // namespace makes its cgroup the root), read-only, so a program
+        // can read its limits (`cat /sys/fs/cgroup/memory.max`).
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        )?,
     ])
 }
 

@@ -557,7 +557,31 @@ mod tests {
             format!(r#"mount("shm", "{r}/dev/shm", "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC, "mode=1777,size=65536k")"#),
             format!(r#"mount("mqueue", "{r}/dev/mqueue", "mqueue", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)"#),
             format!(r#"mount("sysfs", "{r}/sys", "sysfs", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)"#),
-            format!(r#"mount("{}", "{r}/data", NULL, MS_BIND|MS_REC, NULL)"#, vol.display()),
+        ]);
+        // Docker's read-only cgroup view, shaped by this host's hierarchies.
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let cg = format!("{r}/sys/fs/cgroup");
+        let ro = "MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_RELATIME";
+        let rw = "MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_RELATIME";
+        match cgroup_hierarchies(&info) {
+            (true, _) => want.push(format!(r#"mount("cgroup", "{cg}", "cgroup2", {ro}, NULL)"#)),
+            (false, v1) => {
+                want.push(format!(
+                    r#"mount("cgroup", "{cg}", "tmpfs", {rw}, "mode=755")"#
+                ));
+                for (name, opts) in v1 {
+                    want.push(format!(
+                        r#"mount("cgroup", "{cg}/{name}", "cgroup", {ro}, "{opts}")"#
+                    ));
+                }
+                want.push(format!(r#"mount(NULL, "{cg}", NULL, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_REMOUNT|MS_RELATIME, NULL)"#));
+            }
+        }
+        want.extend([
+            format!(
+                r#"mount("{}", "{r}/data", NULL, MS_BIND|MS_REC, NULL)"#,
+                vol.display()
+            ),
             format!(r#"mount(NULL, "{r}/data", NULL, MS_REC|MS_PRIVATE, NULL)"#),
             format!(r#"mount(NULL, "{r}/data", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND, NULL)"#),
             format!(r#"chdir("{r}")"#),
