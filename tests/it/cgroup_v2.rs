@@ -18,12 +18,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every check the init reports; a missing one fails like a failed one.
-const CHECKS: [&str; 20] = [
+const CHECKS: [&str; 21] = [
     "v2_only",
     "setup",
     "lesson1_hello",
     "hello_traced",
     "memory_max_written",
+    "cgroupfs_inside",
     "oom_killed_in_inspect",
     "oom_seen_in_memory_events",
     "pids_limit_holds",

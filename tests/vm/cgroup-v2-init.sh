@@ -164,6 +164,13 @@ if [ "$max" = 16777216 ] && [ "$swap" = 0 ]; then
 else
     fail memory_max_written "memory.max '$max' memory.swap.max '$swap' ($(line /tmp/half.out))"
 fi
+# As under docker, the container reads its own limit in its read-only
+# cgroup2 view (its cgroup namespace makes its cgroup the root).
+inside=$($G --trace off exec half sh -c 'cat /sys/fs/cgroup/memory.max; touch /sys/fs/cgroup/x 2>&1' 2>&1 | tr '\n' ' ')
+case "$inside" in
+    "16777216 "*"Read-only file system"*) ok cgroupfs_inside "$inside" ;;
+    *) fail cgroupfs_inside "inside the container: '$inside'" ;;
+esac
 cpumax=$(cat $d/cpu.max 2>/dev/null)
 if [ "$cpumax" = "50000 100000" ]; then ok cpu_max_written; else fail cpu_max_written "cpu.max: '$cpumax' ($(line /tmp/half.out))"; fi
 if grep '"action":"limit"' /tmp/cpu.jsonl | grep '"subject":"cpu.max"' | grep -q '0.5 CPUs'; then

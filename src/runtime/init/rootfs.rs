@@ -234,6 +234,9 @@ fn cgroup_hierarchies(info: &str) -> (bool, Vec<(String, String)>) {
             v1.push((name.to_string(), opts.join(",")));
         }
     }
+    // By name, not by the order the host's boot mounted them in, so the
+    // same host kind gives the same mounts and the same narration.
+    v1.sort();
     (v2, v1)
 }
 
