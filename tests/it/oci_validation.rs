@@ -97,8 +97,12 @@ impl Pair {
         }
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
             .expect("/bin/busybox (busybox-static, scripts/install-deps.sh)");
-        for a in ["sh", "sleep", "true", "cat"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+        let list = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for a in String::from_utf8_lossy(&list.stdout).lines() {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
         }
         std::os::unix::fs::symlink(runc, dir.path().join("runc")).unwrap();
         std::os::unix::fs::symlink(bin(), dir.path().join("glassbox-runc")).unwrap();
@@ -142,7 +146,7 @@ impl Pair {
     /// init holds them open, so pipes would not end). Returns the exit
     /// code and stdout.
     fn run(&mut self, rt: &str, args: &[&str]) -> (i32, String) {
-        if args.first() == Some(&"create") {
+        if matches!(args.first(), Some(&"create") | Some(&"run")) {
             self.ids.push(args.last().unwrap().to_string());
         }
         let o = self.dir.path().join("out");
@@ -327,4 +331,83 @@ fn hooks_run_in_runcs_order_with_the_same_state() {
     }
     assert_eq!(seen[0].len(), 3, "runc's hooks: {:#?}", seen[0]);
     assert_eq!(seen[1], seen[0], "glassbox-runc's hooks against runc's");
+}
+
+/// What the suite's runtimetest checks from inside, as a shell script: the
+/// container must see the same with glassbox-runc as with runc.
+const INSIDE: &str = r#"#!/bin/sh
+echo "hostname=$(hostname)"
+echo "ids=$(id -u):$(id -g) groups=$(id -G)"
+echo "cwd=$(pwd) env=$FOO args=$*"
+echo "sysctl=$(cat /proc/sys/net/ipv4/ip_forward)"
+echo "proc_sys=$(grep ' /proc/sys ' /proc/self/mountinfo | cut -d' ' -f6)"
+echo "tmpfs=$(grep ' /mnt/t ' /proc/self/mountinfo | cut -d' ' -f6,9)"
+echo "device=$(ls -ln /dev/fuse | tr -s ' ' | cut -d' ' -f1,3,4,5,6)"
+echo "devs=$(ls /dev | tr '\n' ' ')"
+echo "umask=$(umask)"
+echo "caps=$(grep CapEff /proc/self/status)"
+echo "nnp=$(grep NoNewPrivs /proc/self/status)"
+echo "oom=$(cat /proc/self/oom_score_adj)"
+"#;
+
+#[test]
+fn the_process_sees_what_it_sees_under_runc() {
+    let Some(mut p) = Pair::new() else {
+        println!("SKIPPED: no runc on this host to compare with");
+        return;
+    };
+    let root = p.bundle().join("rootfs");
+    std::fs::create_dir_all(root.join("work")).unwrap();
+    std::fs::write(root.join("check.sh"), INSIDE).unwrap();
+    std::fs::set_permissions(
+        root.join("check.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut c = p.config();
+    c["process"]["args"] = serde_json::json!(["/check.sh", "a1", "a b"]);
+    c["process"]["cwd"] = "/work".into();
+    c["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push("FOO=bar baz".into());
+    c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 6]});
+    c["process"]["oomScoreAdj"] = 100.into();
+    c["hostname"] = "ocihost".into();
+    c["root"]["readonly"] = true.into();
+    c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+    c["linux"]["devices"] = serde_json::json!([{"path": "/dev/fuse", "type": "c",
+        "major": 10, "minor": 229, "fileMode": 0o640, "uid": 7, "gid": 8}]);
+    c["linux"]["resources"]["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}));
+    c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+        "destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}));
+    p.set_config(&c);
+    let b = p.bundle().display().to_string();
+    let mut seen = Vec::new();
+    for rt in ["runc", "glassbox-runc"] {
+        let (code, out) = p.run(rt, &["run", "--bundle", &b, "in"]);
+        let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+        assert_eq!(code, 0, "{rt} run: {out}{err}");
+        seen.push(out);
+    }
+    assert!(seen[0].contains("hostname=ocihost"), "runc: {}", seen[0]);
+    let diff: Vec<String> = seen[0]
+        .lines()
+        .zip(seen[1].lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("runc {a}\n ours {b}"))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "glassbox-runc's process sees otherwise:\n{}",
+        diff.join("\n")
+    );
+    assert_eq!(
+        seen[0].lines().count(),
+        seen[1].lines().count(),
+        "{seen:#?}"
+    );
 }
