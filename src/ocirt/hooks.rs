@@ -1,6 +1,6 @@
 //! The spec's hooks: programs the runtime runs at fixed points of the
 //! lifecycle with the container's state JSON on their stdin
-//! (createRuntime and prestart once the container exists, poststart after
+//! (prestart then createRuntime once the container exists, poststart after
 //! `start`, poststop at `delete`). A failing createRuntime, prestart or
 //! poststart hook fails the command; a poststop one is only reported.
 

@@ -199,9 +199,11 @@ fn make(
             .collect(),
     };
     rec.save(root)?;
-    let st = rec.oci_state(state::Status::Created);
-    hooks::run(hooks::Point::CreateRuntime, &b.spec, &st)?;
+    // The spec's order (and runc's): prestart, then createRuntime, both
+    // while the container is still being created.
+    let st = rec.oci_state(state::Status::Creating);
     hooks::run(hooks::Point::Prestart, &b.spec, &st)?;
+    hooks::run(hooks::Point::CreateRuntime, &b.spec, &st)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }

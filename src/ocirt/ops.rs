@@ -93,12 +93,18 @@ pub fn list(root: &Path) -> crate::Result<Vec<serde_json::Value>> {
     Ok(out)
 }
 
-/// Parses a signal the way runc does: `KILL`, `SIGKILL` or `9`.
-pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, OciError> {
+/// Parses a signal the way runc does: `KILL`, `SIGKILL` or `9`; `0` is
+/// no signal (`None`): the kernel only checks the process is there.
+pub fn parse_signal(s: &str) -> Result<Option<nix::sys::signal::Signal>, OciError> {
     use std::str::FromStr;
     let bad = || OciError::BadSignal(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).map_err(|_| bad());
+        if n == 0 {
+            return Ok(None);
+        }
+        return nix::sys::signal::Signal::try_from(n)
+            .map(Some)
+            .map_err(|_| bad());
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") {
@@ -106,7 +112,9 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, OciError> {
     } else {
         format!("SIG{up}")
     };
-    nix::sys::signal::Signal::from_str(&name).map_err(|_| bad())
+    nix::sys::signal::Signal::from_str(&name)
+        .map(Some)
+        .map_err(|_| bad())
 }
 
 /// `kill`: sends `signal` to the init, or with `all` to every process of
@@ -120,11 +128,12 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> crate::Result<()>
     }
     follow_trace(root, id);
     let pids = if all { cg.procs() } else { vec![rec.pid] };
+    let name = sig.map_or("0", |s| s.as_str());
     let s = trace::step(Kind::Process, "kill", format!("container {id}"))
-        .field("signal", sig.as_str())
+        .field("signal", name)
         .field("pid", rec.pid)
         .field("pids", &pids)
-        .equivalent(format!("kill -{} {}", sig.as_str(), rec.pid))
+        .equivalent(format!("kill -{name} {}", rec.pid))
         .syscall("kill(2)")
         .announce()?;
     let mut r = Ok(());
@@ -294,10 +303,11 @@ mod tests {
     #[test]
     fn signals_parse_as_runc_takes_them() {
         use nix::sys::signal::Signal;
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("SIGTERM").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("hup").unwrap(), Signal::SIGHUP);
+        assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("SIGTERM").unwrap(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("9").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("hup").unwrap(), Some(Signal::SIGHUP));
+        assert_eq!(parse_signal("0").unwrap(), None, "0 probes, as kill(2)");
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
     }

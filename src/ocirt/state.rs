@@ -38,6 +38,9 @@ pub struct Record {
 /// A container's status, per the runtime spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// `create` is still at work (the state its prestart and createRuntime
+    /// hooks are given; never read back from the kernel).
+    Creating,
     /// The init is parked before exec, waiting for `start`.
     Created,
     /// The process runs.
@@ -52,6 +55,7 @@ impl Status {
     /// The spec's word for it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",

@@ -503,6 +503,7 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
     let mut c = r.config();
     c["hooks"] = serde_json::json!({
         "createRuntime": [hook("createRuntime")],
+        "prestart": [hook("prestart")],
         "poststart": [hook("poststart")],
         "poststop": [hook("poststop")],
     });
@@ -511,9 +512,12 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
     r.ok(&["run", "--bundle", b.to_str().unwrap(), "hk"]);
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    // The spec's order, as runc: prestart before createRuntime, both while
+    // the container is "creating".
+    assert_eq!(lines.len(), 4, "{text}");
     for (line, (point, status)) in lines.iter().zip([
-        ("createRuntime", "created"),
+        ("prestart", "creating"),
+        ("createRuntime", "creating"),
         ("poststart", "running"),
         ("poststop", "stopped"),
     ]) {

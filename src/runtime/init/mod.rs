@@ -351,6 +351,23 @@ fn setup_and_exec(plan: &Plan) -> R {
             || kernel::apply(&mut k, &calls),
         )?;
     }
+    if let Some(adj) = plan.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        // Before capabilities are dropped: lowering it needs CAP_SYS_RESOURCE.
+        act(
+            trace::step(
+                Kind::Process,
+                "oom_score_adj",
+                format!("oom_score_adj {adj}"),
+            )
+            .field("value", adj)
+            .equivalent(format!("echo {adj} > /proc/self/oom_score_adj"))
+            .syscall("write(/proc/self/oom_score_adj)"),
+            || {
+                std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                    .map_err(|e| format!("writing /proc/self/oom_score_adj: {e}"))
+            },
+        )?;
+    }
     let has_net = super::namespaces::in_spec(&plan.spec)
         .iter()
         .any(|n| n.name == "net");

@@ -38,8 +38,84 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
             }
         }
     }
+    if !plan.userns {
+        spec_devices(&plan.spec, &root, k)?;
+    }
     pivot(&root, k)?;
     mask_paths(&plan.spec, k)
+}
+
+/// The spec's `linux.devices`: each character device made with `mknod`,
+/// then given its `fileMode` and owner (runc's createDevices). Block
+/// devices and FIFOs are refused by name rather than left out.
+fn spec_devices(spec: &Spec, root: &Path, k: &mut dyn Kernel) -> R {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
+    if devices.is_empty() {
+        return Ok(());
+    }
+    let mut calls = Vec::new();
+    let mut owners = Vec::new();
+    let mut refused = None;
+    for d in &devices {
+        let rel = d.path().strip_prefix("/").unwrap_or(d.path());
+        let path = root.join(rel);
+        if !matches!(d.typ(), T::C | T::U) {
+            refused = Some(format!(
+                "linux.devices {}: glassbox makes character devices only (type {:?} is not supported yet)",
+                d.path().display(),
+                d.typ()
+            ));
+            continue;
+        }
+        calls.push(Call::Mknod {
+            path: path.clone(),
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+        });
+        owners.push((
+            path,
+            d.file_mode().unwrap_or(0o666) & 0o7777,
+            d.uid(),
+            d.gid(),
+        ));
+    }
+    let names: Vec<String> = devices
+        .iter()
+        .map(|d| d.path().display().to_string())
+        .collect();
+    act(
+        describe(
+            trace::step(Kind::Mount, "devices", "linux.devices").field("devices", &names),
+            &calls,
+        ),
+        || {
+            if let Some(why) = refused {
+                return Err(why);
+            }
+            for (c, (path, mode, uid, gid)) in calls.iter().zip(&owners) {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                }
+                // A device the spec names twice, or one /dev already has, is replaced.
+                let _ = std::fs::remove_file(path);
+                apply(k, std::slice::from_ref(c))?;
+                if path.exists() {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+                    std::os::unix::fs::lchown(path, *uid, *gid)
+                        .map_err(|e| format!("chown {}: {e}", path.display()))?;
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 /// A step that is exactly `calls`: announced with them, then made.
