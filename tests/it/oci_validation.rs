@@ -21,7 +21,13 @@ const KNOWN_FAILING: &[&str] = &[
     "linux_gid_mappings",
 ];
 
+/// Needs the suite's programs, which no package of this distribution
+/// ships (Debian's runtime-tools package holds only its library): run it
+/// by hand with `RUNTIME_TOOLS_SRC=<checkout> cargo test --test it --
+/// --ignored oci_validation`. Ignored rather than skipped inside, so the
+/// suite never counts as passed a check that did not run.
 #[test]
+#[ignore = "needs the runtime-tools validation source (RUNTIME_TOOLS_SRC); see benches/oci-validation.md"]
 fn validation_suite_passes_wherever_runc_passes() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/oci-validation.sh");
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/oci-validation");
