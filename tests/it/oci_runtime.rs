@@ -386,7 +386,7 @@ fn spec_and_features_describe_what_the_runtime_does() {
     assert!(stderr(&again).contains("exists. Remove it first"));
     let f: serde_json::Value = serde_json::from_str(&r.ok(&["features"])).unwrap();
     assert_eq!(f["ociVersionMax"], "1.0.2");
-    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
     let refused = r.run(&["--systemd-cgroup", "list"]);
     assert!(stderr(&refused).contains("--systemd-cgroup is not supported"));
 }
