@@ -312,7 +312,7 @@ fn exec_child(
             return c;
         }
     };
-    let rlimits = init::rlimit_calls(process.rlimits().as_deref().unwrap_or(&[]));
+    let (rlimits, _) = init::rlimit_calls(process.rlimits().as_deref().unwrap_or(&[]));
     if let Err(e) = kernel::apply(&mut kernel::Host, &rlimits) {
         eprintln!("glassbox-runc: setting process.rlimits: {e}");
         return 125;

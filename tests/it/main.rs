@@ -34,6 +34,7 @@ mod network_prune;
 mod oci_containerd;
 mod oci_podman;
 mod oci_runtime;
+mod oci_seccomp;
 mod ports;
 mod ports_follow;
 mod registry_client;

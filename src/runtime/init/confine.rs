@@ -32,29 +32,68 @@ pub(crate) fn rlimit_resource(t: T) -> (&'static str, u32) {
     }
 }
 
-/// The calls that set `limits`, in the spec's order.
-pub(crate) fn rlimit_calls(limits: &[PosixRlimit]) -> Vec<Call> {
-    limits
+/// The calls that set `limits`, in the spec's order, and the hard limits
+/// lowered to what this process may set (see [`set_rlimits`]).
+pub(crate) fn rlimit_calls(limits: &[PosixRlimit]) -> (Vec<Call>, Vec<serde_json::Value>) {
+    let may_raise = has_sys_resource();
+    let mut clamped = Vec::new();
+    let calls = limits
         .iter()
         .map(|l| {
             let (name, resource) = rlimit_resource(l.typ());
+            let (mut soft, mut hard) = (l.soft(), l.hard());
+            if !may_raise {
+                if let Some(cur) = current_hard(resource).filter(|cur| hard > *cur) {
+                    clamped.push(serde_json::json!({"type": name, "asked": hard, "hard": cur}));
+                    hard = cur;
+                    soft = soft.min(cur);
+                }
+            }
             Call::Setrlimit {
                 name: name.to_string(),
                 resource,
-                soft: l.soft(),
-                hard: l.hard(),
+                soft,
+                hard,
             }
         })
-        .collect()
+        .collect();
+    (calls, clamped)
+}
+
+/// This process's current hard limit of `resource`.
+fn current_hard(resource: u32) -> Option<u64> {
+    let mut r = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit64 only writes the struct it is given.
+    (unsafe { libc::getrlimit64(resource, &mut r) } == 0).then_some(r.rlim_max)
+}
+
+/// Whether this process holds CAP_SYS_RESOURCE, which raising a hard
+/// limit takes.
+fn has_sys_resource() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
 /// Sets the spec's resource limits, one step for all of them (nothing
-/// when the spec has none).
+/// when the spec has none). Raising a hard limit takes CAP_SYS_RESOURCE:
+/// where glassbox itself runs without it (some sandboxes, a restricted
+/// container host), a hard limit above the current one is lowered to the
+/// current one and the event says so, where runc and crun would fail
+/// every container podman starts (it asks NOFILE and NPROC above them).
 pub(super) fn set_rlimits(limits: &[PosixRlimit], k: &mut dyn Kernel) -> R {
     if limits.is_empty() {
         return Ok(());
     }
-    let calls = rlimit_calls(limits);
+    let (calls, clamped) = rlimit_calls(limits);
     let listed: Vec<serde_json::Value> = calls
         .iter()
         .filter_map(|c| match c {
@@ -68,7 +107,8 @@ pub(super) fn set_rlimits(limits: &[PosixRlimit], k: &mut dyn Kernel) -> R {
         kernel::describe(
             trace::step(Kind::Process, "rlimits", "resource limits")
                 .field("count", calls.len())
-                .field("limits", listed),
+                .field("limits", listed)
+                .field("clamped", clamped),
             &calls,
         ),
         || kernel::apply(k, &calls),
