@@ -23,8 +23,7 @@ fn event(r: &Runc, id: &str, kind: &str, action: &str) -> serde_json::Value {
     assert_explained(&events);
     events
         .into_iter()
-        .filter(|e| e["kind"] == kind && e["action"] == action)
-        .next_back()
+        .rfind(|e| e["kind"] == kind && e["action"] == action)
         .unwrap_or_else(|| panic!("no {kind}.{action} in the trace of {id}"))
 }
 
