@@ -53,7 +53,8 @@ struct CreateArgs {
     /// Write the init's PID here
     #[arg(long)]
     pid_file: Option<PathBuf>,
-    /// Accepted for runc compatibility: glassbox always uses pivot_root
+    /// Do not use pivot_root: move the root onto / and chroot into it
+    /// (for a root on a ramdisk, where pivot_root fails)
     #[arg(long)]
     no_pivot: bool,
     /// Accepted for runc compatibility
@@ -73,6 +74,7 @@ impl CreateArgs {
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
             preserve_fds: self.preserve_fds,
+            no_pivot: self.no_pivot,
         }
     }
 }

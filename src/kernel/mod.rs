@@ -1,7 +1,8 @@
 //! The one boundary to the kernel's mount table and namespaces: every
 //! `mount(2)`, `umount2(2)`, `pivot_root(2)` (with its `chdir(2)`s),
-//! device `mknod(2)`, `setns(2)`, `unshare(2)` and `sethostname(2)` that
-//! glassbox makes is a [`Call`] made through a [`Kernel`]. (The namespaces
+//! device `mknod(2)`, `setns(2)`, `unshare(2)`, `sethostname(2)`,
+//! `chroot(2)`, `prlimit(2)` and `seccomp(2)` that glassbox makes is a
+//! [`Call`] made through a [`Kernel`]. (The namespaces
 //! a container is born with are `clone(2)` flags: runtime's
 //! `clone_and_wait` spells them from the same flag values it passes.)
 //!
@@ -21,6 +22,21 @@ use crate::trace::EventBuilder;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use std::path::{Path, PathBuf};
+
+/// One classic BPF instruction, as `struct sock_filter` lays it out: what
+/// a seccomp filter is made of.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SockFilter {
+    /// The opcode (`BPF_LD|BPF_W|BPF_ABS`, `BPF_JMP|BPF_JEQ|BPF_K`, ...).
+    pub code: u16,
+    /// Instructions to skip when the jump's condition holds.
+    pub jt: u8,
+    /// Instructions to skip when it does not.
+    pub jf: u8,
+    /// The constant operand.
+    pub k: u32,
+}
 
 /// One call into the kernel, with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +87,29 @@ pub enum Call {
     Unshare(CloneFlags),
     /// `sethostname(name)` in the current UTS namespace.
     Sethostname(String),
+    /// `chroot(path)`: the root directory of this process (the no-pivot
+    /// root switch).
+    Chroot(PathBuf),
+    /// `prlimit(0, resource, {soft, hard}, NULL)`: a resource limit of
+    /// this process, inherited across exec.
+    Setrlimit {
+        /// `RLIMIT_*`, by name.
+        name: String,
+        /// Its number.
+        resource: u32,
+        /// The soft limit (what the process gets).
+        soft: u64,
+        /// The hard limit (how far it may raise the soft one).
+        hard: u64,
+    },
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`: a BPF filter run
+    /// on every later system call of this process and its children.
+    Seccomp {
+        /// The program.
+        program: Vec<SockFilter>,
+        /// `SECCOMP_FILTER_FLAG_*` bits.
+        flags: u32,
+    },
     /// `mknod(path, S_IFCHR|mode, makedev(major, minor))`.
     Mknod {
         /// The device file.
@@ -228,6 +267,19 @@ impl Call {
             ),
             Call::Unshare(f) => format!("unshare({})", ns_names(*f).0),
             Call::Sethostname(h) => format!("sethostname({}, {})", c_str(Some(h)), h.len()),
+            Call::Chroot(p) => format!("chroot({})", c_str(Some(&p.display().to_string()))),
+            Call::Setrlimit {
+                name, soft, hard, ..
+            } => format!(
+                "prlimit(0, {name}, {{{}, {}}}, NULL)",
+                rlim(*soft),
+                rlim(*hard)
+            ),
+            Call::Seccomp { program, flags } => format!(
+                "seccomp(SECCOMP_SET_MODE_FILTER, {}, {{len={}, filter=[BPF]}})",
+                seccomp_flags(*flags),
+                program.len()
+            ),
             Call::Mknod {
                 path,
                 mode,
@@ -267,6 +319,20 @@ impl Call {
             }
             Call::Unshare(f) => format!("unshare --{}", ns_names(*f).1),
             Call::Sethostname(h) => format!("hostname {h}"),
+            Call::Chroot(p) => format!("chroot {}", p.display()),
+            Call::Setrlimit {
+                name, soft, hard, ..
+            } => format!(
+                "prlimit --{}={}:{} --pid $$",
+                rlimit_option(name),
+                rlim_shell(*soft),
+                rlim_shell(*hard)
+            ),
+            // bubblewrap loads a compiled filter from a descriptor.
+            Call::Seccomp { program, .. } => format!(
+                "bwrap --seccomp 3 ... 3<filter.bpf  # {} instructions",
+                program.len()
+            ),
             Call::Mknod {
                 path,
                 mode,
@@ -274,6 +340,47 @@ impl Call {
                 minor,
             } => format!("mknod -m {mode:o} {} c {major} {minor}", path.display()),
         }
+    }
+}
+
+const RLIM_INFINITY: u64 = u64::MAX;
+
+fn rlim(v: u64) -> String {
+    if v == RLIM_INFINITY {
+        "RLIM_INFINITY".into()
+    } else {
+        v.to_string()
+    }
+}
+
+fn rlim_shell(v: u64) -> String {
+    if v == RLIM_INFINITY {
+        "unlimited".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// prlimit(1)'s option for `RLIMIT_*`: the name's lower-case tail
+/// (`--nofile` for RLIMIT_NOFILE, `--as` for RLIMIT_AS).
+fn rlimit_option(name: &str) -> String {
+    name.trim_start_matches("RLIMIT_").to_ascii_lowercase()
+}
+
+fn seccomp_flags(flags: u32) -> String {
+    let names: Vec<&str> = [
+        (1, "SECCOMP_FILTER_FLAG_TSYNC"),
+        (2, "SECCOMP_FILTER_FLAG_LOG"),
+        (4, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"),
+    ]
+    .iter()
+    .filter(|(b, _)| flags & b != 0)
+    .map(|(_, n)| *n)
+    .collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
     }
 }
 
@@ -294,6 +401,9 @@ fn mount_shell(
         if flags.contains(flag) {
             return format!("mount {} {t}", if rec { recursive } else { single });
         }
+    }
+    if flags.contains(MsFlags::MS_MOVE) {
+        return format!("mount --move {} {t}", source.unwrap_or("none"));
     }
     let mut opts: Vec<String> = Vec::new();
     if flags.contains(MsFlags::MS_REMOUNT) {
@@ -340,13 +450,14 @@ const OPTION_NAMES: [(MsFlags, &str); 6] = [
 ];
 
 /// Every flag glassbox passes, by its C name, in a fixed order.
-const FLAG_NAMES: [(MsFlags, &str); 12] = [
+const FLAG_NAMES: [(MsFlags, &str); 13] = [
     (MsFlags::MS_RDONLY, "MS_RDONLY"),
     (MsFlags::MS_NOSUID, "MS_NOSUID"),
     (MsFlags::MS_NODEV, "MS_NODEV"),
     (MsFlags::MS_NOEXEC, "MS_NOEXEC"),
     (MsFlags::MS_REMOUNT, "MS_REMOUNT"),
     (MsFlags::MS_BIND, "MS_BIND"),
+    (MsFlags::MS_MOVE, "MS_MOVE"),
     (MsFlags::MS_REC, "MS_REC"),
     (MsFlags::MS_PRIVATE, "MS_PRIVATE"),
     (MsFlags::MS_SLAVE, "MS_SLAVE"),
@@ -444,6 +555,53 @@ impl Kernel for Host {
             }
             Call::Unshare(f) => nix::sched::unshare(*f),
             Call::Sethostname(h) => nix::unistd::sethostname(h),
+            Call::Chroot(p) => nix::unistd::chroot(p.as_path()),
+            Call::Setrlimit {
+                resource,
+                soft,
+                hard,
+                ..
+            } => {
+                let new = libc::rlimit64 {
+                    rlim_cur: *soft,
+                    rlim_max: *hard,
+                };
+                // SAFETY: prlimit64 on this process (pid 0) reads `new`,
+                // which lives across the call, and writes nothing (NULL).
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_prlimit64,
+                        0,
+                        *resource,
+                        &new as *const libc::rlimit64,
+                        std::ptr::null_mut::<libc::rlimit64>(),
+                    )
+                };
+                nix::errno::Errno::result(r).map(drop)
+            }
+            Call::Seccomp { program, flags } => {
+                #[repr(C)]
+                struct SockFprog {
+                    len: u16,
+                    filter: *const SockFilter,
+                }
+                let prog = SockFprog {
+                    len: program.len() as u16,
+                    filter: program.as_ptr(),
+                };
+                // SAFETY: seccomp(2) reads `prog` and the `len`
+                // instructions it points at, both alive across the call;
+                // it copies them into the kernel.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        1u32, // SECCOMP_SET_MODE_FILTER
+                        *flags,
+                        &prog as *const SockFprog,
+                    )
+                };
+                nix::errno::Errno::result(r).map(drop)
+            }
             Call::Mknod {
                 path,
                 mode,
@@ -615,6 +773,13 @@ mod tests {
             "use nix::mount::{mount",
             "use nix::mount::mount",
             "nix::mount::{umount",
+            "unistd::chroot(",
+            "libc::chroot(",
+            "SYS_seccomp",
+            "SYS_prlimit64",
+            "libc::setrlimit(",
+            "libc::prlimit",
+            "PR_SET_SECCOMP",
         ];
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut stack = vec![src.clone()];
@@ -675,6 +840,55 @@ mod tests {
         assert_eq!(
             (h.syscall(), h.shell()),
             (r#"sethostname("web", 3)"#.into(), "hostname web".into())
+        );
+    }
+
+    #[test]
+    fn chroot_rlimits_and_seccomp_are_spelled_with_their_arguments() {
+        let m = bind(".", "/", false);
+        let m = match m {
+            Call::Mount { source, target, .. } => Call::Mount {
+                source,
+                target,
+                fstype: None,
+                flags: MsFlags::MS_MOVE,
+                data: None,
+            },
+            c => c,
+        };
+        assert_eq!(m.syscall(), r#"mount(".", "/", NULL, MS_MOVE, NULL)"#);
+        assert_eq!(m.shell(), "mount --move . /");
+        let c = Call::Chroot(".".into());
+        assert_eq!(
+            (c.syscall(), c.shell()),
+            (r#"chroot(".")"#.into(), "chroot .".into())
+        );
+        let r = Call::Setrlimit {
+            name: "RLIMIT_NOFILE".into(),
+            resource: libc::RLIMIT_NOFILE,
+            soft: 1024,
+            hard: RLIM_INFINITY,
+        };
+        assert_eq!(
+            r.syscall(),
+            "prlimit(0, RLIMIT_NOFILE, {1024, RLIM_INFINITY}, NULL)"
+        );
+        assert_eq!(r.shell(), "prlimit --nofile=1024:unlimited --pid $$");
+        let s = Call::Seccomp {
+            program: vec![
+                SockFilter {
+                    code: 6,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x7fff_0000
+                };
+                3
+            ],
+            flags: 2,
+        };
+        assert_eq!(
+            s.syscall(),
+            "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_LOG, {len=3, filter=[BPF]})"
         );
     }
 

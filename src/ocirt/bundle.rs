@@ -64,6 +64,10 @@ pub fn load(dir: &Path) -> crate::Result<Bundle> {
         )
         .into());
     }
+    if let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        crate::runtime::seccomp::compile(sc)
+            .map_err(|e| OciError::Unsupported(format!("linux.seccomp: {e}")))?;
+    }
     Ok(Bundle { dir, spec, rootfs })
 }
 

@@ -5,7 +5,8 @@
 //!
 //! The container is started by the same code as `glassbox run`
 //! ([`crate::runtime::bundle`] over the runtime's init: namespaces, mounts,
-//! devices, pivot_root, masked paths, capabilities, no_new_privs), from the
+//! devices, pivot_root, masked paths, rlimits, capabilities,
+//! no_new_privs, seccomp), from the
 //! bundle's root directory instead of an overlay. Between `create` and
 //! `start` the init is parked on `ROOT/ID/exec.fifo`; nobody supervises it
 //! afterwards (the caller is its subreaper, as with runc). Every event goes
@@ -44,6 +45,8 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     /// `--preserve-fds`: descriptors after stdio the process keeps.
     pub preserve_fds: u32,
+    /// `--no-pivot`: MS_MOVE the root onto / and chroot, not pivot_root.
+    pub no_pivot: bool,
 }
 
 /// `create`: makes the container and parks its init before exec.
@@ -130,19 +133,6 @@ fn make(
         .field("state", dir.display().to_string())
         .equivalent(format!("jq . {}/config.json", b.dir.display()))
         .info();
-    if b.spec
-        .linux()
-        .as_ref()
-        .is_some_and(|l| l.seccomp().is_some())
-    {
-        trace::fact(Kind::Security, "seccomp", "seccomp filter")
-            .field("applied", false)
-            .field(
-                "reason",
-                "glassbox-runc does not load seccomp filters yet; the container runs without one",
-            )
-            .info();
-    }
     let cg = bundle::cgroup(&b.spec, id)?;
     {
         let _p = trace::phase("cgroup");
@@ -179,6 +169,7 @@ fn make(
         io,
         park: park_fds,
         preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
     })?;
     drop(console);
     undo.pid = Some(pid);

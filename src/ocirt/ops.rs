@@ -267,7 +267,14 @@ pub fn features() -> serde_json::Value {
                 .map(|c| c.to_string())
                 .collect::<Vec<_>>(),
             "cgroup": {"v1": v1, "v2": !v1, "systemd": false, "systemdUser": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": crate::runtime::seccomp::ACTIONS,
+                "operators": crate::runtime::seccomp::OPERATORS,
+                "archs": crate::runtime::seccomp::ARCHES,
+                "knownFlags": crate::runtime::seccomp::FLAGS,
+                "supportedFlags": crate::runtime::seccomp::FLAGS
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false}
         },
@@ -315,7 +322,14 @@ mod tests {
     #[test]
     fn features_name_only_what_is_implemented() {
         let f = features();
-        assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+        assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+        let actions = f["linux"]["seccomp"]["actions"].as_array().unwrap();
+        assert!(actions.iter().any(|a| a == "SCMP_ACT_ERRNO"));
+        assert!(!actions.iter().any(|a| a == "SCMP_ACT_NOTIFY"));
+        assert_eq!(
+            f["linux"]["seccomp"]["archs"],
+            serde_json::json!(["SCMP_ARCH_X86_64"])
+        );
         assert_eq!(f["linux"]["cgroup"]["systemd"], false);
         assert!(f["hooks"]
             .as_array()

@@ -27,6 +27,8 @@ pub struct Launch<'a> {
     pub park: Option<(OwnedFd, OwnedFd)>,
     /// `--preserve-fds`: the caller's descriptors 3..3+N the process keeps.
     pub preserve_fds: u32,
+    /// `--no-pivot`: move the root onto / and chroot instead of pivot_root.
+    pub no_pivot: bool,
 }
 
 /// Clones the container's init and waits until it has execed the command
@@ -54,7 +56,28 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
         trace: trace.as_raw_fd(),
     });
     let parks = park.is_some();
-    let plan = init::Plan::for_bundle(l.spec, l.rootfs, new_cgroup_ns, l.io, park, l.preserve_fds);
+    // Compiled here, so a profile the compiler refuses fails the command
+    // before anything is cloned.
+    let seccomp = l
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|x| x.seccomp().as_ref())
+        .map(super::seccomp::compile)
+        .transpose()
+        .map_err(RuntimeError::from)?;
+    let plan = init::Plan::for_bundle(
+        l.spec,
+        l.rootfs,
+        new_cgroup_ns,
+        l.io,
+        init::BundleOptions {
+            park,
+            preserve_fds: l.preserve_fds,
+            seccomp,
+            no_pivot: l.no_pivot,
+        },
+    );
     let step = trace::step(Kind::Process, "clone", "container init")
         .field("flags", names.iter().map(|n| n.flag).collect::<Vec<_>>())
         .field("rootfs", l.rootfs.display().to_string())
@@ -205,6 +228,15 @@ pub fn exec_in(
         .into_iter()
         .chain(namespaces::to_join(spec).into_iter().map(|(n, _)| n))
         .collect();
+    // The container's filter binds what is exec'd into it too (runc's
+    // setns init loads it the same way).
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|x| x.seccomp().as_ref())
+        .map(super::seccomp::compile)
+        .transpose()
+        .map_err(RuntimeError::from)?;
     namespaces::join_all(pid, &list)?;
     let mut with_process = spec.clone();
     with_process.set_process(Some(process.clone()));
@@ -234,7 +266,15 @@ pub fn exec_in(
     match s.finish_with(forked)? {
         nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
         nix::unistd::ForkResult::Child => {
-            let code = exec_child(&with_process, process, &args, &env, &path_var, console);
+            let code = exec_child(
+                &with_process,
+                process,
+                &args,
+                &env,
+                &path_var,
+                console,
+                seccomp.as_ref(),
+            );
             // SAFETY: _exit ends the forked child without running the
             // parent's destructors or flushing its buffers twice.
             unsafe { libc::_exit(code) }
@@ -250,7 +290,9 @@ fn exec_child(
     env: &[String],
     path_var: &str,
     console: Option<std::os::fd::RawFd>,
+    seccomp: Option<&super::seccomp::Filter>,
 ) -> i32 {
+    use crate::kernel::{self, Call};
     use std::ffi::CString;
     trace::clear_relay();
     if nix::unistd::chdir(process.cwd()).is_err() {
@@ -270,10 +312,34 @@ fn exec_child(
             return c;
         }
     };
+    let (rlimits, _) = init::rlimit_calls(process.rlimits().as_deref().unwrap_or(&[]));
+    if let Err(e) = kernel::apply(&mut kernel::Host, &rlimits) {
+        eprintln!("glassbox-runc: setting process.rlimits: {e}");
+        return 125;
+    }
+    let nnp = process.no_new_privileges() != Some(false);
+    let filter = seccomp.map(|f| {
+        [Call::Seccomp {
+            program: f.program.clone(),
+            flags: f.flags,
+        }]
+    });
+    let load = |f: &[Call; 1]| -> Result<(), i32> {
+        kernel::apply(&mut kernel::Host, f).map_err(|e| {
+            eprintln!("glassbox-runc: loading the seccomp filter: {e}");
+            125
+        })
+    };
+    // Without no_new_privs only CAP_SYS_ADMIN may load a filter.
+    if let (Some(f), false) = (&filter, nnp) {
+        if let Err(c) = load(f) {
+            return c;
+        }
+    }
     if let Err(c) = init::drop_capabilities(spec) {
         return c;
     }
-    if process.no_new_privileges() != Some(false) {
+    if nnp {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
     }
@@ -284,6 +350,11 @@ fn exec_child(
         || nix::unistd::setuid(nix::unistd::Uid::from_raw(u.uid())).is_err()
     {
         return 125;
+    }
+    if let (Some(f), true) = (&filter, nnp) {
+        if let Err(c) = load(f) {
+            return c;
+        }
     }
     let c = |v: &[String]| -> Vec<CString> {
         v.iter()

@@ -82,6 +82,9 @@ pub enum RuntimeError {
         /// The kernel's answer.
         errno: nix::errno::Errno,
     },
+    /// `linux.seccomp` cannot be compiled into a filter.
+    #[error("cannot load the seccomp profile in linux.seccomp: {0}")]
+    Seccomp(#[from] super::seccomp::SeccompError),
 }
 
 /// Adds what was being done to a kernel error.

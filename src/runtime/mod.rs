@@ -20,6 +20,7 @@ pub mod namespaces;
 mod pid1;
 pub mod prune;
 pub mod restart;
+pub mod seccomp;
 pub(crate) mod shim;
 mod sigproxy;
 pub mod spec;

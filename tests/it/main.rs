@@ -35,6 +35,7 @@ mod network_prune;
 mod oci_containerd;
 mod oci_podman;
 mod oci_runtime;
+mod oci_seccomp;
 mod oci_validation;
 mod ports;
 mod ports_follow;

@@ -8,12 +8,12 @@
 use crate::support::{bin, Root};
 use std::process::{Command, Output};
 
-struct Podman {
+pub(crate) struct Podman {
     dir: tempfile::TempDir,
 }
 
 impl Podman {
-    fn new() -> Podman {
+    pub(crate) fn new() -> Podman {
         let store = Root::new();
         store.ok(&["setup"]);
         let dir = tempfile::Builder::new()
@@ -67,13 +67,13 @@ impl Podman {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd(args)
             .output()
             .expect("podman (scripts/install-deps.sh installs it)")
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -112,7 +112,7 @@ impl Drop for Podman {
     }
 }
 
-fn err(o: &Output) -> String {
+pub(crate) fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

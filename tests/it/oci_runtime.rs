@@ -10,13 +10,13 @@ use std::process::{Command, Output};
 
 /// A bundle and a runtime root in one temp dir; every container still
 /// listed there is deleted with --force (by its PID) when it drops.
-struct Runc {
-    dir: tempfile::TempDir,
+pub(crate) struct Runc {
+    pub(crate) dir: tempfile::TempDir,
     _store: Root,
 }
 
 impl Runc {
-    fn new() -> Runc {
+    pub(crate) fn new() -> Runc {
         let store = Root::new();
         store.ok(&["setup"]);
         let dir = tempfile::Builder::new()
@@ -40,19 +40,19 @@ impl Runc {
         r
     }
 
-    fn bundle(&self) -> PathBuf {
+    pub(crate) fn bundle(&self) -> PathBuf {
         self.dir.path().join("bundle")
     }
 
-    fn state_root(&self) -> PathBuf {
+    pub(crate) fn state_root(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
-    fn config(&self) -> serde_json::Value {
+    pub(crate) fn config(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.bundle().join("config.json")).unwrap()).unwrap()
     }
 
-    fn set_config(&self, v: &serde_json::Value) {
+    pub(crate) fn set_config(&self, v: &serde_json::Value) {
         std::fs::write(
             self.bundle().join("config.json"),
             serde_json::to_vec_pretty(v).unwrap(),
@@ -60,14 +60,14 @@ impl Runc {
         .unwrap();
     }
 
-    fn set_args(&self, args: &[&str]) {
+    pub(crate) fn set_args(&self, args: &[&str]) {
         let mut c = self.config();
         c["process"]["args"] = serde_json::json!(args);
         c["process"]["terminal"] = serde_json::json!(false);
         self.set_config(&c);
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(self.dir.path().join("glassbox-runc"));
         c.arg("--root").arg(self.state_root()).args(args);
         c.stdin(std::process::Stdio::null());
@@ -77,11 +77,11 @@ impl Runc {
     /// Runs with stdout and stderr in files, as conmon and containerd's
     /// shim give them: a created container's init inherits them and holds
     /// them open, so pipes would never reach EOF.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         run_to_files(self.cmd(args), self.dir.path())
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -113,7 +113,7 @@ impl Runc {
         panic!("{id} never became {status}: {}", self.state(id));
     }
 
-    fn events(&self, path: &Path) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self, path: &Path) -> Vec<serde_json::Value> {
         std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()
@@ -147,11 +147,11 @@ fn run_to_files(mut cmd: Command, dir: &Path) -> Output {
     }
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn has(events: &[serde_json::Value], kind: &str, action: &str) -> bool {
+pub(crate) fn has(events: &[serde_json::Value], kind: &str, action: &str) -> bool {
     events
         .iter()
         .any(|e| e["kind"] == kind && e["action"] == action)
@@ -386,7 +386,7 @@ fn spec_and_features_describe_what_the_runtime_does() {
     assert!(stderr(&again).contains("exists. Remove it first"));
     let f: serde_json::Value = serde_json::from_str(&r.ok(&["features"])).unwrap();
     assert_eq!(f["ociVersionMax"], "1.0.2");
-    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
     let refused = r.run(&["--systemd-cgroup", "list"]);
     assert!(stderr(&refused).contains("--systemd-cgroup is not supported"));
 }

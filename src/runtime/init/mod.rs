@@ -1,14 +1,16 @@
 //! The container's init, between `clone` and `exec`: it makes the mount
 //! table private, mounts the overlay root, the spec's mounts and device
 //! nodes, pivots into the new root, masks paths, brings `lo` up, sets the
-//! hostname, drops capabilities, sets no_new_privs, and execs the user's
-//! command. Every step is an event relayed to the parent.
+//! hostname, sets resource limits, drops capabilities, sets no_new_privs,
+//! loads the seccomp filter, and execs the user's command. Every step is
+//! an event relayed to the parent.
 //!
 //! Errors here cannot be returned to the parent as values: each failed step
 //! records its error in the trace and the init exits with Docker's codes
 //! (125 setup failed, 126 not executable, 127 not found).
 
 mod caps;
+mod confine;
 mod park;
 mod rootfs;
 
@@ -17,6 +19,7 @@ use crate::kernel;
 use crate::trace::{self, Kind};
 pub(crate) use caps::drop_capabilities;
 use caps::drop_caps;
+pub(crate) use confine::rlimit_calls;
 use oci_spec::runtime::Spec;
 pub use park::Park;
 use park::{join_namespaces, park};
@@ -45,6 +48,32 @@ pub struct Plan {
     userns: bool,
     /// How the overlay root is mounted (kernel overlayfs or fuse-overlayfs).
     overlay: crate::kernel::overlay::Driver,
+    /// `linux.seccomp`, compiled before clone (a bundle's; `glassbox run`
+    /// writes no seccomp section).
+    seccomp: Option<crate::runtime::seccomp::Filter>,
+    /// Whether `process.rlimits` are set. A bundle's are; `glassbox run`'s
+    /// spec carries oci-spec's placeholder (NOFILE 1024) while its
+    /// containers keep the engine's limits, as dockerd's do.
+    rlimits: bool,
+    /// `--no-pivot`: the root is moved onto / and chrooted into instead
+    /// of pivot_root (runc's option for roots on a ramdisk).
+    no_pivot: bool,
+    /// `process.noNewPrivileges` is honoured (a bundle's); `glassbox run`
+    /// always sets no_new_privs.
+    nnp_from_spec: bool,
+}
+
+/// What a bundle's init does besides the common steps.
+#[derive(Debug, Default)]
+pub struct BundleOptions {
+    /// Where the init waits before exec (`glassbox-runc create`).
+    pub park: Option<Park>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+    /// The compiled `linux.seccomp`.
+    pub seccomp: Option<crate::runtime::seccomp::Filter>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
 }
 
 impl Plan {
@@ -79,6 +108,10 @@ impl Plan {
             preserve_fds: 0,
             userns: crate::kernel::userns::inside(),
             overlay: Default::default(),
+            seccomp: None,
+            rlimits: false,
+            no_pivot: false,
+            nnp_from_spec: false,
         }
     }
 
@@ -96,8 +129,7 @@ impl Plan {
         root: &Path,
         new_cgroup_ns: bool,
         io: super::Stdio,
-        park: Option<Park>,
-        preserve_fds: u32,
+        o: BundleOptions,
     ) -> Plan {
         Plan {
             merged: root.to_path_buf(),
@@ -109,10 +141,14 @@ impl Plan {
             new_cgroup_ns,
             io,
             bundle_root: true,
-            park,
-            preserve_fds,
+            park: o.park,
+            preserve_fds: o.preserve_fds,
             userns: crate::kernel::userns::inside(),
             overlay: Default::default(),
+            seccomp: o.seccomp,
+            rlimits: true,
+            no_pivot: o.no_pivot,
+            nnp_from_spec: true,
         }
     }
 }
@@ -426,17 +462,29 @@ fn setup_and_exec(plan: &Plan) -> R {
             )
         },
     )?;
+    if plan.rlimits {
+        confine::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]), &mut k)?;
+    }
+    let nnp = !plan.nnp_from_spec || process.no_new_privileges() == Some(true);
+    // Without no_new_privs the kernel takes a filter only from a process
+    // with CAP_SYS_ADMIN, so it is loaded before capabilities go (runc
+    // does the same); with it, as late as possible, right before exec.
+    if let (Some(f), false) = (&plan.seccomp, nnp) {
+        confine::load_seccomp(f, nnp, &mut k)?;
+    }
     drop_caps(&plan.spec)?;
-    act(
-        trace::step(Kind::Security, "no_new_privs", "no_new_privs")
-            .equivalent("setpriv --no-new-privs")
-            .syscall("prctl(PR_SET_NO_NEW_PRIVS, 1)"),
-        || {
-            // SAFETY: prctl with integer arguments touches no memory of ours.
-            let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-            errs(nix::errno::Errno::result(r), "setting no_new_privs").map(|_| ())
-        },
-    )?;
+    if nnp {
+        act(
+            trace::step(Kind::Security, "no_new_privs", "no_new_privs")
+                .equivalent("setpriv --no-new-privs")
+                .syscall("prctl(PR_SET_NO_NEW_PRIVS, 1)"),
+            || {
+                // SAFETY: prctl with integer arguments touches no memory of ours.
+                let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+                errs(nix::errno::Errno::result(r), "setting no_new_privs").map(|_| ())
+            },
+        )?;
+    }
     let user = process.user();
     let (uid, gid) = (user.uid(), user.gid());
     let groups: Vec<u32> = user.additional_gids().clone().unwrap_or_default();
@@ -504,6 +552,16 @@ fn setup_and_exec(plan: &Plan) -> R {
     if let Some(p) = plan.park {
         park(p)?;
     }
+    clean_slate_for_exec();
+    for fd in 3..3 + plan.preserve_fds as i32 {
+        // SAFETY: fcntl(F_SETFD) only clears the close-on-exec flag of a
+        // descriptor the caller passed on (EBADF for one it did not).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    // After the filter only the exec step's writes and execve itself run.
+    if let (Some(f), true) = (&plan.seccomp, nnp) {
+        confine::load_seccomp(f, nnp, &mut k)?;
+    }
     let s = trace::step(Kind::Process, "exec", program.display().to_string())
         .field("args", &args)
         .field("env", &env)
@@ -513,12 +571,6 @@ fn setup_and_exec(plan: &Plan) -> R {
     // From here on the relay pipe closes at exec (close-on-exec); the
     // step's done half cannot be sent after exec, so close it now.
     s.done();
-    clean_slate_for_exec();
-    for fd in 3..3 + plan.preserve_fds as i32 {
-        // SAFETY: fcntl(F_SETFD) only clears the close-on-exec flag of a
-        // descriptor the caller passed on (EBADF for one it did not).
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    }
     let wants_init = plan
         .spec
         .annotations()

@@ -41,7 +41,11 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
     if !plan.userns {
         spec_devices(&plan.spec, &root, k)?;
     }
-    pivot(&root, k)?;
+    if plan.no_pivot {
+        move_root(&root, k)?;
+    } else {
+        pivot(&root, k)?;
+    }
     mask_paths(&plan.spec, k)
 }
 
@@ -504,6 +508,30 @@ fn pivot(root: &Path, k: &mut dyn Kernel) -> R {
     )
 }
 
+/// `--no-pivot`, as runc does it: the new root is moved over / and the
+/// process chroots into it. The old root stays mounted underneath, which
+/// is why pivot_root is the default.
+fn move_root(root: &Path, k: &mut dyn Kernel) -> R {
+    let calls = [
+        Call::Chdir(root.to_path_buf()),
+        Call::Mount {
+            source: Some(".".into()),
+            target: PathBuf::from("/"),
+            fstype: None,
+            flags: MsFlags::MS_MOVE,
+            data: None,
+        },
+        Call::Chroot(PathBuf::from(".")),
+        Call::Chdir(PathBuf::from("/")),
+    ];
+    calls_step(
+        k,
+        trace::step(Kind::Mount, "move_root", root.display().to_string())
+            .field("new_root", root.display().to_string()),
+        &calls,
+    )
+}
+
 fn mask_paths(spec: &Spec, k: &mut dyn Kernel) -> R {
     let linux = match spec.linux() {
         Some(l) => l,
@@ -574,7 +602,43 @@ mod tests {
             preserve_fds: 0,
             userns: false,
             overlay: Default::default(),
+            seccomp: None,
+            rlimits: false,
+            no_pivot: false,
+            nnp_from_spec: false,
         }
+    }
+
+    /// `--no-pivot`: a bundle's root is moved onto / and chrooted into,
+    /// and pivot_root is not called.
+    #[test]
+    fn no_pivot_moves_the_root_over_slash_and_chroots() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("rootfs");
+        std::fs::create_dir_all(&root).unwrap();
+        let mut plan = plan_in(t.path(), Spec::default());
+        plan.bundle_root = true;
+        plan.no_pivot = true;
+        plan.spec.set_mounts(Some(Vec::new()));
+        let mut k = Recorder::default();
+        assert!(build_root(&plan, &mut k).is_ok());
+        let r = root.display().to_string();
+        let calls = k.syscalls();
+        assert_eq!(
+            &calls[..6],
+            &[
+                r#"mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)"#.to_string(),
+                format!(r#"mount("{r}", "{r}", NULL, MS_BIND|MS_REC, NULL)"#),
+                format!(r#"chdir("{r}")"#),
+                r#"mount(".", "/", NULL, MS_MOVE, NULL)"#.to_string(),
+                r#"chroot(".")"#.to_string(),
+                r#"chdir("/")"#.to_string(),
+            ]
+        );
+        assert!(
+            !calls.iter().any(|c| c.starts_with("pivot_root")),
+            "{calls:#?}"
+        );
     }
 
     /// The run's whole mount sequence, recorded instead of made: needs no
