@@ -9,7 +9,7 @@ use crate::support::{bin, Root};
 use std::process::{Command, Output};
 
 pub(crate) struct Podman {
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Podman {

@@ -217,6 +217,23 @@ fn podman_containers_run_under_podmans_default_seccomp_profile() {
         "/proc/self/status",
     ]);
     assert!(o.contains("Seccomp:\t2"), "{o}");
+    // The runtime's kept trace says what was loaded: podman's allowlist,
+    // refusing the rest with ENOSYS.
+    let traces = p.dir.path().join("rt/traces");
+    let ev = std::fs::read_dir(&traces)
+        .unwrap()
+        .flatten()
+        .flat_map(|f| {
+            std::fs::read_to_string(f.path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .find(|e| e["kind"] == "security" && e["action"] == "seccomp")
+        .expect("a seccomp event in the runtime's traces");
+    assert_eq!(ev["fields"]["default_action"], "SCMP_ACT_ERRNO", "{ev}");
+    assert!(ev["fields"]["rules"].as_u64().unwrap() > 200, "{ev}");
     // With seccomp=unconfined podman passes no profile: filter mode 0.
     let plain = p.run(&[
         "run",
