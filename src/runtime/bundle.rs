@@ -58,14 +58,7 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
     let parks = park.is_some();
     // Compiled here, so a profile the compiler refuses fails the command
     // before anything is cloned.
-    let seccomp = l
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|x| x.seccomp().as_ref())
-        .map(super::seccomp::compile)
-        .transpose()
-        .map_err(RuntimeError::from)?;
+    let seccomp = super::seccomp::for_spec(l.spec).map_err(RuntimeError::from)?;
     let plan = init::Plan::for_bundle(
         l.spec,
         l.rootfs,
@@ -230,13 +223,7 @@ pub fn exec_in(
         .collect();
     // The container's filter binds what is exec'd into it too (runc's
     // setns init loads it the same way).
-    let seccomp = spec
-        .linux()
-        .as_ref()
-        .and_then(|x| x.seccomp().as_ref())
-        .map(super::seccomp::compile)
-        .transpose()
-        .map_err(RuntimeError::from)?;
+    let seccomp = super::seccomp::for_spec(spec).map_err(RuntimeError::from)?;
     namespaces::join_all(pid, &list)?;
     let mut with_process = spec.clone();
     with_process.set_process(Some(process.clone()));

@@ -357,6 +357,16 @@ fn rule_code(args: &[LinuxSeccompArg], ret: u32) -> Vec<SockFilter> {
     out
 }
 
+/// Compiles the spec's `linux.seccomp`, if it has one (a bundle's init and
+/// an exec into its container load the same filter).
+pub fn for_spec(spec: &oci_spec::runtime::Spec) -> Result<Option<Filter>, SeccompError> {
+    spec.linux()
+        .as_ref()
+        .and_then(|x| x.seccomp().as_ref())
+        .map(compile)
+        .transpose()
+}
+
 /// Compiles `profile` for x86_64.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     if !cfg!(target_arch = "x86_64") {
