@@ -6,7 +6,7 @@
 //! running, or that wants a login.
 
 use crate::daemon::Daemon;
-use crate::registry_client::{free_port, gb, wait_for};
+use crate::registry_client::{free_port, gb, GlassboxRegistry};
 use crate::run::busybox_root;
 use crate::support::Root;
 use std::io::{BufRead, BufReader};
@@ -219,19 +219,7 @@ assert "create" in actions and "start" in actions and "die" in actions and "dest
 assert all(s[2] == "busybox" and s[3] == "pyev" for s in seen), seen
 print("ok")
 "#;
-    let python = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(format!(
-            "unix://{}",
-            root.path().join("docker.sock").display()
-        ))
-        .output()
-        .expect("python3 runs");
+    let out = crate::daemon::docker_py(script, &root.path().join("docker.sock"));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("ok"),
         "docker-py: {}\n{}",
@@ -306,35 +294,15 @@ fn system_df_measures_images_containers_and_volumes_from_the_store() {
     d.ok(&["rm", "dfc"]);
 }
 
-/// `glassbox registry serve --htpasswd` as a child; killed on drop.
-fn registry_with_login(dir: &std::path::Path) -> (Killed, String) {
+/// `glassbox registry serve --htpasswd` with one login, teacher:s3cret.
+fn registry_with_login(dir: &std::path::Path) -> GlassboxRegistry {
     let out = Command::new("htpasswd")
         .args(["-Bbn", "teacher", "s3cret"])
         .output()
         .expect("htpasswd (apache2-utils)");
     let file = dir.join("htpasswd");
     std::fs::write(&file, &out.stdout).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(crate::support::bin())
-        .args([
-            "--trace",
-            "off",
-            "registry",
-            "serve",
-            "--addr",
-            &addr,
-            "--storage",
-        ])
-        .arg(dir.join("storage"))
-        .arg("--htpasswd")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let k = Killed(child);
-    wait_for(&addr);
-    (k, addr)
+    GlassboxRegistry::start_with_htpasswd(&file)
 }
 
 fn doctor_json(root: &Root, config: &std::path::Path) -> (i32, serde_json::Value) {
@@ -395,7 +363,8 @@ fn doctor_finds_a_push_that_needs_a_login_and_is_clean_after_a_good_push() {
     let root = busybox_root();
     let config = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (_reg, addr) = registry_with_login(dir.path());
+    let reg = registry_with_login(dir.path());
+    let addr = reg.addr.clone();
     let reference = format!("{addr}/app:1");
     root.ok(&["tag", "busybox", &reference]);
     let out = gb(&root, config.path(), &["push", &reference])

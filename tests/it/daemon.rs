@@ -658,17 +658,7 @@ logger.remove()
 net.remove()
 print("ok")
 "#;
-    // Debian's python3 with Debian's python3-docker (install-deps.sh).
-    let python = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(format!("unix://{}", d.sock.display()))
-        .output()
-        .expect("python3 runs");
+    let out = docker_py(script, &d.sock);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("ok"),
         "docker-py: {}\n{}",
@@ -760,4 +750,20 @@ fn a_client_that_leaves_mid_attach_or_mid_follow_harms_neither_the_container_nor
         .contains("chatty Up"));
     assert!(d.ok(&["logs", "chatty"]).contains("tick"));
     d.ok(&["rm", "-f", "chatty"]);
+}
+
+/// Runs a docker-py `script` with the daemon's socket `sock` as its
+/// argv[1] (`unix://SOCK`): Debian's python3 with Debian's python3-docker
+/// (install-deps.sh).
+pub(crate) fn docker_py(script: &str, sock: &std::path::Path) -> std::process::Output {
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    Command::new(python)
+        .args(["-c", script])
+        .arg(format!("unix://{}", sock.display()))
+        .output()
+        .expect("python3 runs")
 }

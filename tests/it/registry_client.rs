@@ -803,6 +803,16 @@ pub struct GlassboxRegistry {
 impl GlassboxRegistry {
     /// Starts one with its own storage.
     pub fn start() -> GlassboxRegistry {
+        GlassboxRegistry::start_with(&[])
+    }
+
+    /// Starts one with its own storage that asks for the logins in the
+    /// htpasswd file `htpasswd`.
+    pub fn start_with_htpasswd(htpasswd: &Path) -> GlassboxRegistry {
+        GlassboxRegistry::start_with(&["--htpasswd".as_ref(), htpasswd.as_os_str()])
+    }
+
+    fn start_with(extra: &[&std::ffi::OsStr]) -> GlassboxRegistry {
         let dir = tempfile::Builder::new()
             .prefix("glassbox-own-registry-")
             .tempdir()
@@ -819,6 +829,7 @@ impl GlassboxRegistry {
                 "--storage",
             ])
             .arg(dir.path().join("storage"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
