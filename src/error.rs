@@ -22,7 +22,7 @@ pub enum Error {
     MissingImage(#[from] crate::store::MissingImage),
     /// An image reference that breaks Docker's rules.
     #[error(transparent)]
-    Reference(#[from] crate::image::reference::ReferenceError),
+    Reference(#[from] crate::reference::ReferenceError),
     /// A file given to import or load that cannot be used.
     #[error(transparent)]
     Archive(#[from] crate::image::import::ArchiveError),

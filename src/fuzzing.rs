@@ -74,8 +74,8 @@ pub fn image_reference(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(r) = crate::image::reference::Reference::parse(s) {
-        let again = crate::image::reference::Reference::parse(&r.to_string())
+    if let Ok(r) = crate::reference::Reference::parse(s) {
+        let again = crate::reference::Reference::parse(&r.to_string())
             .unwrap_or_else(|e| panic!("the printed reference {r} does not parse: {e}"));
         assert_eq!(again.to_string(), r.to_string());
     }
@@ -115,9 +115,9 @@ pub fn archive_load(data: &[u8]) {
             for (_, img) in &loaded {
                 // Unpacking may refuse a layer's hostile entries; it must
                 // stay inside the root either way.
-                let _ = store.lowerdirs(img);
+                let _ = crate::image::lowerdirs(&store, img);
             }
-            let v = store.verify().expect("store verify runs");
+            let v = crate::image::verify(&store).expect("store verify runs");
             assert!(
                 v.problems.is_empty(),
                 "store verify finds problems after a successful load: {:?}",

@@ -129,7 +129,7 @@ pub fn tag(d: &Daemon, name: &str, r: &Req) -> Resp {
     );
     let done = (|| -> crate::Result<()> {
         let img = s.resolve(name)?;
-        let target = crate::image::reference::Reference::parse(&target)?;
+        let target = crate::reference::Reference::parse(&target)?;
         let name_tag = target.familiar_name_tag().ok_or_else(|| {
             crate::Error::Usage(format!("cannot tag with {target}; give name:tag"))
         })?;
@@ -154,7 +154,7 @@ pub fn remove(d: &Daemon, name: &str) -> Resp {
     };
     let done = (|| -> crate::Result<Vec<Value>> {
         let img = s.resolve(name)?;
-        let r = crate::image::reference::Reference::parse(name)?;
+        let r = crate::reference::Reference::parse(name)?;
         let name_tag = r.familiar_name_tag().unwrap_or_default();
         let mut out = Vec::new();
         match s.remove_tag(&name_tag)? {

@@ -23,7 +23,7 @@ use super::dockerfile::{self, diag::location, Diagnostic, Severity};
 use super::plan::{CacheInputs, Plan};
 use super::scope::Scope;
 use crate::image::pack::PackOptions;
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::store::{Image, Store};
 use crate::trace::{self, Kind};
 use crate::Result;

@@ -20,7 +20,7 @@ pub fn lowerdirs(store: &Store, layers: &[(String, String, u64)]) -> Result<Vec<
     }
     let diff_ids: Vec<String> = layers.iter().map(|l| l.1.clone()).collect();
     let chains = chain_ids(&diff_ids);
-    // Store::lowerdirs works on an Image; only its layers matter here.
+    // image::lowerdirs works on an Image; only its layers matter here.
     let manifest = serde_json::from_value(json!({
         "schemaVersion": 2,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
@@ -50,7 +50,7 @@ pub fn lowerdirs(store: &Store, layers: &[(String, String, u64)]) -> Result<Vec<
             .collect(),
         repo_tags: Vec::new(),
     };
-    store.lowerdirs(&image)
+    crate::image::lowerdirs(store, &image)
 }
 
 /// True when `rel` exists in the stack `lower` (bottom → top): the topmost

@@ -2,7 +2,8 @@
 //! `load`. Thin: the library does the work.
 
 use super::Ctx;
-use crate::image::{archive, import, reference::Reference};
+use crate::image::{archive, import};
+use crate::reference::Reference;
 use crate::store::Store;
 use clap::Args;
 use std::path::PathBuf;

@@ -94,7 +94,7 @@ pub struct TagArgs {
 pub fn tag(a: TagArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
     let img = store.resolve(&a.source)?;
-    let target = crate::image::reference::Reference::parse(&a.target)?;
+    let target = crate::reference::Reference::parse(&a.target)?;
     let name = target.familiar_name_tag().ok_or_else(|| {
         crate::Error::Usage(format!(
             "cannot tag with a digest reference {target}; give name:tag"
@@ -119,7 +119,7 @@ pub struct RmiArgs {
 pub fn rmi(a: RmiArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
     for i in &a.images {
-        let r = crate::image::reference::Reference::parse(i)?;
+        let r = crate::reference::Reference::parse(i)?;
         let name = r.familiar_name_tag().unwrap_or_default();
         match store.remove_tag(&name)? {
             Some(_) => println!("Untagged: {name}"),
@@ -141,7 +141,7 @@ pub struct StoreArgs {
 /// `store verify`: lists problems; non-zero exit when there are any.
 pub fn store(_a: StoreArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
-    let v = store.verify()?;
+    let v = crate::image::verify(&store)?;
     for r in &v.refused {
         println!("{r}; expected, not a problem");
     }

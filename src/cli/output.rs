@@ -1,9 +1,7 @@
 //! Global flags and the sinks they install.
 
 use crate::explain::Level;
-use crate::trace::sinks::{
-    JsonLines, Narrator, NarratorOptions, Sink, SinkLayer, StepThrough, Timeline,
-};
+use crate::sinks::{JsonLines, Narrator, NarratorOptions, Sink, SinkLayer, StepThrough, Timeline};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! `--log`, which is where podman and containerd's shim read them from.
 
 use crate::ocirt::{self, log};
-use crate::trace::sinks::SinkLayer;
+use crate::sinks::SinkLayer;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::explain::Level;
-use crate::trace::sinks::{Narrator, NarratorOptions};
+use crate::sinks::{Narrator, NarratorOptions};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -21,7 +21,7 @@ fn registry_of(r: &Record) -> String {
     if !r.attr("registry").is_empty() {
         return r.attr("registry").to_string();
     }
-    crate::image::reference::Reference::parse(r.attr("name"))
+    crate::reference::Reference::parse(r.attr("name"))
         .map(|x| x.registry())
         .unwrap_or_default()
 }

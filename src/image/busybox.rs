@@ -6,7 +6,7 @@
 
 use crate::error::IoContext;
 use crate::image::pack::{source_date_epoch, PackOptions};
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::store::{Image, Store};
 use crate::trace::{self, Kind};
 use crate::Result;

@@ -17,6 +17,7 @@
 //! "unknown") so the same tar always gives the same blob, on any machine.
 //! See `benches/README.md` for why these settings.
 
+use crate::reference::sha256_string;
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -53,11 +54,6 @@ pub struct LayerDigests {
     pub size: u64,
     /// Bytes of the uncompressed tar.
     pub uncompressed_size: u64,
-}
-
-/// Formats a sha256 hasher's result as `sha256:<hex>`.
-pub fn sha256_string(h: Sha256) -> String {
-    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 /// Knobs of the encoder. Layers always use [`Settings::default`]; the other

@@ -8,5 +8,9 @@ pub mod compress;
 pub mod import;
 pub mod inspect;
 pub mod pack;
-pub mod reference;
 pub mod registry_image;
+mod unpack;
+mod verify_layers;
+
+pub use unpack::lowerdirs;
+pub use verify_layers::verify;

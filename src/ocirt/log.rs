@@ -4,7 +4,7 @@
 //! `--log` file ([`RuncLog`]), in logrus's shapes, which podman and
 //! containerd's shim read back for the error of a failed command.
 
-use crate::trace::sinks::Sink;
+use crate::sinks::Sink;
 use crate::trace::{Event, Stage};
 use std::io::Write;
 use std::path::Path;

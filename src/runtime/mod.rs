@@ -64,7 +64,7 @@ impl Rootfs {
         store: &crate::store::Store,
         image: &crate::store::Image,
     ) -> crate::Result<Rootfs> {
-        let dirs = store.lowerdirs(image)?;
+        let dirs = crate::image::lowerdirs(store, image)?;
         Ok(Rootfs {
             lowers: dirs
                 .into_iter()

@@ -46,7 +46,7 @@ impl Write for BlobWriter {
 impl BlobWriter {
     /// The digest of the bytes written so far (the blob is not committed).
     pub fn digest(&self) -> String {
-        crate::image::compress::sha256_string(self.hash.clone())
+        crate::reference::sha256_string(self.hash.clone())
     }
 
     /// Bytes written so far.
@@ -63,7 +63,7 @@ impl BlobWriter {
             .as_file()
             .sync_all()
             .ctx(|| "syncing a blob".into())?;
-        let digest = crate::image::compress::sha256_string(self.hash);
+        let digest = crate::reference::sha256_string(self.hash);
         if let Some(exp) = expected {
             if exp != digest {
                 return Err(StoreError::DigestMismatch {

@@ -2,7 +2,7 @@
 //! ID = config digest) and resolving a reference back to an [`Image`].
 
 use super::{Store, StoreError};
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::trace::{self, Kind};
 use crate::Result;
 use oci_spec::image::{ImageConfiguration, ImageManifest};

@@ -13,9 +13,7 @@ pub mod journal;
 mod refs;
 mod remote;
 pub mod tmp;
-mod unpack;
 mod verify;
-mod verify_layers;
 
 pub use images::{chain_ids, Image, LayerRef, MissingImage};
 pub use refs::{ref_name, REF_NAME};
@@ -97,6 +95,12 @@ impl Store {
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// `layers/`: unpacked layers for overlay lowerdirs, one dir per chain
+    /// id (image::unpack fills them).
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
     }
 
     /// `blobs/sha256/`.

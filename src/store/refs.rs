@@ -3,7 +3,7 @@
 //! only under the store lock and written temp-then-rename.
 
 use super::{Store, StoreError};
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::trace::{self, Kind};
 use crate::Result;
 use oci_spec::image::{Descriptor, Digest, ImageIndex, MediaType};

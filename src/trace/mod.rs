@@ -6,15 +6,17 @@
 //! ([`step`]): a step is announced before the kernel is touched (where
 //! `--step` pauses) and finished with its outcome ([`Step::done`]). Each half
 //! is an [`Event`] sent through `tracing` (target `glassbox::event`), so every
-//! sink is an ordinary `tracing_subscriber::Layer` (see [`sinks`]).
+//! sink is an ordinary `tracing_subscriber::Layer` (see [`sink`]; the renderers are in `crate::sinks`).
 //!
 //! Events made in another process (a container's init, a shim) are written
 //! as JSON lines to a pipe by [`relay::RelayWriter`] and re-emitted here in
 //! arrival order by [`reemit`], so one command gives one ordered trace.
 
 mod event;
+mod memory;
 pub mod relay;
-pub mod sinks;
+pub mod sink;
+pub use memory::MemoryLayer;
 
 pub use event::{Event, Kind, Stage};
 
@@ -341,7 +343,7 @@ pub fn with_current<R>(f: impl FnOnce(&Event) -> R) -> Option<R> {
 /// tests and for commands that need to look back at their own trace.
 pub fn capture() -> Capture {
     let store = std::sync::Arc::new(Mutex::new(Vec::new()));
-    let layer = sinks::MemoryLayer::new(store.clone());
+    let layer = MemoryLayer::new(store.clone());
     use tracing_subscriber::layer::SubscriberExt;
     let subscriber = tracing_subscriber::registry().with(layer);
     let guard = tracing::subscriber::set_default(subscriber);

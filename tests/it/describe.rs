@@ -73,7 +73,7 @@ fn history_marks_empty_layers_and_lists_newest_first() {
                     {"created_by": "ENV A=1", "empty_layer": true}]
     }))
     .unwrap();
-    let tag = glassbox::image::reference::Reference::parse("two:1").unwrap();
+    let tag = glassbox::reference::Reference::parse("two:1").unwrap();
     let img = store
         .commit_image(&config, &[(d.digest, d.size)], Some(&tag))
         .unwrap();

@@ -2,7 +2,7 @@
 //! resolving tags back to images.
 
 use glassbox::image::pack::PackOptions;
-use glassbox::image::reference::Reference;
+use glassbox::reference::Reference;
 use glassbox::store::Store;
 use std::os::unix::fs::PermissionsExt;
 
@@ -89,14 +89,14 @@ fn a_committed_image_resolves_by_tag_and_by_digest() {
         .collect();
     assert_eq!(names, ["etc", "etc/hostname", "name", "tmp"]);
     // Unpacked once into layers/<chain-id>/ for overlay.
-    let lower = store.lowerdirs(&img).unwrap();
+    let lower = glassbox::image::lowerdirs(&store, &img).unwrap();
     assert_eq!(lower.len(), 1);
     assert!(lower[0].ends_with(&img.layers[0].chain_id[7..]));
     assert_eq!(
         std::fs::read_to_string(lower[0].join("etc/hostname")).unwrap(),
         "glassbox\n"
     );
-    assert_eq!(store.lowerdirs(&img).unwrap(), lower);
+    assert_eq!(glassbox::image::lowerdirs(&store, &img).unwrap(), lower);
     // Removing the tag leaves the image unresolvable by it.
     assert_eq!(
         store.remove_tag("sample:v1").unwrap(),

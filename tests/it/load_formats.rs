@@ -98,7 +98,7 @@ fn a_docker_archive_loads_with_its_image_id_and_tags() {
     // The converted layers unpack and hold the file.
     let store = glassbox::store::Store::open(r.path()).unwrap();
     let img = store.resolve("handmade:1").unwrap();
-    let lower = store.lowerdirs(&img).unwrap();
+    let lower = glassbox::image::lowerdirs(&store, &img).unwrap();
     assert_eq!(
         std::fs::read_to_string(lower[0].join("srv/hand.txt")).unwrap(),
         "handy\n"

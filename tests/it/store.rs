@@ -96,7 +96,7 @@ fn store_verify_finds_an_edited_unpacked_layer() {
     r.ok(&["setup"]);
     let store = Store::open(r.path()).unwrap();
     let img = store.resolve("busybox").unwrap();
-    let lower = store.lowerdirs(&img).unwrap();
+    let lower = glassbox::image::lowerdirs(&store, &img).unwrap();
     drop(store);
     assert!(r.ok(&["store", "verify"]).contains("sound"));
     std::fs::write(lower[0].join("etc/passwd"), "root::0:0::/:/bin/sh\n").unwrap();

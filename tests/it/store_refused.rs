@@ -54,7 +54,7 @@ fn load_and_unpack(r: &Root, layer: Vec<u8>) -> std::path::PathBuf {
     r.ok(&["load", "-i", archive.to_str().unwrap()]);
     let store = glassbox::store::Store::open(r.path()).unwrap();
     let img = store.resolve("refused:1").unwrap();
-    store.lowerdirs(&img).unwrap().remove(0)
+    glassbox::image::lowerdirs(&store, &img).unwrap().remove(0)
 }
 
 #[test]

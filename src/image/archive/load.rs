@@ -16,7 +16,7 @@ use crate::error::IoContext;
 use crate::image::compress::LayerEncoder;
 use crate::image::import::{maybe_gunzip, ArchiveError};
 use crate::image::pack::FixedChunks;
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::store::{BlobWriter, Image, Store, REF_NAME};
 use crate::trace::{self, Kind};
 use crate::Result;

@@ -16,7 +16,7 @@
 
 use super::{blob_member, CONTAINERD_NAME};
 use crate::error::IoContext;
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::store::{digest_hex, Image, Store, REF_NAME};
 use crate::trace::{self, Kind};
 use crate::Result;
@@ -221,7 +221,7 @@ pub fn save(store: &Store, refs: &[String], out: &Path) -> Result<Saved> {
             };
             b.append_data(&mut header(len, false), &name, &mut h)
                 .ctx(ctx)?;
-            let actual = crate::image::compress::sha256_string(h.hash);
+            let actual = crate::reference::sha256_string(h.hash);
             if &actual != d {
                 return Err(crate::store::StoreError::DigestMismatch {
                     expected: d.clone(),

@@ -7,7 +7,7 @@
 //! like the `insecure-registries` of Docker's daemon.json). `docker.io` is
 //! served by `registry-1.docker.io`.
 
-use crate::image::reference::DEFAULT_REGISTRY;
+use crate::reference::DEFAULT_REGISTRY;
 
 /// The environment variable listing registries spoken to over plain HTTP.
 pub const INSECURE_ENV: &str = "GLASSBOX_INSECURE_REGISTRIES";

@@ -18,7 +18,7 @@
 use super::http::{Client, Request};
 use super::push::ping;
 use super::{media, parallel, RegistryError, TransferOptions};
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::store::{BlobWriter, Store};
 use crate::trace::{self, Kind};
 use crate::Result;

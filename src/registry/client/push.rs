@@ -13,7 +13,7 @@
 
 use super::http::{Body, Client, Request};
 use super::{parallel, RegistryError, TransferOptions};
-use crate::image::reference::Reference;
+use crate::reference::Reference;
 use crate::store::Store;
 use crate::trace::{self, Kind};
 use crate::Result;

@@ -9,9 +9,9 @@
 //! its cgroup and veth behind (once the container runs, a foreground `run`
 //! passes Ctrl-C on to it instead: see `runtime::sigproxy`).
 
-use super::super::{Event, Stage};
-use super::Sink;
 use crate::explain::{self, Level};
+use crate::trace::sink::Sink;
+use crate::trace::{Event, Stage};
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,7 +6,13 @@
 //! (`localhost:5001/team/app`); anything else lives on `docker.io`, and a
 //! bare name there is in the `library/` namespace (`busybox` →
 //! `docker.io/library/busybox`).
+//!
+//! References and [`Digest`]s sit below the store (which names images by
+//! them) and below image and registry, which read and write them.
 
+mod digest;
+
+pub use digest::{is_sha256, sha256_string, Digest};
 use std::fmt;
 
 /// A reference that breaks Docker's rules.
@@ -42,7 +48,7 @@ impl Reference {
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
-                if crate::store::digest_hex(d).is_err() {
+                if !is_sha256(d) {
                     return Err(err(
                         "the part after @ must be sha256: followed by 64 lower-case hex digits",
                     ));

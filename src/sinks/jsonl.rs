@@ -1,7 +1,7 @@
 //! `--trace=json`: one JSON object per event, one per line.
 
-use super::super::Event;
-use super::Sink;
+use crate::trace::sink::Sink;
+use crate::trace::Event;
 use std::io::Write;
 use std::sync::Mutex;
 

@@ -1,6 +1,6 @@
 //! Keeps events in memory (tests, and commands that read their own trace).
 
-use super::super::{Event, EVENT_TARGET};
+use super::{Event, EVENT_TARGET};
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::layer::Context;
 

@@ -1,8 +1,8 @@
 //! `--timeline FILE`: a Chrome trace-event JSON file (open it in Perfetto or
 //! chrome://tracing) showing where the time of one command went.
 
-use super::super::{Event, Stage};
-use super::Sink;
+use crate::trace::sink::Sink;
+use crate::trace::{Event, Stage};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Mutex;

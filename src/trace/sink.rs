@@ -1,20 +1,11 @@
-//! Sinks: `tracing_subscriber` layers that render events.
+//! The plumbing every sink plugs into: `tracing_subscriber` layers that
+//! hand our events over.
 //!
 //! Each sink implements [`Sink`] and is wrapped in [`SinkLayer`], which
 //! picks out our events (target `glassbox::event`) and phase spans from the
-//! `tracing` stream and hands them over.
-
-mod jsonl;
-mod memory;
-mod narrate;
-mod stepper;
-mod timeline;
-
-pub use jsonl::JsonLines;
-pub use memory::MemoryLayer;
-pub use narrate::{Narrator, NarratorOptions};
-pub use stepper::StepThrough;
-pub use timeline::Timeline;
+//! `tracing` stream and hands them over. The sinks that render events for
+//! people (narration, step-through, timeline, JSON lines) live above
+//! `explain` in `crate::sinks`, so `trace` depends on nothing of ours.
 
 use super::{Event, EVENT_TARGET, PHASE_TARGET};
 use tracing::span;

@@ -4,9 +4,9 @@
 //! phase depth, followed by the explanation at the chosen level. Announces
 //! are left to the step-through sink, which shows them while it pauses.
 
-use super::super::{Event, Stage};
-use super::Sink;
 use crate::explain::{self, Level};
+use crate::trace::sink::Sink;
+use crate::trace::{Event, Stage};
 use std::io::Write;
 use std::sync::Mutex;
 

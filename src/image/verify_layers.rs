@@ -1,14 +1,14 @@
-//! `store verify`, second half: each unpacked layer under `layers/` must
+//! `store verify`, second half (the first is `Store::verify_blobs`): each unpacked layer under `layers/` must
 //! still hold exactly what its blob says — the same files with the same
 //! bytes, directories, symlinks with the same targets, whiteouts as 0/0
 //! character devices — and nothing more. A container's lowerdir that was
 //! edited by hand (or half-written by a crash) shows up here.
 
-use super::{LayerRef, Store};
 use crate::error::IoContext;
 use crate::image::apply::{
     hard_link_source, place, Place, DEVICE_REFUSAL, HARD_LINK_REFUSAL, PARENT_MISSING,
 };
+use crate::store::{LayerRef, Store, Verification};
 use crate::Result;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -125,7 +125,7 @@ fn expected(store: &Store, l: &LayerRef, dir: &Path) -> Result<Expected> {
 
 /// What checking one unpacked layer dir found.
 #[derive(Debug, Default)]
-pub(super) struct LayerCheck {
+struct LayerCheck {
     /// Where the dir differs from its blob.
     pub problems: Vec<String>,
     /// Entries apply refused, as expected (not problems).
@@ -133,7 +133,7 @@ pub(super) struct LayerCheck {
 }
 
 /// Checks the unpacked dir of layer `l` (no problems when it matches).
-pub(super) fn check_layer_dir(store: &Store, l: &LayerRef, dir: &Path) -> Result<LayerCheck> {
+fn check_layer_dir(store: &Store, l: &LayerRef, dir: &Path) -> Result<LayerCheck> {
     let Expected {
         files: want,
         refused,
@@ -216,4 +216,34 @@ pub(super) fn check_layer_dir(store: &Store, l: &LayerRef, dir: &Path) -> Result
         ));
     }
     Ok(LayerCheck { problems, refused })
+}
+
+/// `store verify`: every blob and tag ([`Store::verify_blobs`]), then every
+/// unpacked layer dir of a tagged image against its blob, by apply's policy.
+pub fn verify(store: &Store) -> Result<Verification> {
+    let mut v = store.verify_blobs()?;
+    let mut checked = HashSet::new();
+    for (tag, m) in store.tags()? {
+        let Ok(img) = store.image_from_manifest(&m) else {
+            continue; // verify_blobs reported it
+        };
+        for l in &img.layers {
+            let dir = store
+                .layers_dir()
+                .join(crate::store::digest_hex(&l.chain_id)?);
+            if dir.is_dir() && checked.insert(l.chain_id.clone()) {
+                match check_layer_dir(store, l, &dir) {
+                    Ok(c) => {
+                        v.problems.extend(c.problems);
+                        v.refused.extend(c.refused);
+                    }
+                    Err(e) => v.problems.push(format!(
+                        "tag {tag}: layer {}: its unpacked dir cannot be checked: {e}",
+                        l.digest
+                    )),
+                }
+            }
+        }
+    }
+    Ok(v)
 }
