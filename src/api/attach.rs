@@ -15,7 +15,7 @@ use std::os::fd::AsFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn has_tty(root: &std::path::Path, id: &str) -> bool {
-    crate::runtime::state::find(root, id)
+    crate::store::container::find(root, id)
         .ok()
         .and_then(|(dir, _)| oci_spec::runtime::Spec::load(dir.join("config.json")).ok())
         .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
@@ -97,7 +97,7 @@ impl Hijacked {
 /// Whether a container's stdio goes through its shim's attach socket
 /// (`-t` or `-i`), and with a terminal.
 fn console_of(root: &std::path::Path, id: &str) -> Option<(std::path::PathBuf, bool)> {
-    let (dir, st) = crate::runtime::state::find(root, id).ok()?;
+    let (dir, st) = crate::store::container::find(root, id).ok()?;
     let tty = has_tty(root, id);
     crate::runtime::console::wanted(tty, st.open_stdin).then_some((dir, tty))
 }
@@ -161,8 +161,8 @@ fn attach_console(
     dir: std::path::PathBuf,
     tty: bool,
 ) -> Resp {
-    use crate::runtime::state::{State, Status};
-    let Ok((_, st)) = crate::runtime::state::find(&d.root, id) else {
+    use crate::store::container::{State, Status};
+    let Ok((_, st)) = crate::store::container::find(&d.root, id) else {
         return error(StatusCode::NOT_FOUND, &format!("No such container: {id}"));
     };
     let want_in = r.flag("stdin") && (st.open_stdin || tty);
@@ -296,7 +296,7 @@ pub fn resize(d: &Daemon, id: &str, r: &Req) -> Resp {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let (dir, st) = match crate::runtime::state::find(&d.root, id) {
+    let (dir, st) = match crate::store::container::find(&d.root, id) {
         Ok(x) => x,
         Err(e) => return engine_error(&e.into()),
     };
@@ -311,7 +311,7 @@ pub fn resize(d: &Daemon, id: &str, r: &Req) -> Resp {
     }
     if !matches!(
         st.observed(),
-        crate::runtime::state::Status::Running | crate::runtime::state::Status::Paused
+        crate::store::container::Status::Running | crate::store::container::Status::Paused
     ) {
         return error(
             StatusCode::CONFLICT,
@@ -423,7 +423,7 @@ impl Write for Framed {
 
 /// `GET /containers/ID/logs?stdout=&stderr=&follow=&tail=`.
 pub fn logs(d: &Daemon, id: &str, r: &Req) -> Resp {
-    if let Err(e) = crate::runtime::state::find(&d.root, id) {
+    if let Err(e) = crate::store::container::find(&d.root, id) {
         return engine_error(&e.into());
     }
     let raw = has_tty(&d.root, id);

@@ -4,8 +4,8 @@
 
 use super::routes::{empty, engine_error, error, json, Req, Resp};
 use super::Daemon;
-use crate::runtime::state::{self, Status};
 use crate::runtime::{ProcessOptions, Rootfs, RunOptions};
+use crate::store::container::{self, Status};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -292,7 +292,7 @@ pub fn create(d: &Daemon, r: &Req) -> Resp {
             // `docker run -i` sets StdinOnce: the container's stdin closes
             // with the first attached client's.
             if v["StdinOnce"].as_bool().unwrap_or(false) {
-                if let Ok((dir, mut st)) = state::find(&d.root, &id) {
+                if let Ok((dir, mut st)) = container::find(&d.root, &id) {
                     st.stdin_once = true;
                     let _ = st.save(&dir);
                 }
@@ -313,7 +313,7 @@ fn unix_time(rfc3339: &str) -> i64 {
 /// store's `ps -a` rows, read once for the whole list.
 pub(crate) fn summary(
     d: &Daemon,
-    st: &state::State,
+    st: &container::State,
     rows: &[crate::runtime::lifecycle::PsRow],
 ) -> Value {
     let inspect = crate::runtime::lifecycle::inspect(&d.root, &st.id).unwrap_or_default();
@@ -353,7 +353,7 @@ pub(crate) fn summary(
 pub fn list(d: &Daemon, r: &Req) -> Resp {
     let all = r.flag("all");
     let filters = r.filters();
-    let mut states = state::all(&d.root);
+    let mut states = container::all(&d.root);
     let rows = crate::runtime::lifecycle::ps(&d.root, true);
     states.sort_by(|a, b| b.1.created.cmp(&a.1.created));
     let rows: Vec<Value> = states
@@ -390,7 +390,7 @@ pub fn inspect(d: &Daemon, id: &str) -> Resp {
     match crate::runtime::lifecycle::inspect(&d.root, id) {
         Ok(mut v) => {
             let full = v["Id"].as_str().unwrap_or("").to_string();
-            let st = state::find(&d.root, &full).ok().map(|(_, s)| s);
+            let st = container::find(&d.root, &full).ok().map(|(_, s)| s);
             let exposed: serde_json::Map<String, Value> = st
                 .as_ref()
                 .map(|s| {
@@ -448,7 +448,7 @@ pub fn inspect(d: &Daemon, id: &str) -> Resp {
 }
 
 fn observed(d: &Daemon, id: &str) -> Result<(String, Status), Resp> {
-    state::find(&d.root, id)
+    container::find(&d.root, id)
         .map(|(_, st)| (st.id.clone(), st.observed()))
         .map_err(|e| engine_error(&e.into()))
 }
@@ -490,7 +490,7 @@ fn reap_when_exited(d: &Daemon, id: String) {
     std::thread::spawn(move || {
         let _p = crate::trace::phase("api");
         let code = loop {
-            match state::State::load(&root.join("containers").join(&id)) {
+            match container::State::load(&root.join("containers").join(&id)) {
                 Ok(st) if st.observed() == Status::Exited || st.observed() == Status::Dead => {
                     break st.exit_code.unwrap_or(0)
                 }
@@ -560,7 +560,7 @@ pub fn pause(d: &Daemon, id: &str, frozen: bool) -> Resp {
 /// The headers go at once (the CLI starts the container only after it
 /// has them); the body, `{"StatusCode": N}`, when the condition is met.
 pub fn wait(d: &Daemon, id: &str, r: &Req) -> Resp {
-    let (dir, st) = match state::find(&d.root, id) {
+    let (dir, st) = match container::find(&d.root, id) {
         Ok(x) => x,
         Err(e) => return engine_error(&e.into()),
     };
@@ -579,7 +579,7 @@ pub fn wait(d: &Daemon, id: &str, r: &Req) -> Resp {
                     break c;
                 }
             }
-            match state::State::load(&dir) {
+            match container::State::load(&dir) {
                 Ok(now) => {
                     let s = now.observed();
                     let stopped = matches!(s, Status::Exited | Status::Dead | Status::Created);
@@ -645,7 +645,7 @@ pub fn remove(d: &Daemon, id: &str, r: &Req) -> Resp {
 /// `POST /containers/prune`: every stopped container.
 pub fn prune(d: &Daemon) -> Resp {
     let mut deleted = Vec::new();
-    for (_, st) in state::all(&d.root) {
+    for (_, st) in container::all(&d.root) {
         if matches!(
             st.observed(),
             Status::Exited | Status::Created | Status::Dead
@@ -683,7 +683,7 @@ pub fn exec_create(d: &Daemon, id: &str, r: &Req) -> Resp {
     if cmd.is_empty() {
         return error(StatusCode::BAD_REQUEST, "no exec command specified");
     }
-    let exec_id = match crate::runtime::new_id() {
+    let exec_id = match crate::store::container::new_id() {
         Ok(i) => i,
         Err(e) => return engine_error(&e),
     };

@@ -116,8 +116,9 @@ pub fn empty(status: StatusCode) -> Resp {
 /// input, 500 for the rest.
 pub fn engine_error(e: &crate::Error) -> Resp {
     use crate::runtime::RuntimeError as R;
+    use crate::store::StoreError as S;
     let status = match e {
-        crate::Error::Runtime(R::NoSuchContainer(_)) => StatusCode::NOT_FOUND,
+        crate::Error::Store(S::NoSuchContainer(_)) => StatusCode::NOT_FOUND,
         crate::Error::MissingImage(_) => StatusCode::NOT_FOUND,
         crate::Error::Network(crate::network::NetworkError::NoSuchNetwork(_)) => {
             StatusCode::NOT_FOUND
@@ -131,7 +132,7 @@ pub fn engine_error(e: &crate::Error) -> Resp {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let message = match e {
-        crate::Error::Runtime(R::NoSuchContainer(k)) => format!("No such container: {k}"),
+        crate::Error::Store(S::NoSuchContainer(k)) => format!("No such container: {k}"),
         crate::Error::MissingImage(m) => format!("No such image: {m}"),
         e => e.to_string(),
     };

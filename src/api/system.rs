@@ -75,13 +75,13 @@ fn security_options() -> Vec<&'static str> {
 
 /// `GET /info`: what `docker info` prints.
 pub fn info(d: &Daemon) -> Resp {
-    let all = crate::runtime::state::all(&d.root);
-    let count = |want: &[crate::runtime::state::Status]| {
+    let all = crate::store::container::all(&d.root);
+    let count = |want: &[crate::store::container::Status]| {
         all.iter()
             .filter(|(_, s)| want.contains(&s.observed()))
             .count()
     };
-    use crate::runtime::state::Status as S;
+    use crate::store::container::Status as S;
     let images = crate::store::Store::open(&d.root)
         .and_then(|s| s.tags())
         .map(|t| t.len())
@@ -248,7 +248,7 @@ pub fn df(d: &Daemon) -> Resp {
             None => images.push((img, vec![tag])),
         }
     }
-    let containers = crate::runtime::state::all(&d.root);
+    let containers = crate::store::container::all(&d.root);
     let layer_dir = |chain: &str| {
         crate::store::digest_hex(chain)
             .map(|h| store.layers_dir().join(h))

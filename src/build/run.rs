@@ -56,7 +56,7 @@ impl Finished {
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        if let Ok(st) = runtime::state::State::load(&self.dir.path) {
+        if let Ok(st) = crate::store::container::State::load(&self.dir.path) {
             runtime::volumes::remove_anonymous(&self.root, &st);
         }
         runtime::remove_dir(&self.dir);
@@ -142,7 +142,7 @@ pub fn run(
     let (dir, spec) = runtime::create(store.root(), &rootfs, &image, &opts)?;
     // Record who runs this container, so a later build can tell that a
     // killed build left it behind (see [`sweep_orphans`]).
-    let mut st = runtime::state::State::load(&dir.path)?;
+    let mut st = crate::store::container::State::load(&dir.path)?;
     st.shim_pid = Some(std::process::id() as i32);
     st.save(&dir.path)?;
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -175,7 +175,7 @@ pub fn run(
     if let Some(h) = reader {
         let _ = h.join();
     }
-    let mut st = runtime::state::State::load(&dir.path)?;
+    let mut st = crate::store::container::State::load(&dir.path)?;
     runtime::lifecycle::record_exit(&dir.path, &mut st, &result);
     let _ = st.save(&dir.path);
     let tail: Vec<String> = tail
@@ -209,7 +209,7 @@ pub const BUILD_STEP: &str = "build step";
 /// Runs at the start of every build. Returns the ids removed.
 pub fn sweep_orphans(store: &Store) -> Vec<String> {
     let mut removed = Vec::new();
-    for (_, st) in runtime::state::all(store.root()) {
+    for (_, st) in crate::store::container::all(store.root()) {
         if st.image != BUILD_STEP {
             continue;
         }

@@ -21,7 +21,7 @@ mod ports;
 mod process;
 mod registry;
 
-use crate::runtime::state::{self, State};
+use crate::store::container::{self, State};
 use crate::trace::{self, Kind};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -122,9 +122,9 @@ pub(crate) struct Subject<'a> {
 /// Examines one container (`key`: name or id) or, with `None`, every
 /// container of the store at `root`.
 pub fn examine(root: &Path, key: Option<&str>) -> crate::Result<Report> {
-    let all = state::all(root);
+    let all = container::all(root);
     let targets = match key {
-        Some(k) => vec![state::find(root, k)?],
+        Some(k) => vec![container::find(root, k)?],
         None => all.clone(),
     };
     let mut report = Report {

@@ -5,7 +5,7 @@
 use super::{Finding, Subject};
 use crate::network::port::sockets::{self, SocketEntry};
 use crate::network::port::{Binding, Proto};
-use crate::runtime::state::Status;
+use crate::store::container::Status;
 
 /// The port checks of one container.
 pub(super) fn check(c: &Subject) -> Vec<Finding> {

@@ -4,7 +4,7 @@
 
 use super::{command_of, last_log_lines, path_of, shell_words, Finding, Subject};
 use crate::runtime::cgroup::{Cgroup, HostFs, Layout};
-use crate::runtime::state::Status;
+use crate::store::container::Status;
 use std::path::Path;
 
 /// A container that ends within this many milliseconds of its start

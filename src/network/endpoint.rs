@@ -6,7 +6,7 @@
 use super::manage::{make, nl_err, CreateOptions};
 use super::DEFAULT_NETWORK;
 use super::{bridge, hosts, netlink, store, veth, Endpoint, Mode, Network, NetworkError, Request};
-use crate::runtime::state::{self, State};
+use crate::store::container::{self, State};
 use crate::trace::{self, Kind};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ pub fn join(root: &Path, id: &str, req: &Request) -> crate::Result<Vec<Endpoint>
     };
     for l in &req.links {
         let target = l.split(':').next().unwrap_or(l);
-        let (_, st) = state::find(root, target)?;
+        let (_, st) = container::find(root, target)?;
         if !st.networks.iter().any(|e| e.network == net.name) {
             return Err(NetworkError::Conflict(format!(
                 "cannot link to {target}: it is not on network {}; links work between containers of one network",
@@ -143,7 +143,7 @@ pub fn announce(root: &Path, dir: &Path) -> crate::Result<()> {
         return Ok(());
     }
     let _l = store::Lock::root(root)?;
-    let everyone = state::all(root);
+    let everyone = container::all(root);
     hosts::write_for(dir, &st, &everyone, "the container was created")?;
     let eps: Vec<&Endpoint> = st.networks.iter().collect();
     hosts::refresh(
@@ -253,7 +253,7 @@ pub fn release_endpoints(root: &Path, id: &str, name: &str, endpoints: &[Endpoin
     for ep in endpoints {
         let _ = release_one(root, id, ep);
     }
-    let everyone: Vec<(PathBuf, State)> = state::all(root)
+    let everyone: Vec<(PathBuf, State)> = container::all(root)
         .into_iter()
         .filter(|(_, s)| s.id != id)
         .collect();
@@ -297,7 +297,7 @@ pub(crate) fn journal_network(root: &Path, action: &str, id: &str, name: &str, c
 /// The container's endpoints, by name or id: what the port publisher
 /// needs (addresses and bridges).
 pub fn endpoints(root: &Path, container: &str) -> crate::Result<Vec<Endpoint>> {
-    Ok(state::find(root, container)?.1.networks)
+    Ok(container::find(root, container)?.1.networks)
 }
 
 /// `network connect NET CONTAINER [--alias A]`: gives the container an
@@ -309,7 +309,7 @@ pub fn connect(
     aliases: Vec<String>,
     ip: Option<Ipv4Addr>,
 ) -> crate::Result<Endpoint> {
-    let (dir, _) = state::find(root, container)?;
+    let (dir, _) = container::find(root, container)?;
     let ep = {
         let _l = store::Lock::root(root)?;
         let net = store::find(root, net_key)?;
@@ -332,7 +332,7 @@ pub fn connect(
     let st = State::load(&dir)?;
     let running = matches!(
         st.observed(),
-        state::Status::Running | state::Status::Paused
+        container::Status::Running | container::Status::Paused
     );
     if let (true, Some(pid)) = (running, st.pid) {
         if let Err(e) = attach(root, &st.id, std::slice::from_ref(&ep), pid) {
@@ -345,7 +345,7 @@ pub fn connect(
     st.networks.push(ep.clone());
     st.save(&dir)?;
     let _l = store::Lock::root(root)?;
-    let everyone = state::all(root);
+    let everyone = container::all(root);
     hosts::write_for(&dir, &st, &everyone, "the container joined a network")?;
     hosts::refresh(
         &everyone,
@@ -360,7 +360,7 @@ pub fn connect(
 /// `network disconnect NET CONTAINER`: unplugs the interface (when it
 /// runs) and returns the address.
 pub fn disconnect(root: &Path, net_key: &str, container: &str) -> crate::Result<()> {
-    let (dir, st) = state::find(root, container)?;
+    let (dir, st) = container::find(root, container)?;
     let net = store::find(root, net_key)?;
     let Some(ep) = st.networks.iter().find(|e| e.network == net.name).cloned() else {
         return Err(NetworkError::NotConnected(st.name, net.name).into());
@@ -370,7 +370,7 @@ pub fn disconnect(root: &Path, net_key: &str, container: &str) -> crate::Result<
     }
     if matches!(
         st.observed(),
-        state::Status::Running | state::Status::Paused
+        container::Status::Running | container::Status::Paused
     ) {
         journal_network(root, "disconnect", &ep.network_id, &ep.network, &st.id);
     }
@@ -379,7 +379,7 @@ pub fn disconnect(root: &Path, net_key: &str, container: &str) -> crate::Result<
     st.save(&dir)?;
     let _l = store::Lock::root(root)?;
     release_one(root, &st.id, &ep)?;
-    let everyone = state::all(root);
+    let everyone = container::all(root);
     hosts::write_for(&dir, &st, &everyone, "the container left a network")?;
     hosts::refresh(
         &everyone,

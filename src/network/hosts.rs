@@ -15,7 +15,7 @@
 
 use super::Endpoint;
 use crate::error::IoContext;
-use crate::runtime::state::State;
+use crate::store::container::State;
 use crate::trace::{self, Kind};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,14 +2,14 @@
 //! Docker's JSON.
 
 use super::{store, DEFAULT_NETWORK};
-use crate::runtime::state::{self, State};
+use crate::store::container::{self, State};
 use std::path::Path;
 
 /// `network inspect`: a JSON object shaped like Docker's.
 pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
     let net = store::find(root, key)?;
     let mut containers = serde_json::Map::new();
-    for (_, st) in state::all(root) {
+    for (_, st) in container::all(root) {
         for ep in st.networks.iter().filter(|e| e.network == net.name) {
             containers.insert(
                 st.id.clone(),

@@ -3,7 +3,7 @@
 //! `prune`, and the tear-down of a throw-away root.
 
 use super::{bridge, netlink, store, Network, NetworkError, Subnet, DEFAULT_NETWORK};
-use crate::runtime::state;
+use crate::store::container;
 use crate::trace::{self, Kind};
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -133,7 +133,7 @@ pub(super) fn make(root: &Path, name: &str, o: &CreateOptions) -> crate::Result<
         Some(g) => g,
         None => subnet.first_host(),
     };
-    let id = crate::runtime::new_id()?;
+    let id = crate::store::container::new_id()?;
     let net = Network {
         name: name.into(),
         bridge: bridge_name(root, name, &id),
@@ -142,7 +142,7 @@ pub(super) fn make(root: &Path, name: &str, o: &CreateOptions) -> crate::Result<
         subnet,
         gateway: (!o.internal).then_some(gateway),
         internal: o.internal,
-        created: state::now(),
+        created: container::now(),
     };
     let s = trace::step(Kind::Network, "create", format!("network {name}"))
         .field("network", name)
@@ -182,7 +182,7 @@ pub fn create(root: &Path, name: &str, o: &CreateOptions) -> crate::Result<Netwo
 
 /// The containers (by name) holding an address on `net`.
 pub fn users(root: &Path, net: &str) -> Vec<String> {
-    state::all(root)
+    container::all(root)
         .into_iter()
         .filter(|(_, s)| s.networks.iter().any(|e| e.network == net))
         .map(|(_, s)| s.name)

@@ -48,7 +48,8 @@ pub use ipam::Subnet;
 pub use manage::{create, prune, remove, teardown_root, users, CreateOptions, Pruned};
 pub use store::{Network, DEFAULT_NETWORK};
 
-use serde::{Deserialize, Serialize};
+pub use crate::store::container::Endpoint;
+
 use std::net::Ipv4Addr;
 
 /// What can go wrong with networks; each message names the thing and says
@@ -158,31 +159,4 @@ pub struct Request {
     pub links: Vec<String>,
     /// `--ip`.
     pub ip: Option<Ipv4Addr>,
-}
-
-/// A container's place on one network, recorded in its state.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Network name.
-    pub network: String,
-    /// Network id.
-    pub network_id: String,
-    /// The network's bridge device.
-    pub bridge: String,
-    /// The container's address.
-    pub ip: Ipv4Addr,
-    /// The subnet's prefix length.
-    pub prefix: u8,
-    /// The default route's gateway (none on an internal network).
-    pub gateway: Option<Ipv4Addr>,
-    /// The container interface's MAC address.
-    pub mac: String,
-    /// `--network-alias` names.
-    pub aliases: Vec<String>,
-    /// `--link NAME:ALIAS` entries.
-    pub links: Vec<String>,
-    /// The interface name inside (`eth0`, `eth1`, …).
-    pub interface: String,
-    /// The host end of the veth pair.
-    pub host_veth: String,
 }

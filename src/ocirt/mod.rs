@@ -179,7 +179,7 @@ fn make(
         start_time: state::proc_stat(pid).map(|s| s.1).unwrap_or(0),
         bundle: b.dir.clone(),
         rootfs: b.rootfs.clone(),
-        created: runtime::state::now(),
+        created: crate::store::container::now(),
         cgroup: cg.name.clone(),
         annotations: b
             .spec

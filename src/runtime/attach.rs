@@ -11,7 +11,7 @@
 //! keeps that descriptor: lines the shim appends later reach it even when
 //! the container's directory is already gone.
 
-use super::state::{self, State, Status};
+use crate::store::container::{self, State, Status};
 use std::io::{BufRead, Seek};
 use std::path::Path;
 use std::time::Duration;
@@ -30,7 +30,7 @@ impl Follower {
     /// Opens the container's log at its current end (journaled as the
     /// container's `attach`).
     pub fn open(root: &Path, key: &str) -> crate::Result<Follower> {
-        let (dir, st) = state::find(root, key)?;
+        let (dir, st) = container::find(root, key)?;
         let path = super::shim::log_path(&dir);
         let mut f = std::fs::OpenOptions::new()
             .create(true)

@@ -183,6 +183,28 @@ pub struct Limits {
     pub pids: Option<i64>,
 }
 
+use crate::store::container::LimitsRecord;
+
+impl From<Limits> for LimitsRecord {
+    fn from(l: Limits) -> Self {
+        LimitsRecord {
+            memory: l.memory,
+            cpus: l.cpus,
+            pids: l.pids,
+        }
+    }
+}
+
+impl From<LimitsRecord> for Limits {
+    fn from(l: LimitsRecord) -> Self {
+        Limits {
+            memory: l.memory,
+            cpus: l.cpus,
+            pids: l.pids,
+        }
+    }
+}
+
 /// The smallest memory limit Docker accepts (6 MiB).
 pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
 

@@ -47,12 +47,6 @@ pub enum RuntimeError {
     /// `--memory` below what the kernel accepts.
     #[error("memory limit {0:?} is below the minimum of 6m that the kernel needs to run a container; give at least 6m")]
     MemoryTooSmall(String),
-    /// No container has this name or id.
-    #[error("no container named or with id {0:?}; list them with `glassbox ps -a`")]
-    NoSuchContainer(String),
-    /// Several containers' ids start with this prefix.
-    #[error("{0:?} matches more than one container id; give more characters or the name")]
-    AmbiguousContainer(String),
     /// `--name` already taken.
     #[error("the name {0:?} is already in use by container {1}; remove it with `glassbox rm {0}` or choose another name")]
     NameInUse(String, String),

@@ -4,8 +4,8 @@
 //! environment, working directory and reduced privileges from its
 //! config.json, and execs the command.
 
-use super::state::{self, Status};
 use super::RuntimeError;
+use crate::store::container::{self, Status};
 use crate::trace::{self, Kind};
 use std::ffi::CString;
 
@@ -39,7 +39,7 @@ pub fn exec(
     cmd: &[String],
     opts: &ExecOptions,
 ) -> crate::Result<i32> {
-    let st = state::find(root, key).ok().map(|(_, st)| st);
+    let st = container::find(root, key).ok().map(|(_, st)| st);
     let line = cmd.join(" ");
     if let Some(st) = &st {
         if st.observed() == Status::Running {
@@ -74,7 +74,7 @@ fn exec_in_container(
 ) -> crate::Result<i32> {
     let (env, tty, interactive) = (&opts.env, opts.tty, opts.interactive);
     let _p = trace::phase("exec");
-    let (dir, st) = state::find(root, key)?;
+    let (dir, st) = container::find(root, key)?;
     if st.observed() != Status::Running {
         return Err(RuntimeError::IllegalMove {
             name: st.name.clone(),

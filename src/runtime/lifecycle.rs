@@ -3,9 +3,9 @@
 //! state first; an illegal move names the state and the command that would
 //! work.
 
-use super::state::{self, State, Status};
 use super::{ContainerDir, Rootfs, RunOptions, RuntimeError};
 use crate::error::IoContext;
+use crate::store::container::{self, State, Status};
 use crate::trace::{self, Kind};
 use oci_spec::image::ImageConfiguration;
 use std::io::{BufRead, Write};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub fn record_exit(dir: &Path, st: &mut State, result: &crate::Result<(i32, bool)>) {
     st.status = Status::Exited;
     st.pid = None;
-    st.finished_at = Some(state::now());
+    st.finished_at = Some(container::now());
     match result {
         Ok((code, oom)) => {
             st.exit_code = Some(*code);
@@ -29,7 +29,7 @@ pub fn record_exit(dir: &Path, st: &mut State, result: &crate::Result<(i32, bool
             st.error = Some(e.to_string());
         }
     }
-    let root = state::root_of(dir);
+    let root = container::root_of(dir);
     if st.oom_killed {
         st.journal(root, "oom", &[]);
     }
@@ -71,7 +71,7 @@ pub fn create_only(
 /// `start`: starts a created or exited container under a new shim. Its
 /// writable layer is kept, as with Docker.
 pub fn start(root: &Path, key: &str) -> crate::Result<String> {
-    let (dir, mut st) = state::find(root, key)?;
+    let (dir, mut st) = container::find(root, key)?;
     let now = st.observed();
     if now == Status::Running {
         // As with docker: starting a running container changes nothing.
@@ -129,7 +129,7 @@ pub fn own_binary() -> std::io::Result<std::path::PathBuf> {
 
 /// `restart -t SECS`: stop (when running), then start.
 pub fn restart(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
-    let (_, st) = state::find(root, key)?;
+    let (_, st) = container::find(root, key)?;
     if st.observed() == Status::Running {
         stop(root, key, timeout)?;
     }
@@ -278,7 +278,7 @@ fn signal(root: &Path, st: &State, sig: nix::sys::signal::Signal) -> crate::Resu
 
 /// `stop -t SECS`: SIGTERM, then SIGKILL after the timeout.
 pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
-    let (dir, mut st) = state::find(root, key)?;
+    let (dir, mut st) = container::find(root, key)?;
     let paused = match st.observed() {
         Status::Running | Status::Restarting => false,
         Status::Paused => true,
@@ -315,7 +315,7 @@ pub fn stop(root: &Path, key: &str, timeout: u64) -> crate::Result<String> {
 
 /// `rm [-f] [-v]`: with `volumes`, the container's anonymous volumes go too.
 pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Result<String> {
-    let (dir, mut st) = state::find(root, key)?;
+    let (dir, mut st) = container::find(root, key)?;
     let observed = st.observed();
     if matches!(
         observed,
@@ -368,7 +368,7 @@ pub fn remove(root: &Path, key: &str, force: bool, volumes: bool) -> crate::Resu
 
 /// `kill -s SIG`: sends a signal to the container's init.
 pub fn kill(root: &Path, key: &str, sig: &str) -> crate::Result<String> {
-    let (dir, mut st) = state::find(root, key)?;
+    let (dir, mut st) = container::find(root, key)?;
     let name = if sig.starts_with("SIG") {
         sig.to_string()
     } else {
@@ -480,7 +480,7 @@ fn signal_freeze(st: &State, frozen: bool, why: &str) -> crate::Result<()> {
 
 /// `wait`: blocks until the container exits; returns its exit code.
 pub fn wait(root: &Path, key: &str) -> crate::Result<i32> {
-    let (dir, st) = state::find(root, key)?;
+    let (dir, st) = container::find(root, key)?;
     loop {
         match State::load(&dir) {
             Ok(st) if st.status == Status::Exited => return Ok(st.exit_code.unwrap_or(0)),
@@ -505,7 +505,7 @@ pub fn wait(root: &Path, key: &str) -> crate::Result<i32> {
 
 /// `pause` (`frozen = true`) and `unpause`.
 pub fn pause(root: &Path, key: &str, frozen: bool) -> crate::Result<String> {
-    let (dir, mut st) = state::find(root, key)?;
+    let (dir, mut st) = container::find(root, key)?;
     let (need, verb, hint) = if frozen {
         (
             Status::Running,
@@ -563,7 +563,7 @@ pub fn logs(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> crate::Result<()> {
-    let (dir, _) = state::find(root, key)?;
+    let (dir, _) = container::find(root, key)?;
     let path = super::shim::log_path(&dir);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -654,7 +654,7 @@ pub struct PsRow {
 
 /// `ps [-a]`.
 pub fn ps(root: &Path, all: bool) -> Vec<PsRow> {
-    let mut all_states = state::all(root);
+    let mut all_states = container::all(root);
     // Newest first, as docker lists them.
     all_states.sort_by(|a, b| b.1.created.cmp(&a.1.created));
     all_states
@@ -702,7 +702,7 @@ pub fn ps(root: &Path, all: bool) -> Vec<PsRow> {
 
 /// `inspect`: a JSON object shaped like `docker inspect`'s.
 pub fn inspect(root: &Path, key: &str) -> crate::Result<serde_json::Value> {
-    let (dir, st) = state::find(root, key)?;
+    let (dir, st) = container::find(root, key)?;
     let spec = oci_spec::runtime::Spec::load(dir.join("config.json")).ok();
     let process = spec.as_ref().and_then(|s| s.process().clone());
     let args = process

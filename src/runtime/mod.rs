@@ -24,7 +24,6 @@ pub mod seccomp;
 pub(crate) mod shim;
 mod sigproxy;
 pub mod spec;
-pub mod state;
 pub mod top;
 pub mod tty;
 mod user;
@@ -35,6 +34,7 @@ pub use shim::log_path;
 pub use spec::ProcessOptions;
 
 use crate::error::IoContext;
+use crate::store::container;
 use crate::trace::{self, Kind};
 use error::KernelContext;
 use oci_spec::image::ImageConfiguration;
@@ -139,15 +139,6 @@ impl ContainerDir {
     }
 }
 
-pub(crate) fn new_id() -> crate::Result<String> {
-    let mut b = [0u8; 32];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .ctx(|| "reading /dev/urandom for a container id".into())?;
-    Ok(hex::encode(b))
-}
-
 /// Creates the container directory and writes its `config.json`.
 pub fn create(
     root: &Path,
@@ -163,9 +154,12 @@ pub fn create(
     if opts.remove && opts.restart != restart::RestartPolicy::No {
         return Err(RuntimeError::RestartWithRm.into());
     }
-    let id = new_id()?;
+    let id = container::new_id()?;
     let name = opts.name.clone().unwrap_or_else(|| id[..12].to_string());
-    if let Some((_, other)) = state::all(root).into_iter().find(|(_, s)| s.name == name) {
+    if let Some((_, other)) = container::all(root)
+        .into_iter()
+        .find(|(_, s)| s.name == name)
+    {
         return Err(RuntimeError::NameInUse(name, other.id[..12].to_string()).into());
     }
     let dir = ContainerDir {
@@ -261,12 +255,12 @@ pub fn create(
             .collect();
         std::fs::write(dir.path.join("lowers"), lowers.join("\n"))
             .ctx(|| "writing the lowerdir list".into())?;
-        state::State {
+        container::State {
             id: dir.id.clone(),
             name: name.clone(),
             image: opts.image_ref.clone(),
-            created: state::now(),
-            status: state::Status::Created,
+            created: container::now(),
+            status: container::Status::Created,
             pid: None,
             shim_pid: None,
             exit_code: None,
@@ -299,7 +293,7 @@ pub fn create(
         Ok(())
     })();
     if r.is_ok() {
-        if let Ok(st) = state::State::load(&dir.path) {
+        if let Ok(st) = container::State::load(&dir.path) {
             st.journal(root, "create", &[]);
         }
     }
@@ -329,7 +323,7 @@ pub fn run_foreground(
     let opts = &opts;
     let (dir, spec) = create(root, rootfs, image, opts)?;
     let mut ports = crate::network::port::Supervisor::new(&dir.path, held);
-    let mut st = state::State::load(&dir.path)?;
+    let mut st = container::State::load(&dir.path)?;
     let mut signals: Option<sigproxy::Proxy> = None;
     let mut on_start = |pid: i32| {
         if let Some(p) = ports.as_mut() {
@@ -386,7 +380,7 @@ pub fn run_foreground(
     };
     drop(signals);
     drop(ports);
-    let mut st = state::State::load(&dir.path)?;
+    let mut st = container::State::load(&dir.path)?;
     lifecycle::record_exit(&dir.path, &mut st, &result);
     if opts.remove {
         remove_dir(&dir);
@@ -410,7 +404,7 @@ pub fn run_foreground(
 fn hand_over(
     root: &Path,
     dir: &ContainerDir,
-    st: &mut state::State,
+    st: &mut container::State,
     code: i32,
 ) -> crate::Result<()> {
     let s = trace::step(
@@ -432,8 +426,8 @@ fn hand_over(
 pub(crate) fn remove_dir(dir: &ContainerDir) {
     // The addresses go back to their pools first, while the state that
     // names them is still there.
-    let st = state::State::load(&dir.path);
-    let root = state::root_of(&dir.path);
+    let st = container::State::load(&dir.path);
+    let root = container::root_of(&dir.path);
     if let Ok(st) = &st {
         crate::network::release(root, st);
     }
@@ -519,7 +513,7 @@ pub(crate) fn run_observed(
     let _p = trace::phase("run");
     let (dir, spec) = create(root, rootfs, image, opts)?;
     let namespaces = namespaces::in_spec(&spec).iter().map(|n| n.name).collect();
-    let mut st = state::State::load(&dir.path)?;
+    let mut st = container::State::load(&dir.path)?;
     // `glassbox ps` from a second terminal shows it running, as for `run`.
     let mut started = |pid: i32| {
         // The caller first: it may be timing the output.
@@ -536,7 +530,7 @@ pub(crate) fn run_observed(
         &mut started,
         before_remove,
     );
-    let st = state::State::load(&dir.path);
+    let st = container::State::load(&dir.path);
     remove_dir(&dir);
     if let Ok(st) = st {
         volumes::remove_anonymous(root, &st);
@@ -564,7 +558,7 @@ fn start_and_wait_observed(
     let layout = cgroup::Layout::detect()?;
     let cg = cgroup::Cgroup::new(layout, &dir.id);
     let mut fs = cgroup::HostFs;
-    let endpoints = state::State::load(&dir.path)
+    let endpoints = container::State::load(&dir.path)
         .map(|s| s.networks)
         .unwrap_or_default();
     {

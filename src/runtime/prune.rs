@@ -5,7 +5,7 @@
 //! remaining container refers to. Networks no container uses go too, with
 //! the default network's bridge device (see `network::prune`).
 
-use super::state::{self, Status};
+use crate::store::container::{self, Status};
 use crate::store::Store;
 use std::path::Path;
 
@@ -29,7 +29,7 @@ pub struct PruneReport {
 /// Removes what is unused; see the module overview.
 pub fn system_prune(root: &Path, all_images: bool, volumes: bool) -> crate::Result<PruneReport> {
     let mut report = PruneReport::default();
-    for (_, st) in state::all(root) {
+    for (_, st) in container::all(root) {
         if matches!(
             st.observed(),
             Status::Exited | Status::Created | Status::Dead
@@ -41,7 +41,7 @@ pub fn system_prune(root: &Path, all_images: bool, volumes: bool) -> crate::Resu
     if root.join("index.json").exists() {
         let store = Store::open(root)?;
         if all_images {
-            let in_use: Vec<String> = state::all(root)
+            let in_use: Vec<String> = container::all(root)
                 .into_iter()
                 .filter_map(|(_, st)| store.resolve(&st.image).ok())
                 .map(|img| img.manifest_digest)

@@ -6,27 +6,10 @@
 //! after each quick failure, at most a minute, back to 100 ms once the
 //! process has run for 10 s.
 
-use serde::{Deserialize, Serialize};
+pub use crate::store::container::RestartPolicy;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// When the shim starts the process again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "name")]
-pub enum RestartPolicy {
-    /// Never (the default).
-    #[default]
-    No,
-    /// After a non-zero exit, at most `max` times (0: no limit).
-    OnFailure {
-        /// The most restarts (0 = unlimited).
-        max: u32,
-    },
-    /// After any exit.
-    Always,
-    /// After any exit, unless it was stopped.
-    UnlessStopped,
-}
 
 impl RestartPolicy {
     /// Parses Docker's syntax.

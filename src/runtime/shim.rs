@@ -6,8 +6,8 @@
 //! removes `--rm` containers when they end.
 
 use super::logline::Lines;
-use super::state::{self, State};
 use super::{restart, ContainerDir, Lower, Rootfs};
+use crate::store::container::{self, State};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -178,7 +178,7 @@ pub(crate) fn write_all_fd(fd: impl std::os::fd::AsFd, mut bytes: &[u8]) -> bool
 /// the process again as long as the restart policy says so.
 pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
     relay_to_starter();
-    let path = state::containers_dir(root).join(id);
+    let path = container::containers_dir(root).join(id);
     let dir = ContainerDir {
         id: id.to_string(),
         path,
@@ -201,7 +201,7 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
                 .should_restart(code, st.restart_count, stopped)
         {
             delay = restart::next_delay(delay, began.elapsed());
-            st.status = state::Status::Restarting;
+            st.status = container::Status::Restarting;
             st.restart_count += 1;
             st.save(&dir.path)?;
             crate::trace::fact(
@@ -223,7 +223,7 @@ pub fn run(root: &Path, id: &str) -> crate::Result<i32> {
                 continue;
             }
             let mut st = State::load(&dir.path)?;
-            st.status = state::Status::Exited;
+            st.status = container::Status::Exited;
             st.save(&dir.path)?;
             return Ok(code);
         }

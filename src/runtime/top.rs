@@ -4,8 +4,8 @@
 //! command line. The PIDs are host PIDs — the numbers inside the
 //! container's PID namespace differ, which is the lesson.
 
-use super::state::{self, Status};
 use super::RuntimeError;
+use crate::store::container::{self, Status};
 use std::path::Path;
 
 /// One process of a container.
@@ -51,7 +51,7 @@ fn row(pid: i32) -> Option<TopRow> {
 
 /// The processes in the cgroup of the running container `key`, by PID.
 pub fn top(root: &Path, key: &str) -> crate::Result<Vec<TopRow>> {
-    let (_, st) = state::find(root, key)?;
+    let (_, st) = container::find(root, key)?;
     let now = st.observed();
     if !matches!(now, Status::Running | Status::Paused) {
         return Err(RuntimeError::IllegalMove {

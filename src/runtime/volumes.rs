@@ -3,7 +3,7 @@
 //! containers use a volume (so `volume rm` can refuse), and removing a
 //! container's anonymous volumes with it (`rm -v`, `--rm`).
 
-use super::state::{self, State};
+use crate::store::container::{self, State};
 use crate::volume::{self, MountRecord, Request, Source, VolumeError};
 use oci_spec::image::ImageConfiguration;
 use std::path::Path;
@@ -47,7 +47,7 @@ pub fn prepare(
                     anonymous: false,
                 },
                 Source::Anonymous => {
-                    let name = super::new_id()?;
+                    let name = container::new_id()?;
                     MountRecord {
                         kind: "volume".into(),
                         source: volume::create(root, &name, true)?,
@@ -115,7 +115,7 @@ pub fn spec_mounts(records: &[MountRecord]) -> crate::Result<Vec<oci_spec::runti
 
 /// The names of the containers (any state) that use volume `name`.
 pub fn users(root: &Path, name: &str) -> Vec<String> {
-    state::all(root)
+    container::all(root)
         .into_iter()
         .filter(|(_, s)| s.mounts.iter().any(|m| m.name.as_deref() == Some(name)))
         .map(|(_, s)| s.name)
@@ -147,7 +147,7 @@ pub fn prune(root: &Path) -> crate::Result<Vec<String>> {
 /// Removes the anonymous volumes of a container that is being removed
 /// (`rm -v`, `--rm`), unless another container uses them too.
 pub fn remove_anonymous(root: &Path, st: &State) {
-    let others: Vec<State> = state::all(root)
+    let others: Vec<State> = container::all(root)
         .into_iter()
         .map(|(_, s)| s)
         .filter(|s| s.id != st.id)
@@ -173,7 +173,7 @@ fn forget_anonymous(root: &Path, made: &[MountRecord]) {
 
 /// A fresh random volume name (64 hex, like Docker's anonymous volumes).
 pub fn new_name() -> crate::Result<String> {
-    super::new_id()
+    container::new_id()
 }
 
 /// Removes the anonymous volumes made for a container whose creation failed.

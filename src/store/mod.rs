@@ -7,6 +7,7 @@
 //! exclusive lock on `index.lock`.
 
 mod blobs;
+pub mod container;
 mod gc;
 mod images;
 pub mod journal;
@@ -46,6 +47,12 @@ pub enum StoreError {
     /// A blob the caller asked for is not in the store.
     #[error("blob {0} is not in the store; run `glassbox store verify` to check the store")]
     MissingBlob(String),
+    /// No container has this name, id or id prefix.
+    #[error("no container named or with id {0:?}; list them with `glassbox ps -a`")]
+    NoSuchContainer(String),
+    /// Several containers' ids start with this prefix.
+    #[error("{0:?} matches more than one container id; give more characters or the name")]
+    AmbiguousContainer(String),
     /// `index.json` cannot be parsed.
     #[error("index.json in {path} is not a valid OCI index: {reason}")]
     BadIndex {

@@ -14,6 +14,7 @@
 //! it live in `runtime::volumes`.
 
 use crate::error::IoContext;
+pub use crate::store::container::MountRecord;
 use crate::trace::{self, Kind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -126,23 +127,6 @@ pub struct Volume {
     pub mountpoint: PathBuf,
     /// Its recorded facts.
     pub meta: Meta,
-}
-
-/// A mount as recorded in a container's state and shown by `inspect`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct MountRecord {
-    /// `volume` or `bind`.
-    pub kind: String,
-    /// The volume's name (volumes only).
-    pub name: Option<String>,
-    /// The host directory mounted.
-    pub source: PathBuf,
-    /// The path inside the container.
-    pub destination: String,
-    /// Writable.
-    pub rw: bool,
-    /// An anonymous volume (removed with `rm -v`).
-    pub anonymous: bool,
 }
 
 /// `ROOT/volumes`.

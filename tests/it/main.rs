@@ -26,6 +26,7 @@ mod hostile;
 mod image;
 mod interop;
 mod isolation;
+mod layering;
 mod lessons;
 mod lifecycle;
 mod limits;

@@ -38,8 +38,9 @@ pub use supervise::{
     Supervisor,
 };
 
+pub use crate::store::container::{Driver, PortState};
 use crate::trace::{self, Kind};
-use serde::{Deserialize, Serialize};
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -131,17 +132,6 @@ pub enum PortError {
     Aborted(#[from] trace::Aborted),
 }
 
-/// How published ports reach the container.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Driver {
-    /// A userland proxy in the container's supervisor.
-    #[default]
-    Proxy,
-    /// nftables DNAT rules.
-    Nat,
-}
-
 impl Driver {
     /// Parses `proxy` / `nat`.
     pub fn parse(s: &str) -> Result<Driver, PortError> {
@@ -159,23 +149,6 @@ impl Driver {
             Driver::Nat => "nat",
         }
     }
-}
-
-/// What a container's state records about its ports.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PortState {
-    /// The published ports (`-p`, `-P`), with the host port bound last.
-    #[serde(default)]
-    pub bindings: Vec<Binding>,
-    /// How they are published.
-    #[serde(default)]
-    pub driver: Driver,
-    /// The image's EXPOSEd ports (`80/tcp`).
-    #[serde(default)]
-    pub exposed: Vec<String>,
-    /// `-P`: every exposed port was published.
-    #[serde(default)]
-    pub publish_all: bool,
 }
 
 impl PortState {
@@ -509,12 +482,12 @@ fn unprivileged_port_start() -> u16 {
 /// Says who holds `port`: a glassbox container of this root that publishes
 /// it, a glassbox supervisor of another root, or another process.
 pub fn who_holds(root: &Path, ip: IpAddr, port: u16, proto: Proto) -> String {
-    use crate::runtime::state::{self, Status};
+    use crate::store::container::{self, Status};
     let overlaps = |a: IpAddr| {
         a.is_ipv6() == ip.is_ipv6() && (a.is_unspecified() || ip.is_unspecified() || a == ip)
     };
     if port != 0 {
-        for (_, st) in state::all(root) {
+        for (_, st) in container::all(root) {
             if !matches!(
                 st.observed(),
                 Status::Running | Status::Paused | Status::Restarting

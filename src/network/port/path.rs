@@ -100,7 +100,7 @@ fn parse_host_port(s: &str) -> Result<(u16, Option<Proto>), crate::Error> {
 
 /// Walks the path of a packet to `host_port` of container `key`.
 pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketPath> {
-    let (dir, st) = crate::runtime::state::find(root, key)?;
+    let (dir, st) = crate::store::container::find(root, key)?;
     let (port, proto) = parse_host_port(host_port)?;
     let b: Binding = st
         .ports
@@ -114,7 +114,7 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
         })?;
     if !matches!(
         st.observed(),
-        crate::runtime::state::Status::Running | crate::runtime::state::Status::Paused
+        crate::store::container::Status::Running | crate::store::container::Status::Paused
     ) {
         return Err(crate::Error::Usage(format!(
             "{} is not running, so no packet can take this path now; start it with `glassbox start {}`",
@@ -311,7 +311,7 @@ pub fn explain(root: &Path, key: &str, host_port: &str) -> crate::Result<PacketP
 
 /// The host end of the container's first veth pair, from its state.
 fn host_veth(dir: &Path) -> String {
-    crate::runtime::state::State::load(dir)
+    crate::store::container::State::load(dir)
         .ok()
         .and_then(|st| st.networks.first().map(|e| e.host_veth.clone()))
         .unwrap_or_default()

@@ -6,8 +6,8 @@ use std::path::Path;
 
 /// Whether the container runs (or is paused, or restarting): only then
 /// are its ports published.
-pub(super) fn is_live(st: &crate::runtime::state::State) -> bool {
-    use crate::runtime::state::Status;
+pub(super) fn is_live(st: &crate::store::container::State) -> bool {
+    use crate::store::container::Status;
     matches!(
         st.observed(),
         Status::Running | Status::Paused | Status::Restarting
@@ -15,7 +15,7 @@ pub(super) fn is_live(st: &crate::runtime::state::State) -> bool {
 }
 
 /// The PORTS column of `ps`: `0.0.0.0:8080->80/tcp, 53/udp`.
-pub fn ps_column(st: &crate::runtime::state::State) -> String {
+pub fn ps_column(st: &crate::store::container::State) -> String {
     let live = is_live(st);
     let mut out: Vec<String> = Vec::new();
     if live {
@@ -47,7 +47,7 @@ fn normalise_key(e: &str) -> String {
 /// `HostConfig.PortBindings` (what was asked), `Config.ExposedPorts`,
 /// `NetworkSettings.Ports` (what is bound now; exposed-only ports are
 /// `null`) and `HostConfig.PortDriver` (glassbox's own).
-pub fn annotate_inspect(v: &mut serde_json::Value, st: &crate::runtime::state::State) {
+pub fn annotate_inspect(v: &mut serde_json::Value, st: &crate::store::container::State) {
     use serde_json::{json, Map, Value};
     let mut asked: Map<String, Value> = Map::new();
     // What was asked: a `[::]` twin was not.
@@ -109,7 +109,7 @@ pub fn annotate_inspect(v: &mut serde_json::Value, st: &crate::runtime::state::S
 /// `glassbox port CONTAINER [PRIVATE_PORT[/PROTO]]`: lines like Docker's
 /// (`80/tcp -> 0.0.0.0:8080`, or only `0.0.0.0:8080` for one port).
 pub fn port_lines(root: &Path, key: &str, private: Option<&str>) -> crate::Result<Vec<String>> {
-    let (_, st) = crate::runtime::state::find(root, key)?;
+    let (_, st) = crate::store::container::find(root, key)?;
     if !is_live(&st) {
         return Ok(Vec::new());
     }

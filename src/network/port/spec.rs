@@ -7,18 +7,9 @@
 //! publishes on `[::]`, as Docker does ([`Binding::ipv6_twin`]).
 
 use super::PortError;
-use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+pub use crate::store::container::{Binding, Proto};
 
-/// A transport protocol a port can be published for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    /// TCP streams.
-    Tcp,
-    /// UDP datagrams.
-    Udp,
-}
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 impl Proto {
     /// `tcp` or `udp`.
@@ -40,32 +31,6 @@ impl Proto {
             }),
         }
     }
-}
-
-/// One published port: a host address and port that forward to one port of
-/// the container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Binding {
-    /// tcp or udp.
-    pub proto: Proto,
-    /// The container's port.
-    pub container_port: u16,
-    /// The host address to listen on (`0.0.0.0` = every IPv4 address,
-    /// `::` = every IPv6 address).
-    pub host_ip: IpAddr,
-    /// The host port as asked for: `""` (any free port), `"8080"` or a
-    /// range `"8000-8010"` (the first free one in it). Docker's
-    /// `HostConfig.PortBindings` shows this.
-    #[serde(default)]
-    pub host_port_spec: String,
-    /// The host port actually bound while the container is published.
-    #[serde(default)]
-    pub host_port: Option<u16>,
-    /// The `[::]` binding added beside a `0.0.0.0` one because `-p` gave no
-    /// host address (Docker publishes on both); it takes the same host port
-    /// as its IPv4 sibling and is not part of what was asked for.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub ipv6_twin: bool,
 }
 
 impl Binding {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// The container's address on its (first) network and that network's
 /// bridge, from the endpoints recorded in its state.
 pub fn endpoint(dir: &Path) -> Option<(Ipv4Addr, String)> {
-    let st = crate::runtime::state::State::load(dir).ok()?;
+    let st = crate::store::container::State::load(dir).ok()?;
     let e = st.networks.first()?;
     Some((e.ip, e.bridge.clone()))
 }
@@ -34,7 +34,7 @@ impl Supervisor {
     /// A supervisor for the container in `dir` holding `held`; `None` when
     /// it publishes nothing.
     pub fn new(dir: &Path, held: Held) -> Option<Supervisor> {
-        let st = crate::runtime::state::State::load(dir).ok()?;
+        let st = crate::store::container::State::load(dir).ok()?;
         if st.ports.bindings.is_empty() {
             return None;
         }
@@ -167,7 +167,7 @@ impl Supervisor {
 /// command the student typed (the supervisor's own trace is off). The
 /// supervisor removes them when the container ends.
 pub fn before_supervisor(dir: &Path) -> Result<(), PortError> {
-    let Ok(st) = crate::runtime::state::State::load(dir) else {
+    let Ok(st) = crate::store::container::State::load(dir) else {
         return Ok(());
     };
     if st.ports.driver != Driver::Nat || st.ports.bindings.is_empty() {
@@ -182,7 +182,7 @@ pub fn before_supervisor(dir: &Path) -> Result<(), PortError> {
 /// proxy driver, say who forwards the ports now — the supervisor holds the
 /// listening sockets (read back from the kernel's socket table).
 pub fn after_supervisor(dir: &Path) {
-    let Ok(st) = crate::runtime::state::State::load(dir) else {
+    let Ok(st) = crate::store::container::State::load(dir) else {
         return;
     };
     if st.ports.driver != Driver::Proxy || st.ports.bindings.is_empty() {
@@ -250,7 +250,7 @@ fn route_text(b: &Binding, ip: Option<&str>) -> String {
 /// watches the container's state); DNAT rules are written again here.
 /// Either way this command's trace says where the ports lead now.
 pub fn follow_network_change(dir: &Path, why: &str) {
-    let Ok(st) = crate::runtime::state::State::load(dir) else {
+    let Ok(st) = crate::store::container::State::load(dir) else {
         return;
     };
     if st.ports.bindings.is_empty() || !super::show::is_live(&st) {
@@ -321,7 +321,7 @@ impl Drop for Supervisor {
 /// published ports down; check that against the kernel (no socket on the
 /// ports any more, no DNAT rule left — deleting any that are) and say so
 /// in this command's trace.
-pub fn report_released(st: &crate::runtime::state::State) {
+pub fn report_released(st: &crate::store::container::State) {
     let bound: Vec<&Binding> = st
         .ports
         .bindings
@@ -370,7 +370,7 @@ pub fn report_released(st: &crate::runtime::state::State) {
 
 /// Removes whatever a container may have left published (its DNAT rules,
 /// when its supervisor died before it could): called by `rm`.
-pub fn cleanup(st: &crate::runtime::state::State) {
+pub fn cleanup(st: &crate::store::container::State) {
     if st.ports.driver == Driver::Nat && !st.ports.bindings.is_empty() {
         let _ = nat::remove(&st.id, "");
     }

@@ -1,8 +1,16 @@
-//! A container's recorded state (`state.json`): what the shim and the
-//! commands agree on. Writes are write-temp-then-rename, so a reader never
-//! sees half a file.
+//! A container's recorded state (`ROOT/containers/ID/state.json`): what the
+//! shim and the commands agree on. Writes are write-temp-then-rename, so a
+//! reader never sees half a file.
+//!
+//! The record sits in the store, below runtime, network and volume: the
+//! runtime writes it, network and volume read it (a container's ports,
+//! addresses, mounts), and none of them needs to import another to do so.
 
-use super::cgroup::Limits;
+mod parts;
+
+pub use parts::{Binding, Driver, Endpoint, MountRecord, PortState, Proto, RestartPolicy};
+
+use super::StoreError;
 use crate::error::IoContext;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -75,22 +83,22 @@ pub struct State {
     pub lowers: Vec<(PathBuf, String)>,
     /// The restart policy the shim applies.
     #[serde(default)]
-    pub restart_policy: super::restart::RestartPolicy,
+    pub restart_policy: RestartPolicy,
     /// How many times the shim restarted it.
     #[serde(default)]
     pub restart_count: u32,
     /// Volumes and bind mounts.
     #[serde(default)]
-    pub mounts: Vec<crate::volume::MountRecord>,
+    pub mounts: Vec<MountRecord>,
     /// Published ports (`-p`, `-P`) and the image's exposed ports.
     #[serde(default)]
-    pub ports: crate::network::port::PortState,
+    pub ports: PortState,
     /// `--network` as given: "bridge", "none", "host" or a network's name.
     #[serde(default)]
     pub network_mode: String,
     /// Its place on each network: address, gateway, MAC, aliases, veth.
     #[serde(default)]
-    pub networks: Vec<crate::network::Endpoint>,
+    pub networks: Vec<Endpoint>,
     /// `-i` on a detached container (docker's `OpenStdin`): its stdin is a
     /// pipe its shim keeps open for clients that attach.
     #[serde(default)]
@@ -101,7 +109,7 @@ pub struct State {
     pub stdin_once: bool,
 }
 
-/// [`Limits`] in a serialisable form.
+/// The resource limits (`runtime::cgroup::Limits`) in a serialisable form.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct LimitsRecord {
     /// Bytes.
@@ -112,24 +120,14 @@ pub struct LimitsRecord {
     pub pids: Option<i64>,
 }
 
-impl From<Limits> for LimitsRecord {
-    fn from(l: Limits) -> Self {
-        LimitsRecord {
-            memory: l.memory,
-            cpus: l.cpus,
-            pids: l.pids,
-        }
-    }
-}
-
-impl From<LimitsRecord> for Limits {
-    fn from(l: LimitsRecord) -> Self {
-        Limits {
-            memory: l.memory,
-            cpus: l.cpus,
-            pids: l.pids,
-        }
-    }
+/// A new 64-hex-digit id (containers, networks, execs), as Docker's.
+pub fn new_id() -> crate::Result<String> {
+    let mut b = [0u8; 32];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .ctx(|| "reading /dev/urandom for a container id".into())?;
+    Ok(hex::encode(b))
 }
 
 /// Now, RFC 3339 with nanoseconds, UTC.
@@ -247,7 +245,7 @@ pub fn all(root: &Path) -> Vec<(PathBuf, State)> {
 }
 
 /// Finds a container by name, full id or unique id prefix.
-pub fn find(root: &Path, key: &str) -> Result<(PathBuf, State), super::RuntimeError> {
+pub fn find(root: &Path, key: &str) -> Result<(PathBuf, State), StoreError> {
     let all = all(root);
     if let Some(x) = all.iter().find(|(_, s)| s.name == key || s.id == key) {
         return Ok(x.clone());
@@ -255,7 +253,7 @@ pub fn find(root: &Path, key: &str) -> Result<(PathBuf, State), super::RuntimeEr
     let matches: Vec<_> = all.iter().filter(|(_, s)| s.id.starts_with(key)).collect();
     match matches.as_slice() {
         [one] if !key.is_empty() => Ok((*one).clone()),
-        [] | [_] => Err(super::RuntimeError::NoSuchContainer(key.to_string())),
-        _ => Err(super::RuntimeError::AmbiguousContainer(key.to_string())),
+        [] | [_] => Err(StoreError::NoSuchContainer(key.to_string())),
+        _ => Err(StoreError::AmbiguousContainer(key.to_string())),
     }
 }
