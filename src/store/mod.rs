@@ -9,6 +9,7 @@
 mod blobs;
 mod gc;
 mod images;
+mod indexes;
 pub mod journal;
 mod refs;
 mod remote;
@@ -18,6 +19,7 @@ mod verify;
 mod verify_layers;
 
 pub use images::{chain_ids, Image, LayerRef, MissingImage};
+pub use indexes::{children, host_arch, TagEntry, INDEX_TYPES};
 pub use refs::{ref_name, REF_NAME};
 
 pub use blobs::digest_hex;
