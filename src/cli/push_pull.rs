@@ -94,7 +94,7 @@ pub fn pull(a: PullArgs, ctx: &Ctx) -> crate::Result<i32> {
     let rep = rep?;
     let index = if rep.platforms == 0 {
         String::new()
-    } else if a.all_platforms {
+    } else if a.all_platforms || rep.platforms == 1 {
         format!(
             "; an index of {} manifest(s), every platform kept",
             rep.platforms

@@ -501,6 +501,22 @@ fn artifacts_attach_list_and_pull_through_the_referrers_api_and_the_tag_fallback
         (out, std::fs::read_to_string(&file).unwrap_or_default())
     };
     one_line_error(&out, "/nonexistent/sbom.json is not a file");
+    // A subject the registry lacks is the spec's code, in one line.
+    let out = gb(
+        &root,
+        cfg.path(),
+        &[
+            "artifact",
+            "attach",
+            "--artifact-type",
+            SBOM,
+            &format!("{name}/busybox:nosuch"),
+            sbom.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    one_line_error(&out, "MANIFEST_UNKNOWN");
     assert!(
         !events.contains("\"registry\""),
         "no request was sent: {events}"
