@@ -93,19 +93,23 @@ impl Store {
     pub fn tag_entry(&self, r: &Reference) -> Result<Option<TagEntry>> {
         if let Some(d) = &r.digest {
             let path = self.blob_path(d)?;
-            if !path.exists() {
+            let Ok(meta) = path.metadata() else {
                 return Ok(None);
-            }
-            let bytes = self.read_blob(d)?;
-            let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
-                .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+            };
+            // A manifest or index is small JSON; a layer is not read.
+            let declared = if meta.len() <= 4 << 20 {
+                serde_json::from_slice::<serde_json::Value>(&self.read_blob(d)?)
+                    .ok()
+                    .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+            } else {
+                None
+            };
             return Ok(Some(TagEntry {
                 tag: r.name_tag().unwrap_or_default(),
                 digest: d.clone(),
-                size: bytes.len() as u64,
-                media_type,
+                size: meta.len(),
+                media_type: declared
+                    .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into()),
             }));
         }
         let want = [r.name_tag(), r.familiar_name_tag()];

@@ -752,3 +752,52 @@ fn fetch_file(
         .ctx(|| format!("renaming into {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_may_name_their_media_type_and_the_fallback_tag_is_the_digest_with_a_dash() {
+        let f = FileSpec::parse("sbom.json:application/spdx+json");
+        assert_eq!(f.path, PathBuf::from("sbom.json"));
+        assert_eq!(f.media_type, "application/spdx+json");
+        // A colon that is not followed by a media type stays in the path.
+        let f = FileSpec::parse("dir/a:b.txt");
+        assert_eq!(f.path, PathBuf::from("dir/a:b.txt"));
+        assert_eq!(f.media_type, DEFAULT_FILE_TYPE);
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(fallback_tag(&d), format!("sha256-{}", "ab".repeat(32)));
+        assert_eq!(
+            EMPTY_DIGEST,
+            format!("sha256:{}", hex::encode(Sha256::digest(b"{}")))
+        );
+        for bad in ["", ".", "..", "a/b", "../x"] {
+            assert!(safe_title(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(safe_title("sbom.json"), Some("sbom.json"));
+    }
+
+    #[test]
+    fn the_same_files_and_subject_give_the_same_manifest_bytes() {
+        let layers = vec![
+            serde_json::json!({"mediaType": "text/plain", "digest": EMPTY_DIGEST, "size": 2, "annotations": {TITLE: "a"}}),
+        ];
+        let subject = (media::OCI_MANIFEST.to_string(), EMPTY_DIGEST.to_string(), 2);
+        let a = artifact_manifest("application/x.t", &layers, &subject, &[]);
+        let b = artifact_manifest("application/x.t", &layers, &subject, &[]);
+        assert_eq!(a, b);
+        let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert!(v.get("annotations").is_none());
+        let c = artifact_manifest(
+            "application/x.t",
+            &layers,
+            &subject,
+            &[(
+                "org.opencontainers.image.created".into(),
+                "2026-01-01T00:00:00Z".into(),
+            )],
+        );
+        assert_ne!(a, c, "a timestamp only when asked for, and then it counts");
+    }
+}
