@@ -93,13 +93,20 @@ pub struct TagArgs {
 /// Adds a tag.
 pub fn tag(a: TagArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
-    let img = store.resolve(&a.source)?;
+    let source = crate::reference::Reference::parse(&a.source)?;
     let target = crate::reference::Reference::parse(&a.target)?;
     let name = target.familiar_name_tag().ok_or_else(|| {
         crate::Error::Usage(format!(
             "cannot tag with a digest reference {target}; give name:tag"
         ))
     })?;
+    // An index keeps being an index under its new name.
+    if let Some(e) = store.tag_entry(&source)?.filter(|e| e.is_index()) {
+        store.set_tag_typed(&name, &e.digest, e.size, e.media_type.as_str().into())?;
+        store.journal_image("tag", &e.digest, &name);
+        return Ok(0);
+    }
+    let img = store.resolve(&a.source)?;
     let size = std::fs::metadata(store.blob_path(&img.manifest_digest)?)
         .map(|m| m.len())
         .unwrap_or(0);

@@ -2,6 +2,7 @@
 //! engine logic lives here: each command calls into the library.
 
 mod archive;
+mod artifact_cmd;
 mod build;
 mod compare_cmd;
 mod container_cmd;
@@ -13,6 +14,7 @@ mod images;
 mod info_cmd;
 mod inspect;
 mod lessons;
+mod manifest_cmd;
 mod network_cmd;
 mod output;
 mod port_cmd;
@@ -131,6 +133,12 @@ enum Command {
     Login(push_pull::LoginArgs),
     /// Remove stored credentials for a registry
     Logout(push_pull::LogoutArgs),
+    /// Image indexes (multi-platform images) in the store: `manifest create INDEX IMAGE...`, `manifest inspect REF`
+    #[command(subcommand)]
+    Manifest(manifest_cmd::ManifestCommand),
+    /// Files attached to an image on a registry (its referrers): `artifact attach|ls|pull`
+    #[command(subcommand)]
+    Artifact(artifact_cmd::ArtifactCommand),
     /// Run glassbox's own registry: `registry serve --addr 127.0.0.1:5001`
     #[command(subcommand)]
     Registry(registry_cmd::RegistryCommand),
@@ -277,6 +285,8 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> crate::Result<i32> {
         Command::Login(a) => push_pull::login(a, ctx),
         Command::Logout(a) => push_pull::logout(a, ctx),
         Command::Registry(c) => registry_cmd::run(c, ctx),
+        Command::Manifest(c) => manifest_cmd::run(c, ctx),
+        Command::Artifact(c) => artifact_cmd::run(c, ctx),
         Command::Compare(c) => compare_cmd::run(c, ctx),
         Command::Doctor(a) => doctor_cmd::doctor(a, ctx),
         Command::Trace(a) => trace_cmd::run(a, ctx),

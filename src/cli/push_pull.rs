@@ -29,6 +29,10 @@ pub struct PullArgs {
     /// Blobs fetched at once (1 with --step)
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    /// When it is an image index, fetch the blobs of every platform, not
+    /// only this machine's (so a push sends the whole index on)
+    #[arg(long)]
+    pub all_platforms: bool,
 }
 
 /// Arguments of `glassbox login`.
@@ -85,11 +89,25 @@ pub fn push(a: PushArgs, ctx: &Ctx) -> crate::Result<i32> {
 /// Pulls an image from its registry.
 pub fn pull(a: PullArgs, ctx: &Ctx) -> crate::Result<i32> {
     let store = Store::open(&ctx.root)?;
-    let rep = client::pull(&store, &a.reference, &options(ctx, a.jobs));
+    let rep = client::pull_platforms(&store, &a.reference, &options(ctx, a.jobs), a.all_platforms);
     clear_bars();
     let rep = rep?;
+    let index = if rep.platforms == 0 {
+        String::new()
+    } else if a.all_platforms || rep.platforms == 1 {
+        format!(
+            "; an index of {} manifest(s), every platform kept",
+            rep.platforms
+        )
+    } else {
+        format!(
+            "; an index of {} manifest(s), the layers of linux/{} only: --all-platforms fetches all",
+            rep.platforms,
+            crate::store::host_arch()
+        )
+    };
     println!(
-        "{}: digest: {} id: {} ({} blobs fetched, {} already here)",
+        "{}: digest: {} id: {} ({} blobs fetched, {} already here{index})",
         rep.reference, rep.digest, rep.id, rep.fetched, rep.present
     );
     Ok(0)

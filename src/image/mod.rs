@@ -6,6 +6,7 @@ pub mod archive;
 pub mod busybox;
 pub mod compress;
 pub mod import;
+pub mod index;
 pub mod inspect;
 pub mod pack;
 pub mod registry_image;

@@ -23,6 +23,13 @@ impl Store {
                 keep_layers.insert(l.chain_id[7..].to_string());
             }
         }
+        // An index keeps every manifest it lists and their blobs (those of
+        // other platforms too: a push sends them all).
+        for e in self.tag_entries()? {
+            if e.is_index() {
+                self.reachable(&e.digest, &mut keep_blobs);
+            }
+        }
         let mut removed = 0;
         for e in std::fs::read_dir(self.blobs_dir()).ctx(|| "reading blobs".into())? {
             let p = e.ctx(|| "reading blobs".into())?.path();

@@ -10,6 +10,7 @@ mod blobs;
 pub mod container;
 mod gc;
 mod images;
+mod indexes;
 pub mod journal;
 mod refs;
 mod remote;
@@ -17,6 +18,7 @@ pub mod tmp;
 mod verify;
 
 pub use images::{chain_ids, Image, LayerRef, MissingImage};
+pub use indexes::{children, host_arch, TagEntry, INDEX_TYPES};
 pub use refs::{ref_name, REF_NAME};
 
 pub use blobs::digest_hex;

@@ -117,13 +117,21 @@ impl Store {
         Ok(removed)
     }
 
-    /// All tags, as `(name:tag, manifest digest)`, sorted by tag.
+    /// All tags, as `(name:tag, manifest digest)`, sorted by tag. A tag
+    /// that names an image index is given as its manifest for this
+    /// machine's platform, and left out when the store has none
+    /// ([`Store::tag_entries`] lists every entry as written).
     pub fn tags(&self) -> Result<Vec<(String, String)>> {
         Ok(self
-            .index()?
-            .manifests()
-            .iter()
-            .filter_map(|d| Some((ref_name(d)?.to_string(), d.digest().to_string())))
+            .tag_entries()?
+            .into_iter()
+            .filter_map(|e| {
+                if e.is_index() {
+                    Some((e.tag, self.platform_manifest(&e.digest)?))
+                } else {
+                    Some((e.tag, e.digest))
+                }
+            })
             .collect())
     }
 
@@ -131,7 +139,14 @@ impl Store {
     /// the tag's entry in the index. `None` when the store lacks it.
     pub fn manifest_digest(&self, r: &Reference) -> Result<Option<String>> {
         if let Some(d) = &r.digest {
-            return Ok(self.blob_path(d)?.exists().then(|| d.clone()));
+            if !self.blob_path(d)?.exists() {
+                return Ok(None);
+            }
+            // An index by digest names its manifest for this platform.
+            return Ok(match self.tag_entry(r)? {
+                Some(e) if e.is_index() => self.platform_manifest(d),
+                _ => Some(d.clone()),
+            });
         }
         // The name as given, or Docker's short form of it: the docker CLI
         // asks for `docker.io/library/busybox:latest` where the store

@@ -54,6 +54,33 @@ impl Store {
                 }
             }
         }
+        // An index tag: the index and every manifest it lists are here (a
+        // pull fetches them all); the blobs of other platforms' manifests
+        // are here only after `pull --all-platforms`, so not checked.
+        for e in self.tag_entries()? {
+            if !e.is_index() {
+                continue;
+            }
+            match self.read_blob(&e.digest) {
+                Err(err) => problems.push(format!("tag {}: {err}", e.tag)),
+                Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    Err(err) => problems.push(format!(
+                        "tag {}: index {} is not JSON: {err}",
+                        e.tag, e.digest
+                    )),
+                    Ok(v) => {
+                        for (d, _) in super::children(&v) {
+                            if !self.blob_path(&d).is_ok_and(|p| p.exists()) {
+                                problems.push(format!(
+                                    "tag {}: index {} lists manifest {d}, which is missing",
+                                    e.tag, e.digest
+                                ));
+                            }
+                        }
+                    }
+                },
+            }
+        }
         Ok(Verification {
             problems,
             refused: Vec::new(),

@@ -40,6 +40,7 @@ mod oci_seccomp;
 mod oci_validation;
 mod ports;
 mod ports_follow;
+mod registry_artifacts;
 mod registry_client;
 mod registry_diff;
 mod registry_referrers;

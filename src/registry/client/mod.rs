@@ -17,14 +17,16 @@
 //!   while streaming and stores nothing until everything has arrived and
 //!   matched.
 
+pub mod artifact;
 pub mod auth;
 pub mod endpoint;
 pub mod http;
+pub mod index;
 pub mod pull;
 pub mod push;
 
 pub use auth::{login, logout};
-pub use pull::{pull, PullReport};
+pub use pull::{pull, pull_platforms, PullReport};
 pub use push::{push, PushReport};
 
 use std::sync::Arc;

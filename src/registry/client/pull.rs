@@ -38,6 +38,9 @@ pub struct PullReport {
     pub id: String,
     /// Blobs fetched.
     pub fetched: usize,
+    /// When the reference named an index: how many manifests it lists
+    /// (kept, with the index, so that a push sends it on); else 0.
+    pub platforms: usize,
     /// Blobs the store already had.
     pub present: usize,
     /// Bytes of blobs fetched.
@@ -54,13 +57,13 @@ const GZIP_LAYERS: [&str; 4] = [
 
 /// A descriptor from a manifest.
 #[derive(Debug, Clone)]
-struct Desc {
-    digest: String,
-    size: u64,
-    media_type: String,
+pub(super) struct Desc {
+    pub(super) digest: String,
+    pub(super) size: u64,
+    pub(super) media_type: String,
 }
 
-fn desc(v: &serde_json::Value) -> Option<Desc> {
+pub(super) fn desc(v: &serde_json::Value) -> Option<Desc> {
     Some(Desc {
         digest: v.get("digest")?.as_str()?.to_string(),
         size: v.get("size")?.as_u64()?,
@@ -89,6 +92,19 @@ fn host_arch() -> &'static str {
 /// Pulls `reference` (e.g. `localhost:5001/busybox:1`) into the store and
 /// tags it with that name.
 pub fn pull(store: &Store, reference: &str, opts: &TransferOptions) -> Result<PullReport> {
+    pull_platforms(store, reference, opts, false)
+}
+
+/// Like [`pull`]; when the reference names an image index, the index and
+/// every manifest it lists are kept whatever `all_platforms` says, and the
+/// blobs of every platform (not only this machine's) are fetched when it
+/// is true, so that a push can send the index on (`pull --all-platforms`).
+pub fn pull_platforms(
+    store: &Store,
+    reference: &str,
+    opts: &TransferOptions,
+    all_platforms: bool,
+) -> Result<PullReport> {
     let r = Reference::parse(reference)?;
     let registry = r.registry();
     let repository = r.repository();
@@ -102,15 +118,16 @@ pub fn pull(store: &Store, reference: &str, opts: &TransferOptions) -> Result<Pu
             r.name_tag().unwrap_or_default()
         ))
         .announce()?;
-    let result =
-        Client::new(&registry).and_then(|client| pull_inner(store, &client, &r, &repository, opts));
+    let result = Client::new(&registry)
+        .and_then(|client| pull_inner(store, &client, &r, &repository, opts, all_platforms));
     super::journal_transfer(store, "pull", &r.to_string(), &registry, &result);
     if let Ok(rep) = &result {
         s.field("id", &rep.id)
             .field("digest", &rep.digest)
             .field("fetched", rep.fetched)
             .field("present", rep.present)
-            .field("bytes", rep.bytes);
+            .field("bytes", rep.bytes)
+            .field("platforms", rep.platforms);
     }
     s.finish_with(result)
 }
@@ -121,19 +138,20 @@ fn pull_inner(
     r: &Reference,
     repository: &str,
     opts: &TransferOptions,
+    all_platforms: bool,
 ) -> Result<PullReport> {
     let host = client.name().to_string();
     ping(client)?;
     let (top_bytes, top_digest, top_type) =
         get_manifest(client, repository, &r.manifest_ref(), r.digest.as_deref())?;
-    let (manifest_bytes, manifest_digest, manifest_type) =
-        if top_type == media::OCI_INDEX || top_type == media::DOCKER_LIST {
-            let chosen = pick_platform(&host, &top_bytes)?;
-            let (b, d, t) = get_manifest(client, repository, &chosen, Some(&chosen))?;
-            (b, d, t)
-        } else {
-            (top_bytes, top_digest.clone(), top_type)
-        };
+    let is_index = top_type == media::OCI_INDEX || top_type == media::DOCKER_LIST;
+    let (manifest_bytes, manifest_digest, manifest_type) = if is_index {
+        let chosen = pick_platform(&host, &top_bytes)?;
+        let (b, d, t) = get_manifest(client, repository, &chosen, Some(&chosen))?;
+        (b, d, t)
+    } else {
+        (top_bytes.clone(), top_digest.clone(), top_type.clone())
+    };
     if manifest_type != media::OCI_MANIFEST && manifest_type != media::DOCKER_MANIFEST {
         return Err(bad(
             &host,
@@ -213,6 +231,21 @@ fn pull_inner(
             wanted.push(l.clone());
         }
     }
+    // An index: every manifest it lists (small), and with all_platforms
+    // every blob of the other platforms too.
+    let mut others = if is_index {
+        super::index::fetch_listed(
+            store,
+            client,
+            repository,
+            &top_bytes,
+            &manifest_digest,
+            all_platforms,
+            opts,
+        )?
+    } else {
+        super::index::Listed::default()
+    };
     let writers = parallel(&wanted, opts.jobs, |l| {
         fetch_blob(store, client, repository, l, opts)
     })?;
@@ -224,18 +257,35 @@ fn pull_inner(
     let id = store.put_blob(&config_bytes)?;
     let stored = store.put_blob(&manifest_bytes)?;
     debug_assert_eq!(stored, manifest_digest);
-    if let Some(t) = r.name_tag() {
-        store.set_tag_typed(
-            &t,
-            &manifest_digest,
-            manifest_bytes.len() as u64,
-            manifest_type.as_str().into(),
-        )?;
+    let listed = others.commit(store)?;
+    let platforms = others.platforms;
+    if is_index {
+        store.put_blob(&top_bytes)?;
     }
-    let all: Vec<String> = std::iter::once(config.digest.clone())
+    if let Some(t) = r.name_tag() {
+        // The tag names what the registry's tag names: the index, when
+        // it is one (run and inspect see its entry for this machine).
+        let (d, size, mt) = if is_index {
+            (&top_digest, top_bytes.len(), &top_type)
+        } else {
+            (&manifest_digest, manifest_bytes.len(), &manifest_type)
+        };
+        store.set_tag_typed(&t, d, size as u64, mt.as_str().into())?;
+    }
+    let mut all: Vec<String> = std::iter::once(config.digest.clone())
         .chain(layers.iter().map(|l| l.digest.clone()))
         .chain(std::iter::once(manifest_digest.clone()))
+        .chain(listed)
         .collect();
+    if is_index {
+        all.push(top_digest.clone());
+        store.record_remote(
+            &top_digest,
+            &format!("{}@{top_digest}", r.name),
+            &format!("{}/{repository}", client.name()),
+            &[],
+        )?;
+    }
     store.record_remote(
         &manifest_digest,
         &format!("{}@{top_digest}", r.name),
@@ -247,13 +297,14 @@ fn pull_inner(
         digest: top_digest,
         manifest: manifest_digest,
         id,
-        fetched: wanted.len() + usize::from(!config_present),
-        present: present + usize::from(config_present),
-        bytes,
+        fetched: wanted.len() + usize::from(!config_present) + others.fetched,
+        present: present + usize::from(config_present) + others.present,
+        bytes: bytes + others.bytes,
+        platforms,
     })
 }
 
-fn bad(host: &str, what: &str, reason: String) -> RegistryError {
+pub(super) fn bad(host: &str, what: &str, reason: String) -> RegistryError {
     RegistryError::BadResponse {
         host: host.to_string(),
         what: what.to_string(),
@@ -264,7 +315,7 @@ fn bad(host: &str, what: &str, reason: String) -> RegistryError {
 /// GETs a manifest; returns (bytes, digest, media type). When `expected`
 /// is given the bytes must hash to it; else to the registry's
 /// `Docker-Content-Digest` when it sends one.
-fn get_manifest(
+pub(super) fn get_manifest(
     client: &Client,
     repository: &str,
     reference: &str,
@@ -414,7 +465,7 @@ fn fetch_small(client: &Client, repository: &str, d: &Desc, role: &str) -> Resul
 
 /// GETs a layer into an uncommitted blob writer, hashing as it streams;
 /// fails (and the temp file goes) unless size and digest match.
-fn fetch_blob(
+pub(super) fn fetch_blob(
     store: &Store,
     client: &Client,
     repository: &str,

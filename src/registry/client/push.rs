@@ -39,23 +39,26 @@ pub struct PushReport {
 
 /// What happened to one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     Existed,
     Mounted,
     Uploaded(u64),
 }
 
 /// One blob to push.
-struct Blob {
-    digest: String,
-    size: u64,
-    role: &'static str,
+pub(super) struct Blob {
+    pub(super) digest: String,
+    pub(super) size: u64,
+    pub(super) role: &'static str,
 }
 
 /// Pushes the image tagged `reference` (e.g. `localhost:5001/busybox:1`)
 /// to the registry the reference names.
 pub fn push(store: &Store, reference: &str, opts: &TransferOptions) -> Result<PushReport> {
     let r = Reference::parse(reference)?;
+    if let Some(e) = store.tag_entry(&r)?.filter(|e| e.is_index()) {
+        return super::index::push_index(store, &r, &e, opts);
+    }
     let img = store.resolve(reference)?;
     let manifest = store.read_blob(&img.manifest_digest)?;
     let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)
@@ -184,7 +187,7 @@ pub(crate) fn ping(client: &Client) -> Result<()> {
     Ok(())
 }
 
-fn push_blob(
+pub(super) fn push_blob(
     store: &Store,
     client: &Client,
     repository: &str,
@@ -300,7 +303,7 @@ fn push_blob(
 }
 
 /// The upload URL a `202 Accepted` points at (`Location`, maybe relative).
-fn location(client: &Client, resp: &ureq::Response) -> Result<String> {
+pub(super) fn location(client: &Client, resp: &ureq::Response) -> Result<String> {
     let loc = resp
         .header("Location")
         .ok_or_else(|| RegistryError::BadResponse {
