@@ -206,15 +206,22 @@ fn listener(c: &Subject, pid: i32, b: &Binding, inside: &[SocketEntry]) -> Optio
                 b.display(),
                 b.container_port
             ),
-            evidence: vec![format!(
-                "{}: no listening TCP socket{}",
-                tables(pid),
-                if inside.is_empty() {
-                    String::new()
-                } else {
-                    format!(" but {}", show(&inside.iter().collect::<Vec<_>>()))
-                }
-            )],
+            evidence: vec![
+                format!(
+                    "{}: no listening TCP socket{}",
+                    tables(pid),
+                    if inside.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" but {}", show(&inside.iter().collect::<Vec<_>>()))
+                    }
+                ),
+                format!(
+                    "{}: PID 1 runs `{}`",
+                    c.dir.join("config.json").display(),
+                    super::shell_words(&super::command_of(c.dir))
+                ),
+            ],
             fix: format!(
                 "start the server in the container (see `glassbox logs {}`), listening on 0.0.0.0:{}",
                 c.st.name, b.container_port
