@@ -51,18 +51,21 @@ pub fn text(report: &crate::doctor::Report) -> String {
         out.push_str(&format!("  fix: {}\n\n", f.fix));
     }
     let n = report.findings.len();
+    let mut scope = Vec::new();
+    if !report.examined.is_empty() {
+        scope.push(plural(report.examined.len(), "container"));
+    }
+    if report.journal {
+        scope.push("the store's journal".to_string());
+    }
+    let scope = scope.join(" and ");
     if n == 0 {
         out.push_str(&format!(
-            "✓ {} examined, nothing wrong found: {}\n",
-            plural(report.examined.len(), "container"),
+            "✓ {scope} examined, nothing wrong found: {}\n",
             report.examined.join(", ")
         ));
     } else {
-        out.push_str(&format!(
-            "{} in {}\n",
-            plural(n, "finding"),
-            plural(report.examined.len(), "container")
-        ));
+        out.push_str(&format!("{} in {scope}\n", plural(n, "finding")));
     }
     out
 }

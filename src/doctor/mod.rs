@@ -99,6 +99,9 @@ pub struct Report {
     pub examined: Vec<String>,
     /// Every finding, container by container.
     pub findings: Vec<Finding>,
+    /// Whether the store's journal was read too (no container named).
+    #[serde(skip)]
+    pub journal: bool,
 }
 
 impl Report {
@@ -130,6 +133,7 @@ pub fn examine(root: &Path, key: Option<&str>) -> crate::Result<Report> {
     let mut report = Report {
         examined: Vec::new(),
         findings: Vec::new(),
+        journal: key.is_none(),
     };
     for (dir, st) in &targets {
         let subject = Subject { dir, st, all: &all };

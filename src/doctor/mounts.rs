@@ -36,9 +36,12 @@ pub(super) fn check(c: &Subject) -> Vec<Finding> {
             code: "mount_hides_image",
             container: c.st.name.clone(),
             summary: format!(
-                "the {what} is mounted over {} and is empty: it hides the {} entries the image has there",
+                "the {what} is mounted over {} and is empty: it hides the image's {} there",
                 m.destination,
-                has.len()
+                match has.len() {
+                    1 => "1 entry".to_string(),
+                    n => format!("{n} entries"),
+                }
             ),
             evidence: vec![
                 format!(
@@ -55,9 +58,10 @@ pub(super) fn check(c: &Subject) -> Vec<Finding> {
                     c.st.name, c.st.name, c.st.image
                 ),
                 None => format!(
-                    "cp -a <the app files> {} && glassbox restart {}   # or mount the directory elsewhere than {}",
+                    "cp -a <the app files> {} && glassbox restart {}   # or mount it elsewhere than {}, or mount a new named volume there (-v NAME:{}): the image's files fill it",
                     m.source.display(),
                     c.st.name,
+                    m.destination,
                     m.destination
                 ),
             },

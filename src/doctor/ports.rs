@@ -206,15 +206,22 @@ fn listener(c: &Subject, pid: i32, b: &Binding, inside: &[SocketEntry]) -> Optio
                 b.display(),
                 b.container_port
             ),
-            evidence: vec![format!(
-                "{}: no listening TCP socket{}",
-                tables(pid),
-                if inside.is_empty() {
-                    String::new()
-                } else {
-                    format!(" but {}", show(&inside.iter().collect::<Vec<_>>()))
-                }
-            )],
+            evidence: vec![
+                format!(
+                    "{}: no listening TCP socket{}",
+                    tables(pid),
+                    if inside.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" but {}", show(&inside.iter().collect::<Vec<_>>()))
+                    }
+                ),
+                format!(
+                    "{}: PID 1 runs `{}`",
+                    c.dir.join("config.json").display(),
+                    super::shell_words(&super::command_of(c.dir))
+                ),
+            ],
             fix: format!(
                 "start the server in the container (see `glassbox logs {}`), listening on 0.0.0.0:{}",
                 c.st.name, b.container_port
@@ -267,18 +274,72 @@ fn held(c: &Subject, b: &Binding) -> Option<Finding> {
                 || std::net::IpAddr::V4(e.local_ip) == b.host_ip)
     })?;
     let holder = sockets::holders(entry.inode).into_iter().next()?;
-    let mut evidence = vec![
-        format!(
-            "/proc/net/{}{{,6}}: {} LISTEN, socket:[{}]",
-            b.proto.as_str(),
-            entry.local(),
-            entry.inode
-        ),
-        format!(
-            "/proc/{}/fd: holds socket:[{}]; /proc/{}/comm: {}; cmdline: {}",
-            holder.pid, entry.inode, holder.pid, holder.comm, holder.cmdline
-        ),
-    ];
+    // A container of this store: its supervisor (which forwards its
+    // published ports) or its PID 1 (a server on `--network host`).
+    let owner = c.all.iter().map(|(_, st)| st).find(|st| {
+        st.id != c.st.id && (st.shim_pid == Some(holder.pid) || st.pid == Some(holder.pid))
+    });
+    let table_line = format!(
+        "/proc/net/{}{{,6}}: {} LISTEN, socket:[{}]",
+        b.proto.as_str(),
+        entry.local(),
+        entry.inode
+    );
+    let mut evidence = vec![table_line];
+    let (holder_text, fix) = match owner {
+        Some(o) => {
+            let (role, short) = if o.shim_pid == Some(holder.pid) {
+                (
+                    "the supervisor that forwards its published ports",
+                    "its supervisor",
+                )
+            } else {
+                (
+                    "its PID 1, on the host's network",
+                    "its PID 1 on the host's network",
+                )
+            };
+            evidence.push(format!(
+                "/proc/{}/fd: holds socket:[{}]; pid {} is {role}: container {} ({})",
+                holder.pid,
+                entry.inode,
+                holder.pid,
+                o.name,
+                &o.id[..o.id.len().min(12)]
+            ));
+            (
+                format!("the container {} ({short}, pid {})", o.name, holder.pid),
+                format!(
+                    "glassbox stop {}   # then `glassbox start {}`; or publish another host port: {}",
+                    o.name,
+                    c.st.name,
+                    fix_cmd(
+                        c,
+                        &format!("-p {}:{} {} ...", port + 1, b.container_port, c.st.image)
+                    )
+                ),
+            )
+        }
+        None => {
+            evidence.push(format!(
+                "/proc/{}/fd: holds socket:[{}]; /proc/{}/comm: {}; cmdline: {}",
+                holder.pid, entry.inode, holder.pid, holder.comm, holder.cmdline
+            ));
+            (
+                format!("{} (pid {})", holder.comm, holder.pid),
+                fix_cmd(
+                    c,
+                    &format!(
+                        "-p {}:{} {} ...   # another host port (or stop pid {})",
+                        port + 1,
+                        b.container_port,
+                        c.st.image,
+                        holder.pid
+                    ),
+                ),
+            )
+        }
+    };
     if let Some(err) = &c.st.error {
         evidence.push(format!(
             "{}: error: {err}",
@@ -289,16 +350,11 @@ fn held(c: &Subject, b: &Binding) -> Option<Finding> {
         code: "host_port_held",
         container: c.st.name.clone(),
         summary: format!(
-            "it publishes host port {port}/{}, which {} (pid {}) holds now: it cannot start until that port is free",
+            "it publishes host port {port}/{}, which {holder_text} holds now: it cannot start until that port is free",
             b.proto.as_str(),
-            holder.comm,
-            holder.pid
         ),
         evidence,
-        fix: fix_cmd(
-            c,
-            &format!("-p {}:{} {} ...   # another host port (or stop pid {})", port + 1, b.container_port, c.st.image, holder.pid),
-        ),
+        fix,
     })
 }
 

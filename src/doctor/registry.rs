@@ -34,7 +34,13 @@ pub(crate) fn check(root: &Path) -> Option<Finding> {
     let reference = rec.attr("name").to_string();
     let registry = registry_of(&rec);
     let when = chrono::DateTime::from_timestamp(rec.time, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .map(|t| {
+            format!(
+                "{} ({})",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ago((chrono::Utc::now() - t).num_seconds())
+            )
+        })
         .unwrap_or_default();
     let retry = format!("glassbox {verb} {reference}");
     let mut evidence = vec![format!(
@@ -63,8 +69,21 @@ pub(crate) fn check(root: &Path) -> Option<Finding> {
         }
         "needs_login" => {
             evidence.push(format!(
-                "{registry} answered 401 UNAUTHORIZED: it wants credentials this store has none of (or refused them)"
+                "{registry} answered 401 UNAUTHORIZED: it wants a user name and password"
             ));
+            let file = crate::registry::client::auth::auth_file();
+            evidence.push(match crate::registry::client::auth::stored_credentials(&registry) {
+                Ok(None) => format!(
+                    "{}: no login for {registry} (`glassbox login` stores one there)",
+                    file.display()
+                ),
+                Ok(Some(c)) => format!(
+                    "{}: a login for {registry} as {}: stored after that {verb}, or refused by the registry",
+                    file.display(),
+                    c.username
+                ),
+                Err(e) => e.to_string(),
+            });
             (
                 "registry_needs_login",
                 format!("the last {verb} ({reference}) failed: {registry} needs a login"),
@@ -80,4 +99,28 @@ pub(crate) fn check(root: &Path) -> Option<Finding> {
         evidence,
         fix,
     })
+}
+
+/// How long ago, in words: `12 seconds ago`, `3 minutes ago`.
+fn ago(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (n, unit) = match secs {
+        0..60 => (secs, "second"),
+        60..3600 => (secs / 60, "minute"),
+        3600..86400 => (secs / 3600, "hour"),
+        _ => (secs / 86400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_age_reads_in_the_largest_whole_unit() {
+        assert_eq!(super::ago(1), "1 second ago");
+        assert_eq!(super::ago(59), "59 seconds ago");
+        assert_eq!(super::ago(150), "2 minutes ago");
+        assert_eq!(super::ago(7200), "2 hours ago");
+        assert_eq!(super::ago(-3), "0 seconds ago");
+    }
 }

@@ -91,7 +91,11 @@ pub fn start(
         let out = std::fs::File::create(&log).map_err(LessonError::Spawn)?;
         let err = out.try_clone().map_err(LessonError::Spawn)?;
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new(&runner.exe)
+        let mut cmd = Command::new(&runner.exe);
+        if let Some(c) = &runner.config_home {
+            cmd.env("XDG_CONFIG_HOME", c);
+        }
+        let mut child = cmd
             .arg("--root")
             .arg(&runner.root)
             .args(["--trace", "off"])

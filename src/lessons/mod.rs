@@ -76,6 +76,10 @@ pub struct Runner {
     pub flags: Vec<String>,
     /// All lessons.
     pub lessons: Vec<Lesson>,
+    /// Where `login` keeps credentials, instead of the user's config
+    /// directory (`XDG_CONFIG_HOME` for each command): a transcript run's
+    /// own, so it neither reads nor changes the user's.
+    pub config_home: Option<PathBuf>,
 }
 
 /// What one command printed and how it ended.
@@ -95,6 +99,7 @@ impl Runner {
             root,
             flags,
             lessons,
+            config_home: None,
         })
     }
 
@@ -139,7 +144,24 @@ impl Runner {
         narrate: bool,
         cwd: Option<&Path>,
     ) -> Result<Ran, LessonError> {
+        self.run_input(line, narrate, cwd, None)
+    }
+
+    /// Like [`Runner::run_in`]; with `input`, the command reads that line
+    /// on its standard input instead of the terminal.
+    pub fn run_input(
+        &self,
+        line: &str,
+        narrate: bool,
+        cwd: Option<&Path>,
+        input: Option<&str>,
+    ) -> Result<Ran, LessonError> {
         if client::is_docker(line) {
+            if input.is_some() {
+                return Err(LessonError::Data(format!(
+                    "`{line}`: a docker line cannot have an input"
+                )));
+            }
             let (mut ran, stderr, narration) = client::run(self, line, cwd)?;
             if narrate {
                 eprint!("{stderr}");
@@ -157,6 +179,9 @@ impl Runner {
             cmd.current_dir(dir);
         }
         cmd.arg("--root").arg(&self.root);
+        if let Some(c) = &self.config_home {
+            cmd.env("XDG_CONFIG_HOME", c);
+        }
         if narrate {
             cmd.args(&self.flags);
             cmd.stderr(Stdio::inherit());
@@ -164,10 +189,12 @@ impl Runner {
             cmd.args(["--trace", "off"]);
             cmd.stderr(Stdio::piped());
         }
-        cmd.args(&words)
-            .stdin(Stdio::inherit())
-            .stdout(Stdio::piped());
-        let out = cmd.output().map_err(LessonError::Spawn)?;
+        cmd.args(&words).stdout(Stdio::piped());
+        let out = match input {
+            None => cmd.stdin(Stdio::inherit()).output(),
+            Some(text) => with_input(&mut cmd, text),
+        }
+        .map_err(LessonError::Spawn)?;
         let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !narrate && !out.status.success() {
             stdout.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -210,20 +237,17 @@ impl Runner {
         out: &mut dyn Write,
     ) -> Result<(), LessonError> {
         let step = &lesson.steps[index];
+        if let Some(part) = &step.part {
+            let _ = writeln!(out, "\n══ Lesson {} · {} ══", lesson.number, part.trim());
+        }
         let _ = writeln!(
             out,
-            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ {}{}{}",
+            "\n── Lesson {} · step {}/{} ──\n{}\n\n$ {}",
             lesson.number,
             index + 1,
             lesson.steps.len(),
             step.say.trim(),
-            if client::is_docker(&step.run) {
-                ""
-            } else {
-                "glassbox "
-            },
-            step.run,
-            if step.background { " &" } else { "" }
+            step.shown()
         );
         let _ = out.flush();
         let ran = if step.background {
@@ -236,7 +260,7 @@ impl Runner {
                 ),
             }
         } else {
-            self.run_in(&step.run, true, Some(&lesson.dir))?
+            self.run_input(&step.run, true, Some(&lesson.dir), step.input.as_deref())?
         };
         let _ = write!(out, "{}", ran.stdout);
         let want = step.status.unwrap_or(0);
@@ -283,6 +307,16 @@ impl Runner {
         }
         Ok(None)
     }
+}
+
+/// Runs `cmd` with `line` and a newline on its standard input.
+pub(crate) fn with_input(cmd: &mut Command, line: &str) -> std::io::Result<std::process::Output> {
+    let mut child = cmd.stdin(Stdio::piped()).spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that exits without reading closes the pipe: not an error.
+        let _ = writeln!(stdin, "{line}");
+    }
+    child.wait_with_output()
 }
 
 /// Applies one check to a command's result; `Some(problem)` when it fails.

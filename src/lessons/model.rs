@@ -66,6 +66,36 @@ pub struct LessonStep {
     /// goes on once it accepts connections there.
     #[serde(default)]
     pub ready: Option<String>,
+    /// This step starts a new part of the lesson, with this title (a
+    /// heading in the book; `lessons next` prints it first).
+    #[serde(default)]
+    pub part: Option<String>,
+    /// One line given to the command on its standard input (a password for
+    /// `login --password-stdin`); shown as `echo LINE | glassbox ...`.
+    #[serde(default)]
+    pub input: Option<String>,
+}
+
+impl LessonStep {
+    /// The command line as the student would type it: `glassbox` before a
+    /// glassbox line, `echo LINE |` before one with `input`, `&` after a
+    /// background one.
+    pub fn shown(&self) -> String {
+        format!(
+            "{}{}{}{}",
+            self.input
+                .as_deref()
+                .map(|i| format!("echo {i} | "))
+                .unwrap_or_default(),
+            if super::client::is_docker(&self.run) {
+                ""
+            } else {
+                "glassbox "
+            },
+            self.run,
+            if self.background { " &" } else { "" }
+        )
+    }
 }
 
 /// One exercise.

@@ -21,6 +21,7 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         root: tmp.path().to_path_buf(),
         flags: vec![],
         lessons: vec![],
+        config_home: Some(tmp.path().join(".config")),
     };
     runner.prepare(lesson)?;
     let _turn = runner.exclusive(lesson);
@@ -49,15 +50,20 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         }
         let words = split_words(&super::client::with_root(&step.run, tmp.path()))
             .map_err(LessonError::Data)?;
-        let out = Command::new(exe)
-            .arg("--root")
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root")
             .arg(tmp.path())
             .args(["--trace", "narrate", "--no-color", "--explain", "brief"])
             .args(&words)
             .current_dir(&lesson.dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(LessonError::Spawn)?;
+            .env("XDG_CONFIG_HOME", tmp.path().join(".config"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = match &step.input {
+            None => cmd.stdin(Stdio::null()).output(),
+            Some(line) => super::with_input(&mut cmd, line),
+        }
+        .map_err(LessonError::Spawn)?;
         steps.push((
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -94,17 +100,17 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
         }
         md.push('\n');
     }
+    // A lesson in parts: each part is a section, its steps under it.
+    let parts = lesson.steps.iter().any(|s| s.part.is_some());
+    let sub = if parts { "###" } else { "##" };
     for (i, (step, (stdout, stderr))) in lesson.steps.iter().zip(&steps).enumerate() {
-        md.push_str(&format!("## Step {}\n\n{}\n\n", i + 1, step.say.trim()));
+        if let Some(part) = &step.part {
+            md.push_str(&format!("## {}\n\n", part.trim()));
+        }
+        md.push_str(&format!("{sub} Step {}\n\n{}\n\n", i + 1, step.say.trim()));
         md.push_str(&format!(
-            "```console\n$ {}{}{}\n{}```\n\n",
-            if super::client::is_docker(&step.run) {
-                ""
-            } else {
-                "glassbox "
-            },
-            step.run,
-            if step.background { " &" } else { "" },
+            "```console\n$ {}\n{}```\n\n",
+            step.shown(),
             ensure_newline(&redact(
                 &crate::network::redact::redact(stdout, &nets),
                 &root,
@@ -126,9 +132,12 @@ pub fn transcript(exe: &Path, lesson: &Lesson) -> Result<String, LessonError> {
             md.push_str(&format!("> **Notice:** {}\n\n", n.trim()));
         }
     }
+    if parts && !lesson.exercises.is_empty() {
+        md.push_str("## Exercises\n\n");
+    }
     for (i, ex) in lesson.exercises.iter().enumerate() {
         md.push_str(&format!(
-            "## Exercise {}\n\n{}\n\nCheck it with `glassbox lessons check {}`.\n\n",
+            "{sub} Exercise {}\n\n{}\n\nCheck it with `glassbox lessons check {}`.\n\n",
             i + 1,
             ex.task.trim(),
             lesson.number

@@ -43,6 +43,10 @@ impl Root {
         let mut c = Command::new(bin());
         c.arg("--root").arg(self.path()).args(args);
         c.env_remove("GLASSBOX_ROOT");
+        // `login` (lesson 11 logs in to its registry) keeps credentials in
+        // the user's config directory: the root's own, so a test neither
+        // reads nor changes the user's.
+        c.env("XDG_CONFIG_HOME", self.path().join(".config"));
         c
     }
 
