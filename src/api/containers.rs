@@ -241,7 +241,7 @@ fn run_options(
         volumes,
         ports,
         network: crate::network::Request {
-            mode: crate::network::Mode::parse(&mode),
+            mode: crate::network::Mode::parse(&mode)?,
             aliases: strings(&endpoint["Aliases"]),
             links: strings(&hc["Links"]),
             ip: endpoint["IPAMConfig"]["IPv4Address"]

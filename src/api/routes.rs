@@ -126,6 +126,10 @@ pub fn engine_error(e: &crate::Error) -> Resp {
         crate::Error::Runtime(R::NameInUse(..) | R::IllegalMove { .. }) => StatusCode::CONFLICT,
         crate::Error::Network(crate::network::NetworkError::NameInUse(_)) => StatusCode::CONFLICT,
         crate::Error::Usage(_) | crate::Error::Reference(_) => StatusCode::BAD_REQUEST,
+        crate::Error::Network(
+            crate::network::NetworkError::BadName(_)
+            | crate::network::NetworkError::ContainerMode(_),
+        ) => StatusCode::BAD_REQUEST,
         crate::Error::Runtime(
             R::BadEnv(_) | R::BadUser(_) | R::BadRestart(_) | R::BadMemory(_) | R::RestartWithRm,
         ) => StatusCode::BAD_REQUEST,

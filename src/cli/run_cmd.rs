@@ -65,8 +65,8 @@ pub struct RunArgs {
     #[arg(long)]
     read_only: bool,
     /// bridge (the default network), none (own namespace with lo only), host, or a network's name
-    #[arg(long, visible_alias = "net", default_value = "bridge")]
-    network: String,
+    #[arg(long, visible_alias = "net", default_value = "bridge", value_name = "NETWORK", value_parser = |s: &str| crate::network::Mode::parse(s).map_err(|e| e.to_string()))]
+    network: crate::network::Mode,
     /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]
     #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST:]PORT[/PROTO]")]
     publish: Vec<String>,
@@ -146,7 +146,7 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         .map(|v| crate::volume::parse(v))
         .collect::<Result<Vec<_>, _>>()?;
     let network = crate::network::Request {
-        mode: crate::network::Mode::parse(&a.network),
+        mode: a.network,
         aliases: a.network_alias,
         links: a.link,
         ip: a.ip,
@@ -180,10 +180,9 @@ fn run_or_create(a: RunArgs, ctx: &Ctx, create_only: bool) -> crate::Result<i32>
         exposed,
         a.port_driver,
     )?;
-    let own_address =
-        !matches!(a.network.as_str(), "none" | "host") && !a.network.starts_with("container:");
-    if !ports.bindings.is_empty() && !own_address {
-        return Err(crate::network::port::PortError::NoNetwork(a.network.clone()).into());
+    if !ports.bindings.is_empty() && !network.mode.has_own_address() {
+        let mode = network.mode.as_str().to_string();
+        return Err(crate::network::port::PortError::NoNetwork(mode).into());
     }
     let opts = RunOptions {
         process: ProcessOptions {

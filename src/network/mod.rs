@@ -83,6 +83,9 @@ pub enum NetworkError {
     /// `network create` of a name that exists.
     #[error("network with name {0} already exists; choose another name or remove it with `glassbox network rm {0}`")]
     NameInUse(String),
+    /// `--network container:NAME`, which glassbox does not do.
+    #[error("--network {0}: glassbox does not share one container's network namespace with another; put both on one network instead (`glassbox network create NET`, then `--network NET` for each) and they reach each other by name")]
+    ContainerMode(String),
     /// A name that cannot be a network name.
     #[error("network name {0:?} is not valid: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
     BadName(String),
@@ -137,14 +140,35 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Parses the value of `--network`.
-    pub fn parse(s: &str) -> Mode {
+    /// Parses the value of `--network` (or the API's `NetworkMode`):
+    /// `none`, `host`, `bridge`/`default` or a network's name. Docker's
+    /// `container:NAME` (join another container's network namespace) is
+    /// refused with what to do instead, and so is a name no network can
+    /// have.
+    pub fn parse(s: &str) -> Result<Mode, NetworkError> {
         match s {
-            "none" => Mode::None,
-            "host" => Mode::Host,
-            "default" => Mode::Network(DEFAULT_NETWORK.into()),
-            name => Mode::Network(name.into()),
+            "none" => Ok(Mode::None),
+            "host" => Ok(Mode::Host),
+            "default" | "" => Ok(Mode::Network(DEFAULT_NETWORK.into())),
+            m if m.starts_with("container:") => Err(NetworkError::ContainerMode(m.into())),
+            name if manage::valid_name(name) => Ok(Mode::Network(name.into())),
+            other => Err(NetworkError::BadName(other.into())),
         }
+    }
+
+    /// The mode as `docker inspect` shows `HostConfig.NetworkMode`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Mode::None => "none",
+            Mode::Host => "host",
+            Mode::Network(n) => n,
+        }
+    }
+
+    /// Whether the container gets its own address on a bridge (so `-p`
+    /// has somewhere to forward to).
+    pub fn has_own_address(&self) -> bool {
+        matches!(self, Mode::Network(_))
     }
 }
 

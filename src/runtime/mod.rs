@@ -279,11 +279,7 @@ pub fn create(
             restart_policy: opts.restart,
             restart_count: 0,
             ports: opts.ports.clone(),
-            network_mode: match &opts.network.mode {
-                crate::network::Mode::None => "none".into(),
-                crate::network::Mode::Host => "host".into(),
-                crate::network::Mode::Network(n) => n.clone(),
-            },
+            network_mode: opts.network.mode.as_str().to_string(),
             networks: endpoints.clone(),
             open_stdin: opts.interactive,
             stdin_once: false,

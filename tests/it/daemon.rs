@@ -367,6 +367,15 @@ fn errors_are_json_messages_with_the_status_codes_the_cli_maps() {
     d.ok(&["create", "--name", "c", "busybox", "true"]);
     let out = d.docker(&["create", "--name", "c", "busybox", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("already in use"));
+    // A network mode glassbox does not do is the client's mistake (400),
+    // with what to do instead.
+    let (status, _, body) = d.raw(
+        "POST",
+        "/containers/create",
+        br#"{"Image":"busybox","HostConfig":{"NetworkMode":"container:c"}}"#,
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("network create"));
     let (status, ..) = d.raw("POST", "/containers/c/stop", b"");
     assert_eq!(
         status, 304,

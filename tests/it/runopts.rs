@@ -437,6 +437,22 @@ fn a_foreground_run_with_a_restart_policy_goes_on_in_the_background() {
 }
 
 #[test]
+fn a_network_mode_glassbox_cannot_do_is_refused_before_anything_is_made() {
+    let root = busybox_root();
+    for (bad, says) in [
+        ("container:web", "network create"),
+        ("no such net!", "not valid"),
+    ] {
+        let out = root.run(&["run", "--rm", "--network", bad, "busybox", "true"]);
+        assert_eq!(out.status.code(), Some(125), "--network {bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--network") && err.contains(says), "{err}");
+    }
+    assert_eq!(root.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
 fn an_env_entry_without_a_name_is_refused_like_docker() {
     let root = busybox_root();
     for bad in ["=x", ""] {
