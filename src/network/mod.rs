@@ -84,7 +84,7 @@ pub enum NetworkError {
     #[error("network with name {0} already exists; choose another name or remove it with `glassbox network rm {0}`")]
     NameInUse(String),
     /// `--network container:NAME`, which glassbox does not do.
-    #[error("--network {0}: glassbox does not share one container's network namespace with another; put both on one network instead (`glassbox network create NET`, then `--network NET` for each) and they reach each other by name")]
+    #[error("network mode {0:?}: glassbox does not share one container's network namespace with another; put both on one network instead (`glassbox network create NET`, then `--network NET` for each) and they reach each other by name")]
     ContainerMode(String),
     /// A name that cannot be a network name.
     #[error("network name {0:?} is not valid: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
