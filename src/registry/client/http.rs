@@ -491,18 +491,17 @@ impl Client {
     pub fn unauthorized(&self) -> RegistryError {
         RegistryError::Unauthorized {
             host: self.name().to_string(),
-            who: self
-                .creds
-                .as_ref()
-                .map(|c| format!(" for {}", c.username))
-                .unwrap_or_default(),
+            what: match &self.creds {
+                Some(c) => format!("refused the credentials for {}", c.username),
+                None => "wants credentials, and none are stored for it".into(),
+            },
             hint: match &self.creds {
                 Some(_) => format!(
                     "check the user name and password and run `glassbox login {}` again",
                     self.name()
                 ),
                 None => format!(
-                    "it needs credentials: run `glassbox login {}` first",
+                    "run `glassbox login {}` first",
                     self.name()
                 ),
             },

@@ -75,12 +75,13 @@ pub enum RegistryError {
         message: String,
     },
     /// The registry wants credentials we do not have or it refused.
-    #[error("{host} refused the credentials{who} (401 UNAUTHORIZED); {hint}")]
+    #[error("{host} {what} (401 UNAUTHORIZED); {hint}")]
     Unauthorized {
         /// `host:port`.
         host: String,
-        /// ` for USER`, or empty when none were sent.
-        who: String,
+        /// `refused the credentials for USER`, or, when none were sent,
+        /// `wants credentials, and none are stored for it`.
+        what: String,
         /// What to do.
         hint: String,
     },
