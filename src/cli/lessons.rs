@@ -1,7 +1,7 @@
 //! `glassbox lessons ...`: list, start, next, run, check, hint, reset.
 
 use super::{Ctx, TraceMode};
-use crate::lessons::{Progress, Runner, Status};
+use crate::lessons::{Progress, Runner};
 use crate::trace::{self, Kind};
 use clap::{Args, Subcommand};
 use std::io::Write;
@@ -122,33 +122,22 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
                 }
             }
             r.prepare(&lesson).map_err(lesson_err)?;
-            progress.current = Some(n);
-            *progress.of(n) = Default::default();
-            progress.of(n).status = Status::InProgress;
+            progress.begin(n);
             save(&r, &progress)?;
             step_once(&r, &mut progress, n, &mut out)
         }
         LessonsCmd::Next => {
-            let n = progress
-                .current
-                .ok_or_else(|| lesson_err(crate::lessons::LessonError::NothingStarted))?;
+            let n = progress.current_lesson().map_err(lesson_err)?;
             step_once(&r, &mut progress, n, &mut out)
         }
         LessonsCmd::Run { n } => {
             let lesson = r.lesson(n).map_err(lesson_err)?.clone();
-            // A lesson played to its end plays again from the start (running
-            // the README's main job twice shows the lesson twice); one
-            // stopped midway goes on where it stopped.
-            let finished = progress.of(n).next_step >= lesson.steps.len();
-            if progress.status(n) == Status::NotStarted || progress.current != Some(n) || finished {
+            if progress.resume_or_begin(n, lesson.steps.len()) {
                 println!("Lesson {}: {}", lesson.number, lesson.title);
                 r.prepare(&lesson).map_err(lesson_err)?;
-                progress.current = Some(n);
-                *progress.of(n) = Default::default();
-                progress.of(n).status = Status::InProgress;
             }
             let _turn = r.exclusive(&lesson);
-            while progress.of(n).next_step < lesson.steps.len() {
+            while progress.next_step(n, lesson.steps.len()).is_some() {
                 step_once(&r, &mut progress, n, &mut out)?;
             }
             Ok(0)
@@ -184,11 +173,7 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
                     }
                 }
             }
-            progress.of(n).status = if all {
-                Status::Passed
-            } else {
-                Status::InProgress
-            };
+            progress.checked(n, all);
             save(&r, &progress)?;
             if all {
                 println!("Lesson {n} passed.");
@@ -214,10 +199,7 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
                 // Clean-up commands may find nothing to remove; that is fine.
                 let _ = r.run(line, false).map_err(lesson_err)?;
             }
-            progress.lessons.remove(&n);
-            if progress.current == Some(n) {
-                progress.current = None;
-            }
+            progress.forget(n);
             save(&r, &progress)?;
             println!("Lesson {n} reset.");
             Ok(0)
@@ -266,8 +248,7 @@ pub fn run(a: LessonsArgs, ctx: &Ctx) -> crate::Result<i32> {
 
 fn step_once(r: &Runner, p: &mut Progress, n: u32, out: &mut dyn Write) -> crate::Result<i32> {
     let lesson = r.lesson(n).map_err(lesson_err)?.clone();
-    let i = p.of(n).next_step;
-    if i >= lesson.steps.len() {
+    let Some(i) = p.next_step(n, lesson.steps.len()) else {
         println!(
             "\nLesson {n} has no more steps. {}",
             if lesson.exercises.is_empty() {
@@ -277,9 +258,9 @@ fn step_once(r: &Runner, p: &mut Progress, n: u32, out: &mut dyn Write) -> crate
             }
         );
         return Ok(0);
-    }
+    };
     r.run_step(&lesson, i, out).map_err(lesson_err)?;
-    p.of(n).next_step = i + 1;
+    p.stepped(n, i);
     save(r, p)?;
     if i + 1 < lesson.steps.len() {
         let _ = writeln!(out, "\n(next: `glassbox lessons next`)");

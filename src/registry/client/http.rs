@@ -500,10 +500,7 @@ impl Client {
                     "check the user name and password and run `glassbox login {}` again",
                     self.name()
                 ),
-                None => format!(
-                    "run `glassbox login {}` first",
-                    self.name()
-                ),
+                None => format!("run `glassbox login {}` first", self.name()),
             },
         }
     }
