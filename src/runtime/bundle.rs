@@ -29,6 +29,13 @@ pub struct Launch<'a> {
     pub preserve_fds: u32,
     /// `--no-pivot`: move the root onto / and chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The state JSON the container's own hooks (createContainer,
+    /// startContainer) get, when the spec has hooks.
+    pub hook_state: Option<serde_json::Value>,
+    /// The runtime's prestart and createRuntime hooks, given the init's
+    /// PID: run after the init's mounts, before its pivot_root, while it
+    /// waits (runc's order). An error ends the init.
+    pub runtime_hooks: Option<&'a mut dyn FnMut(i32) -> crate::Result<()>>,
 }
 
 /// Clones the container's init and waits until it has execed the command
@@ -56,6 +63,16 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
         trace: trace.as_raw_fd(),
     });
     let parks = park.is_some();
+    let hooks_pipe = match l.runtime_hooks {
+        Some(_) => {
+            Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).kctx(|| "making the hooks pipe".into())?)
+        }
+        None => None,
+    };
+    let hooks = l.hook_state.clone().map(|state| init::Hooks {
+        state,
+        wait: hooks_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
+    });
     // Compiled here, so a profile the compiler refuses fails the command
     // before anything is cloned.
     let seccomp = super::seccomp::for_spec(l.spec).map_err(RuntimeError::from)?;
@@ -69,6 +86,7 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
             preserve_fds: l.preserve_fds,
             seccomp,
             no_pivot: l.no_pivot,
+            hooks,
         },
     );
     let step = trace::step(Kind::Process, "clone", "container init")
@@ -125,6 +143,10 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
     drop(sync_r.take());
     drop(ready_w);
     drop(l.park);
+    let hooks_go = hooks_pipe.map(|(r, w)| {
+        drop(r);
+        w
+    });
     let kill = |e: crate::Error| -> crate::Error {
         // The init is ours and still waiting: end it, by its PID.
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -155,6 +177,15 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
             .info();
     }
     let mut reader = trace::relay::RelayReader::new(std::fs::File::from(ev_r), None);
+    if let (Some(run_hooks), Some(go)) = (l.runtime_hooks, hooks_go) {
+        let waits = reader
+            .pump_until(|ev| ev.kind == Kind::Process && ev.action == init::WAIT_HOOKS)
+            .unwrap_or(false);
+        if waits {
+            run_hooks(pid.as_raw()).map_err(kill)?;
+            let _ = std::fs::File::from(go).write_all(b"g");
+        }
+    }
     let _ = reader.pump();
     let why = reader.last_error().map(String::from);
     drop(reader);

@@ -417,3 +417,160 @@ fn the_process_sees_what_it_sees_under_runc() {
         "{seen:#?}"
     );
 }
+
+/// The two hooks a container's init runs (createContainer after the
+/// mounts and before pivot_root, in the container's mount namespace with
+/// the host's root still at /; startContainer after `start`, as the
+/// container's user inside its root), between the runtime's own:
+/// the same order, user, hostname, root, mount namespace and state as
+/// under runc. And a failing one fails `create` (nothing left), or ends
+/// the container after `start`, as with runc.
+#[test]
+fn container_hooks_run_where_runcs_do() {
+    let Some(mut p) = Pair::new() else {
+        println!("SKIPPED: no runc on this host to compare with");
+        return;
+    };
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let host_mnt = host_mnt.display().to_string();
+    let mut seen = Vec::new();
+    for rt in ["runc", "glassbox-runc"] {
+        let logdir = p.dir.path().join(format!("log-{rt}"));
+        std::fs::create_dir_all(&logdir).unwrap();
+        let log = logdir.join("log");
+        std::fs::write(&log, "").unwrap();
+        // The container's user writes there too.
+        for f in [&logdir, &log] {
+            std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                .unwrap();
+        }
+        // Where a hook runs: its uid, hostname, whether /log (only in the
+        // container's root) is its /, its mount namespace, its state.
+        let hook = |point: &str, to: &str| {
+            serde_json::json!([{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!(
+                    "echo {point} $(id -u) $(hostname) $(test -e /log/log && echo in-root || echo host-root) $(readlink /proc/self/ns/mnt) $(pwd) $(cat) >> {to}"
+                )],
+            }])
+        };
+        let host_log = log.display().to_string();
+        let mut c = p.config();
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "echo process $(id -u) >> /log/log"]);
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+        c["hostname"] = "hooked".into();
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/log", "type": "bind", "source": logdir, "options": ["rbind", "rw"]}));
+        c["hooks"] = serde_json::json!({
+            "prestart": hook("prestart", &host_log),
+            "createRuntime": hook("createRuntime", &host_log),
+            "createContainer": hook("createContainer", &host_log),
+            "startContainer": hook("startContainer", "/log/log"),
+            "poststop": hook("poststop", &host_log),
+        });
+        p.set_config(&c);
+        let b = p.bundle().display().to_string();
+        assert_eq!(
+            p.run(rt, &["create", "--bundle", &b, "ch"]).0,
+            0,
+            "{rt} create"
+        );
+        assert_eq!(p.run(rt, &["start", "ch"]).0, 0, "{rt} start");
+        p.wait_stopped(rt, "ch");
+        assert_eq!(p.run(rt, &["delete", "ch"]).0, 0, "{rt} delete");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let root = p.bundle().join("rootfs").display().to_string();
+        let calls: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let Some((head, json)) = l.split_once(" {") else {
+                    return l.to_string();
+                };
+                let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
+                let pid = match v["pid"].as_i64().unwrap_or(0) {
+                    n @ (0 | 1) => n.to_string(),
+                    _ => "host-pid".into(),
+                };
+                let head = head
+                    .replace(&host_mnt, "host-mnt-ns")
+                    .replace(&root, "ROOTFS")
+                    .split(' ')
+                    .map(|w| {
+                        if w.starts_with("mnt:[") {
+                            "container-mnt-ns"
+                        } else {
+                            w
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                format!("{head} {} {} {pid} {}", v["id"], v["status"], v["bundle"])
+            })
+            .collect();
+        seen.push(calls);
+    }
+    let points: Vec<&str> = seen[0]
+        .iter()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        points,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "process",
+            "poststop"
+        ],
+        "runc's hooks: {:#?}",
+        seen[0]
+    );
+    assert!(
+        seen[0][2].contains(" host-root container-mnt-ns ROOTFS "),
+        "runc's createContainer: the host's root in the container's mount namespace: {}",
+        seen[0][2]
+    );
+    assert!(
+        seen[0][3].starts_with("startContainer 1000 hooked in-root"),
+        "{}",
+        seen[0][3]
+    );
+    assert_eq!(seen[1], seen[0], "glassbox-runc's hooks against runc's");
+
+    // A failing hook: createContainer fails the create and leaves no
+    // container; startContainer lets start return and the container stop.
+    for (point, id) in [("createContainer", "cf"), ("startContainer", "sf")] {
+        let mut results = Vec::new();
+        for rt in ["runc", "glassbox-runc"] {
+            let mut c = p.config();
+            c["process"]["args"] = serde_json::json!(["true"]);
+            c["hooks"] = serde_json::json!({point: [{
+                "path": "/bin/sh", "args": ["sh", "-c", "echo boom >&2; exit 3"]}]});
+            p.set_config(&c);
+            let b = p.bundle().display().to_string();
+            let create = p.run(rt, &["create", "--bundle", &b, id]).0;
+            let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+            let start = p.run(rt, &["start", id]).0;
+            if create == 0 {
+                p.wait_stopped(rt, id);
+            }
+            let state = p.state(rt, id);
+            let _ = p.run(rt, &["delete", id]);
+            let listed = p.run(rt, &["list", "-q"]).1;
+            results.push(format!(
+                "create {create} boom-in-error {} start {start} state {:?} listed-after-delete {:?}",
+                create == 0 || err.contains("boom"),
+                state.1,
+                listed.trim()
+            ));
+        }
+        let want = if point == "createContainer" {
+            "create 1 boom-in-error true start 1 state \"\" listed-after-delete \"\""
+        } else {
+            "create 0 boom-in-error true start 0 state \"stopped\" listed-after-delete \"\""
+        };
+        assert_eq!(results[0], want, "runc with a failing {point} hook");
+        assert_eq!(results[1], results[0], "a failing {point} hook");
+    }
+}

@@ -21,8 +21,8 @@ pub(crate) use caps::drop_capabilities;
 use caps::drop_caps;
 pub(crate) use confine::rlimit_calls;
 use oci_spec::runtime::Spec;
-pub use park::Park;
-use park::{join_namespaces, park};
+use park::{join_namespaces, park, start_container_hooks};
+pub use park::{Hooks, Park, WAIT_HOOKS};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,9 @@ pub struct Plan {
     /// `process.noNewPrivileges` is honoured (a bundle's); `glassbox run`
     /// always sets no_new_privs.
     nnp_from_spec: bool,
+    /// A bundle's hooks: the state JSON its in-container hooks get, and
+    /// where the init waits for the runtime's own hooks.
+    hooks: Option<park::Hooks>,
 }
 
 /// What a bundle's init does besides the common steps.
@@ -74,6 +77,8 @@ pub struct BundleOptions {
     pub seccomp: Option<crate::runtime::seccomp::Filter>,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// The hooks the init runs or waits for.
+    pub hooks: Option<park::Hooks>,
 }
 
 impl Plan {
@@ -112,6 +117,7 @@ impl Plan {
             rlimits: false,
             no_pivot: false,
             nnp_from_spec: false,
+            hooks: None,
         }
     }
 
@@ -149,6 +155,7 @@ impl Plan {
             rlimits: true,
             no_pivot: o.no_pivot,
             nnp_from_spec: true,
+            hooks: o.hooks,
         }
     }
 }
@@ -552,6 +559,7 @@ fn setup_and_exec(plan: &Plan) -> R {
     if let Some(p) = plan.park {
         park(p)?;
     }
+    start_container_hooks(plan)?;
     clean_slate_for_exec();
     for fd in 3..3 + plan.preserve_fds as i32 {
         // SAFETY: fcntl(F_SETFD) only clears the close-on-exec flag of a

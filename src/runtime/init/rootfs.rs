@@ -41,6 +41,9 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
     if !plan.userns {
         spec_devices(&plan.spec, &root, k)?;
     }
+    // The old root is still there: the runtime's prestart and
+    // createRuntime hooks, then createContainer, see both.
+    super::park::before_pivot(plan)?;
     if plan.no_pivot {
         move_root(&root, k)?;
     } else {
@@ -606,6 +609,7 @@ mod tests {
             rlimits: false,
             no_pivot: false,
             nnp_from_spec: false,
+            hooks: None,
         }
     }
 
