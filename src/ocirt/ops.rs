@@ -261,7 +261,7 @@ pub fn features() -> serde_json::Value {
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["ro", "nosuid", "noexec", "nodev", "strictatime", "relatime", "bind", "rbind"],
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": crate::runtime::spec::DEFAULT_CAPABILITIES
                 .iter()
                 .map(|c| c.to_string())

@@ -16,9 +16,6 @@ const KNOWN_FAILING: &[&str] = &[
     "linux_seccomp",
     "process_rlimits",
     "process_rlimits_fail",
-    // glassbox-runc refuses user namespaces (bundle::load says so).
-    "linux_uid_mappings",
-    "linux_gid_mappings",
 ];
 
 /// Needs the suite's programs, which no package of this distribution
@@ -572,5 +569,140 @@ fn container_hooks_run_where_runcs_do() {
         };
         assert_eq!(results[0], want, "runc with a failing {point} hook");
         assert_eq!(results[1], results[0], "a failing {point} hook");
+    }
+}
+
+/// Gives every file under `dir` (and `dir`) the owner `id:id`.
+fn chown_tree(dir: &Path, id: u32) {
+    std::os::unix::fs::lchown(dir, Some(id), Some(id)).unwrap();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            chown_tree(&p, id);
+        } else {
+            std::os::unix::fs::lchown(&p, Some(id), Some(id)).unwrap();
+        }
+    }
+}
+
+/// What a process sees of its user namespace, from inside.
+const IN_USERNS: &str = r#"#!/bin/sh
+echo "ids=$(id -u):$(id -g) status=$(grep -E '^(Uid|Gid)' /proc/self/status | tr -s '\t' ' ' | tr '\n' ' ')"
+echo "uid_map=$(cat /proc/self/uid_map | tr -s ' ')"
+echo "gid_map=$(cat /proc/self/gid_map | tr -s ' ')"
+echo "owner=$(ls -ln /bin/busybox | tr -s ' ' | cut -d' ' -f3,4)"
+echo made > /tmp/made && echo "made=$(ls -ln /tmp/made | tr -s ' ' | cut -d' ' -f3,4)"
+echo "null=$(ls -ln /dev/null | tr -s ' ' | cut -d' ' -f1,3,4)"
+echo "caps=$(grep -E '^Cap(Eff|Bnd)' /proc/self/status | tr '\n' ' ')"
+echo "cgroup=$(grep -c ' /sys/fs/cgroup' /proc/self/mountinfo) mounts"
+"#;
+
+/// A bundle with `linux.namespaces` type user and id maps (0 inside is
+/// 2000000 outside), its rootfs owned by the mapped ids: glassbox-runc
+/// writes the maps as runc does, the process is uid 0 of the namespace
+/// and sees what it sees under runc (run and exec), and what it writes
+/// lands on the host as 2000000. A user namespace without maps, or maps
+/// without one, is refused before anything is made, as by runc.
+#[test]
+fn a_user_namespace_bundle_maps_ids_as_under_runc() {
+    let Some(mut p) = Pair::new() else {
+        println!("SKIPPED: no runc on this host to compare with");
+        return;
+    };
+    const OUTSIDE: u32 = 2_000_000;
+    let root = p.bundle().join("rootfs");
+    std::fs::write(root.join("check.sh"), IN_USERNS).unwrap();
+    std::fs::set_permissions(
+        root.join("check.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    chown_tree(&root, OUTSIDE);
+    let map = serde_json::json!([{"containerID": 0, "hostID": OUTSIDE, "size": 65536}]);
+    let mut c = p.config();
+    c["process"]["args"] = serde_json::json!(["/check.sh"]);
+    c["root"]["readonly"] = false.into();
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
+    p.set_config(&c);
+    let b = p.bundle().display().to_string();
+    let made = root.join("tmp/made");
+    let mut seen = Vec::new();
+    for rt in ["runc", "glassbox-runc"] {
+        let _ = std::fs::remove_file(&made);
+        let (code, out) = p.run(rt, &["run", "--bundle", &b, "us"]);
+        let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+        assert_eq!(code, 0, "{rt} run: {out}{err}");
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(&made).unwrap();
+        assert_eq!(
+            (md.uid(), md.gid()),
+            (OUTSIDE, OUTSIDE),
+            "{rt}: the file root made inside, seen from the host"
+        );
+        // exec joins the user namespace first, then the others.
+        let mut c2 = c.clone();
+        c2["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        p.set_config(&c2);
+        assert_eq!(
+            p.run(rt, &["create", "--bundle", &b, "ux"]).0,
+            0,
+            "{rt} create"
+        );
+        assert_eq!(p.run(rt, &["start", "ux"]).0, 0, "{rt} start");
+        let (ecode, eout) = p.run(rt, &["exec", "ux", "/check.sh"]);
+        assert_eq!(ecode, 0, "{rt} exec: {eout}");
+        assert_eq!(p.run(rt, &["delete", "--force", "ux"]).0, 0);
+        p.set_config(&c);
+        seen.push(format!("{out}--- exec\n{eout}"));
+    }
+    assert!(
+        seen[0].contains("ids=0:0") && seen[0].contains(&format!("uid_map= 0 {OUTSIDE} 65536")),
+        "runc: {}",
+        seen[0]
+    );
+    let diff: Vec<String> = seen[0]
+        .lines()
+        .zip(seen[1].lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("runc {a}\n ours {b}"))
+        .collect();
+    assert!(diff.is_empty(), "in a user namespace:\n{}", diff.join("\n"));
+    assert_eq!(
+        seen[0].lines().count(),
+        seen[1].lines().count(),
+        "{seen:#?}"
+    );
+
+    // Bad bundles: refused by both, nothing left.
+    let mut no_maps = c.clone();
+    no_maps["linux"]["uidMappings"] = serde_json::Value::Null;
+    no_maps["linux"]["gidMappings"] = serde_json::Value::Null;
+    let mut no_userns = c.clone();
+    no_userns["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "user");
+    // Maps without a user namespace: ignored by both (the process is the
+    // host's root, no map is written).
+    for (what, bad, refused) in [
+        ("no maps", no_maps, true),
+        ("no user namespace", no_userns, false),
+    ] {
+        p.set_config(&bad);
+        let mut results = Vec::new();
+        for rt in ["runc", "glassbox-runc"] {
+            let code = p.run(rt, &["create", "--bundle", &b, "bad"]).0;
+            let listed = p.run(rt, &["list", "-q"]).1;
+            let _ = p.run(rt, &["delete", "--force", "bad"]);
+            results.push((code != 0, listed.trim().to_string()));
+        }
+        let want = if refused { "" } else { "bad" };
+        assert_eq!(results[0], (refused, want.to_string()), "runc, {what}");
+        assert_eq!(results[1], results[0], "{what}");
     }
 }

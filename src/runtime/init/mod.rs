@@ -64,6 +64,9 @@ pub struct Plan {
     /// A bundle's hooks: the state JSON its in-container hooks get, and
     /// where the init waits for the runtime's own hooks.
     hooks: Option<park::Hooks>,
+    /// The spec makes a new user namespace (its maps written by the
+    /// runtime before the start byte): the init first becomes its root.
+    new_userns: bool,
 }
 
 /// What a bundle's init does besides the common steps.
@@ -118,6 +121,7 @@ impl Plan {
             no_pivot: false,
             nnp_from_spec: false,
             hooks: None,
+            new_userns: false,
         }
     }
 
@@ -137,6 +141,9 @@ impl Plan {
         io: super::Stdio,
         o: BundleOptions,
     ) -> Plan {
+        let new_userns = super::namespaces::in_spec(spec)
+            .iter()
+            .any(|n| n.name == "user");
         Plan {
             merged: root.to_path_buf(),
             upper: PathBuf::new(),
@@ -149,13 +156,16 @@ impl Plan {
             bundle_root: true,
             park: o.park,
             preserve_fds: o.preserve_fds,
-            userns: crate::kernel::userns::inside(),
+            // In a user namespace of its own, the init is root only there
+            // and makes devices as the rootless one does.
+            userns: crate::kernel::userns::inside() || new_userns,
             overlay: Default::default(),
             seccomp: o.seccomp,
             rlimits: true,
             no_pivot: o.no_pivot,
             nnp_from_spec: true,
             hooks: o.hooks,
+            new_userns,
         }
     }
 }
@@ -349,6 +359,9 @@ pub(crate) fn stdin_from_null() {
 }
 
 fn setup_and_exec(plan: &Plan) -> R {
+    if plan.new_userns {
+        park::become_root()?;
+    }
     join_namespaces(&plan.spec)?;
     if plan.new_cgroup_ns {
         let calls = [kernel::Call::Unshare(

@@ -101,15 +101,61 @@ pub(super) fn start_container_hooks(plan: &Plan) -> R {
     in_container(plan, "startContainer", "created", None)
 }
 
+/// In the container's new user namespace, whose maps the runtime wrote
+/// before it let the init go on: becomes its uid and gid 0 (the init
+/// was cloned as the host's root, which the maps need not name, so until
+/// now it was the overflow id 65534), as runc's init does.
+pub(super) fn become_root() -> R {
+    let host = |f: &str| {
+        std::fs::read_to_string(format!("/proc/self/{f}"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                    .find(|w| w.first() == Some(&"0"))
+                    .and_then(|w| w.get(1).map(|s| s.to_string()))
+            })
+            .unwrap_or_else(|| "none".into())
+    };
+    act(
+        trace::step(Kind::Namespace, "become_root", "user namespace")
+            .field("host_uid", host("uid_map"))
+            .field("host_gid", host("gid_map"))
+            .equivalent("setpriv --reuid 0 --regid 0 --clear-groups")
+            .syscall("setresgid(0, 0, 0), setgroups(0, NULL), setresuid(0, 0, 0)"),
+        || {
+            // The raw system calls, as for the process's own user (see
+            // `setuid` in the init): no glibc thread broadcast.
+            // SAFETY: integer arguments only.
+            let r = unsafe { libc::syscall(libc::SYS_setresgid, 0, 0, 0) };
+            nix::errno::Errno::result(r).map_err(|e| {
+                format!("setresgid(0) in the user namespace (is 0 in linux.gidMappings?): {e}")
+            })?;
+            // SAFETY: an empty list.
+            let r = unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<u32>()) };
+            nix::errno::Errno::result(r).map_err(|e| format!("setgroups: {e}"))?;
+            // SAFETY: integer arguments only.
+            let r = unsafe { libc::syscall(libc::SYS_setresuid, 0, 0, 0) };
+            nix::errno::Errno::result(r).map_err(|e| {
+                format!("setresuid(0) in the user namespace (is 0 in linux.uidMappings?): {e}")
+            })?;
+            Ok(())
+        },
+    )
+}
+
 /// Joins the namespaces the spec names by path (a pod's network
 /// namespace, say), before anything else: what follows happens in them.
 pub(super) fn join_namespaces(spec: &Spec) -> R {
     // A PID namespace is joined by the parent before clone (setns on a
     // PID namespace moves only the children).
-    for (n, path) in crate::runtime::namespaces::to_join(spec)
+    let mut list: Vec<_> = crate::runtime::namespaces::to_join(spec)
         .into_iter()
         .filter(|(n, _)| n.name != "pid")
-    {
+        .collect();
+    // A user namespace first: the others may belong to it.
+    list.sort_by_key(|(n, _)| n.name != "user");
+    for (n, path) in list {
         let f = std::fs::File::open(&path).map_err(|e| {
             trace::fact(Kind::Namespace, "setns", format!("{} namespace", n.name))
                 .field("path", path.display().to_string())

@@ -28,7 +28,10 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
                 mount_volume(plan, &root, m, k)?;
                 continue;
             }
-            mount_one(&root, m, k)?;
+            // Root of a user namespace without a cgroup namespace of its
+            // own may not mount cgroupfs: the container's cgroups are
+            // bound from the host's instead (runc does the same).
+            mount_one(&root, m, plan.userns && !plan.new_cgroup_ns, k)?;
             if m.destination() == Path::new("/dev") {
                 if plan.userns {
                     bind_devices(&root, k)?;
@@ -173,7 +176,12 @@ fn bind_root(root: &Path, k: &mut dyn Kernel) -> R {
     )
 }
 
-fn mount_one(root: &Path, m: &oci_spec::runtime::Mount, k: &mut dyn Kernel) -> R {
+fn mount_one(
+    root: &Path,
+    m: &oci_spec::runtime::Mount,
+    bind_cgroups: bool,
+    k: &mut dyn Kernel,
+) -> R {
     let dest = m.destination();
     let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
     let typ = m.typ().clone().unwrap_or_default();
@@ -199,7 +207,7 @@ fn mount_one(root: &Path, m: &oci_spec::runtime::Mount, k: &mut dyn Kernel) -> R
     let data = data.join(",");
     let opts = m.options().clone().unwrap_or_default().join(",");
     if typ == "cgroup" {
-        return mount_cgroup(&target, dest, flags, k);
+        return mount_cgroup(&target, dest, flags, bind_cgroups, k);
     }
     let calls = [kernel::mount_fs(&typ, &source, &target)
         .flags(flags)
@@ -229,12 +237,34 @@ fn mkdir_p(p: &Path) -> Result<(), String> {
 /// on v1 a tmpfs holding one mount per hierarchy the host has, each with
 /// the host's controller options (`cpu,cpuacct`), then made read-only if
 /// asked.
-fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) -> R {
+fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, bind: bool, k: &mut dyn Kernel) -> R {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let (v2, v1) = cgroup_hierarchies(&info);
     let names: Vec<&str> = v1.iter().map(|(n, _)| n.as_str()).collect();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // A bind of the container's own cgroup directory in each hierarchy,
+    // then (for `ro`) a read-only remount keeping the other flags.
+    let bind_own = |calls: &mut Vec<Call>, host: PathBuf, at: PathBuf| {
+        calls.push(kernel::bind(&host, at.clone(), false));
+        if flags.contains(MsFlags::MS_RDONLY) {
+            calls.push(Call::Mount {
+                source: None,
+                target: at,
+                fstype: None,
+                flags: MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
+                data: None,
+            });
+        }
+    };
     let mut calls = Vec::new();
-    if v2 {
+    if v2 && bind {
+        let path = own_cgroup(&own, "");
+        bind_own(
+            &mut calls,
+            Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')),
+            target.to_path_buf(),
+        );
+    } else if v2 {
         calls.push(kernel::mount_fs("cgroup2", "cgroup", target).flags(flags));
     } else {
         let rw = flags & !MsFlags::MS_RDONLY;
@@ -244,6 +274,17 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) 
                 .data("mode=755"),
         );
         for (name, opts) in &v1 {
+            if bind {
+                let path = own_cgroup(&own, opts);
+                bind_own(
+                    &mut calls,
+                    Path::new("/sys/fs/cgroup")
+                        .join(name)
+                        .join(path.trim_start_matches('/')),
+                    target.join(name),
+                );
+                continue;
+            }
             calls.push(
                 kernel::mount_fs("cgroup", "cgroup", target.join(name))
                     .flags(flags)
@@ -260,34 +301,55 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) 
             });
         }
     }
-    act(
-        describe(
-            trace::step(Kind::Mount, "cgroupfs", dest.display().to_string())
-                .field("version", if v2 { "v2" } else { "v1" })
-                .field("hierarchies", &names)
-                .field("read_only", flags.contains(MsFlags::MS_RDONLY)),
-            &calls,
-        ),
-        || {
-            // Each v1 hierarchy's directory is made on the tmpfs once it
-            // is mounted, just before its own mount.
-            mkdir_p(target)?;
-            for c in &calls {
-                if let Call::Mount {
-                    target: dir,
-                    fstype: Some(t),
-                    ..
-                } = c
-                {
-                    if t == "cgroup" {
-                        mkdir_p(dir)?;
-                    }
+    let mut b = trace::step(Kind::Mount, "cgroupfs", dest.display().to_string())
+        .field("version", if v2 { "v2" } else { "v1" })
+        .field("hierarchies", &names)
+        .field("read_only", flags.contains(MsFlags::MS_RDONLY));
+    if bind {
+        b = b.field(
+            "bound",
+            "the container's own cgroups, bound from the host's hierarchies",
+        );
+    }
+    act(describe(b, &calls), || {
+        // Each v1 hierarchy's directory is made on the tmpfs once it
+        // is mounted, just before its own mount.
+        mkdir_p(target)?;
+        for c in &calls {
+            if let Call::Mount {
+                target: dir,
+                fstype,
+                flags: f,
+                ..
+            } = c
+            {
+                let bound = f.contains(MsFlags::MS_BIND) && !f.contains(MsFlags::MS_REMOUNT);
+                if fstype.as_deref() == Some("cgroup") || bound {
+                    mkdir_p(dir)?;
                 }
-                apply(k, std::slice::from_ref(c))?;
             }
-            Ok(())
-        },
-    )
+            apply(k, std::slice::from_ref(c))?;
+        }
+        Ok(())
+    })
+}
+
+/// This process's cgroup in the hierarchy whose controllers are `opts`
+/// (`cpu`, `name=systemd`; "" for the v2 line `0::PATH`), from
+/// /proc/self/cgroup text.
+fn own_cgroup(text: &str, opts: &str) -> String {
+    let mut want: Vec<&str> = opts.split(',').filter(|o| !o.is_empty()).collect();
+    want.sort();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+            let mut have: Vec<&str> = ctrl.split(',').filter(|o| !o.is_empty()).collect();
+            have.sort();
+            (have == want).then(|| path.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| "/".into())
 }
 
 /// From mountinfo text: whether /sys/fs/cgroup is cgroup2, and each v1
@@ -610,6 +672,7 @@ mod tests {
             no_pivot: false,
             nnp_from_spec: false,
             hooks: None,
+            new_userns: false,
         }
     }
 
