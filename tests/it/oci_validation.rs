@@ -706,3 +706,129 @@ fn a_user_namespace_bundle_maps_ids_as_under_runc() {
         assert_eq!(results[1], results[0], "{what}");
     }
 }
+
+/// A loop device node the host has (`/dev/loopN`, block major 7): its
+/// minor. Nothing is attached to it; only its node is made.
+fn host_loop_minor() -> Option<u32> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    (0..8).find(|n| {
+        std::fs::metadata(format!("/dev/loop{n}"))
+            .is_ok_and(|m| m.file_type().is_block_device() && (m.rdev() >> 8) & 0xfff == 7)
+    })
+}
+
+/// `linux.devices` with a block device (a loop device's numbers) and a
+/// FIFO, one in a directory /dev lacks: the container sees each with
+/// its type, numbers, mode and owner, as under runc, and the FIFO
+/// carries data. In a user namespace the block device is the host's node
+/// bound in (runc's way: the kernel refuses mknod there), with the host's
+/// mode and owner, left unchanged on the host; the FIFO is still made
+/// (runc would bind a host FIFO at that path, which the host lacks).
+#[test]
+fn block_devices_and_fifos_are_made_as_under_runc() {
+    let Some(mut p) = Pair::new() else {
+        println!("SKIPPED: no runc on this host to compare with");
+        return;
+    };
+    let minor = host_loop_minor().expect("a /dev/loopN block device on the host");
+    let loop_path = format!("/dev/loop{minor}");
+    let stat = "stat -c '%n %F %t:%T %a %u:%g'";
+    let script = format!(
+        "{stat} {loop_path} /dev/pipes/fifo1 /dev/blk0; (echo through-the-fifo > /dev/pipes/fifo1 &); read l < /dev/pipes/fifo1; echo $l"
+    );
+    let mut c = p.config();
+    c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+    c["linux"]["devices"] = serde_json::json!([
+        {"path": loop_path, "type": "b", "major": 7, "minor": minor,
+            "fileMode": 0o640, "uid": 5, "gid": 6},
+        {"path": "/dev/pipes/fifo1", "type": "p", "fileMode": 0o646, "uid": 7, "gid": 8},
+        {"path": "/dev/blk0", "type": "b", "major": 7, "minor": 0},
+    ]);
+    p.set_config(&c);
+    let b = p.bundle().display().to_string();
+    let mut seen = Vec::new();
+    for rt in ["runc", "glassbox-runc"] {
+        let (code, out) = p.run(rt, &["run", "--bundle", &b, "dv"]);
+        let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+        assert_eq!(code, 0, "{rt} run: {out}{err}");
+        seen.push(out);
+    }
+    assert_eq!(
+        seen[0],
+        format!(
+            "{loop_path} block special file 7:{minor:x} 640 5:6\n/dev/pipes/fifo1 fifo 0:0 646 7:8\n/dev/blk0 block special file 7:0 666 0:0\nthrough-the-fifo\n"
+        ),
+        "runc"
+    );
+    assert_eq!(seen[1], seen[0], "glassbox-runc against runc");
+
+    // In a user namespace.
+    use std::os::unix::fs::MetadataExt;
+    let host = std::fs::metadata(&loop_path).unwrap();
+    let root = p.bundle().join("rootfs");
+    chown_tree(&root, 2_000_000);
+    let map = serde_json::json!([{"containerID": 0, "hostID": 2_000_000, "size": 65536}]);
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
+    let block_only = c["linux"]["devices"][0].clone();
+    let mut seen = Vec::new();
+    for (rt, devices, script) in [
+        (
+            "runc",
+            serde_json::json!([block_only]),
+            format!("{stat} {loop_path}"),
+        ),
+        (
+            "glassbox-runc",
+            serde_json::json!([block_only, c["linux"]["devices"][1]]),
+            format!("{stat} {loop_path} /dev/pipes/fifo1"),
+        ),
+    ] {
+        let mut c2 = c.clone();
+        c2["linux"]["devices"] = devices;
+        c2["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        p.set_config(&c2);
+        let (code, out) = p.run(rt, &["run", "--bundle", &b, "du"]);
+        let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+        let failed: Vec<String> =
+            std::fs::read_dir(p.dir.path().join(format!("state-{rt}/traces")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(|f| {
+                    std::fs::read_to_string(f.path())
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| l.contains("\"failed\""))
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+        assert_eq!(
+            code, 0,
+            "{rt} run in a user namespace: {out}{err}{failed:#?}"
+        );
+        seen.push(out);
+    }
+    // The host's node, as the namespace sees its owner (unmapped: 65534).
+    let bound = format!(
+        "{loop_path} block special file 7:{minor:x} {:o} 65534:65534\n",
+        host.mode() & 0o7777
+    );
+    assert_eq!(seen[0], bound, "runc binds the host's node");
+    assert_eq!(
+        seen[1],
+        format!("{bound}/dev/pipes/fifo1 fifo 0:0 646 7:8\n"),
+        "glassbox-runc"
+    );
+    let after = std::fs::metadata(&loop_path).unwrap();
+    assert_eq!(
+        (after.mode(), after.uid(), after.gid()),
+        (host.mode(), host.uid(), host.gid()),
+        "the host's {loop_path} is untouched"
+    );
+}

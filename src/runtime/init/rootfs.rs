@@ -41,9 +41,7 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
             }
         }
     }
-    if !plan.userns {
-        spec_devices(&plan.spec, &root, k)?;
-    }
+    spec_devices(&plan.spec, &root, plan.userns, k)?;
     // The old root is still there: the runtime's prestart and
     // createRuntime hooks, then createContainer, see both.
     super::park::before_pivot(plan)?;
@@ -55,10 +53,17 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
     mask_paths(&plan.spec, k)
 }
 
-/// The spec's `linux.devices`: each character device made with `mknod`,
-/// then given its `fileMode` and owner (runc's createDevices). Block
-/// devices and FIFOs are refused by name rather than left out.
-fn spec_devices(spec: &Spec, root: &Path, k: &mut dyn Kernel) -> R {
+/// The mode, uid and gid to give a node the init made.
+type Owner = (u32, Option<u32>, Option<u32>);
+
+/// The spec's `linux.devices`: each character or block device made with
+/// `mknod`, then given its `fileMode` and owner (runc's createDevices);
+/// each FIFO (`p`) made the same way, without numbers. Root of a user
+/// namespace may not make device nodes: there each character or block
+/// device is the host's node at the same path, bind-mounted over an
+/// empty file (with the host's mode and owner, which the container must
+/// not change), as runc does; a FIFO it may still make.
+fn spec_devices(spec: &Spec, root: &Path, userns: bool, k: &mut dyn Kernel) -> R {
     use oci_spec::runtime::LinuxDeviceType as T;
     let devices = spec
         .linux()
@@ -68,64 +73,97 @@ fn spec_devices(spec: &Spec, root: &Path, k: &mut dyn Kernel) -> R {
     if devices.is_empty() {
         return Ok(());
     }
-    let mut calls = Vec::new();
-    let mut owners = Vec::new();
+    // Each device: its calls, and the mode and owner to give a node made.
+    let mut plan: Vec<(PathBuf, Call, Option<Owner>)> = Vec::new();
     let mut refused = None;
     for d in &devices {
         let rel = d.path().strip_prefix("/").unwrap_or(d.path());
         let path = root.join(rel);
-        if !matches!(d.typ(), T::C | T::U) {
-            refused = Some(format!(
-                "linux.devices {}: glassbox makes character devices only (type {:?} is not supported yet)",
-                d.path().display(),
-                d.typ()
-            ));
+        let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
+        let node = match d.typ() {
+            T::C | T::U => kernel::Node::Char,
+            T::B => kernel::Node::Block,
+            T::P => kernel::Node::Fifo,
+            T::A => {
+                refused = Some(format!(
+                    "linux.devices {}: type \"a\" (all) is for the device cgroup's rules, not a node to make: give c, u, b or p",
+                    d.path().display()
+                ));
+                continue;
+            }
+        };
+        if userns && node != kernel::Node::Fifo {
+            plan.push((path.clone(), kernel::bind(d.path(), path, false), None));
             continue;
         }
-        calls.push(Call::Mknod {
+        let call = Call::Mknod {
             path: path.clone(),
-            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
-            major: d.major() as u64,
-            minor: d.minor() as u64,
-        });
-        owners.push((
-            path,
-            d.file_mode().unwrap_or(0o666) & 0o7777,
-            d.uid(),
-            d.gid(),
-        ));
+            node,
+            mode,
+            major: if node == kernel::Node::Fifo {
+                0
+            } else {
+                d.major() as u64
+            },
+            minor: if node == kernel::Node::Fifo {
+                0
+            } else {
+                d.minor() as u64
+            },
+        };
+        plan.push((path, call, Some((mode, d.uid(), d.gid()))));
     }
     let names: Vec<String> = devices
         .iter()
         .map(|d| d.path().display().to_string())
         .collect();
-    act(
-        describe(
-            trace::step(Kind::Mount, "devices", "linux.devices").field("devices", &names),
-            &calls,
-        ),
-        || {
-            if let Some(why) = refused {
-                return Err(why);
+    let calls: Vec<Call> = plan.iter().map(|(_, c, _)| c.clone()).collect();
+    let mut b = trace::step(Kind::Mount, "devices", "linux.devices").field("devices", &names);
+    if userns {
+        b = b.field(
+            "bound_from_host",
+            "root of a user namespace may not mknod devices: the host's nodes are bound",
+        );
+    }
+    act(describe(b, &calls), || {
+        if let Some(why) = refused {
+            return Err(why);
+        }
+        for (path, c, owner) in &plan {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            for (c, (path, mode, uid, gid)) in calls.iter().zip(&owners) {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-                }
-                // A device the spec names twice, or one /dev already has, is replaced.
-                let _ = std::fs::remove_file(path);
-                apply(k, std::slice::from_ref(c))?;
-                if path.exists() {
-                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
-                        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-                    std::os::unix::fs::lchown(path, *uid, *gid)
-                        .map_err(|e| format!("chown {}: {e}", path.display()))?;
+            // A device the spec names twice, or one /dev already has, is replaced.
+            let _ = std::fs::remove_file(path);
+            if let (
+                None,
+                Call::Mount {
+                    source: Some(host), ..
+                },
+            ) = (owner, c)
+            {
+                if std::fs::symlink_metadata(host).is_err() {
+                    return Err(format!(
+                        "linux.devices {host}: in a user namespace the host's node at that path is bound into the container, and the host has none"
+                    ));
                 }
             }
-            Ok(())
-        },
-    )
+            if owner.is_none() {
+                // The mount point of a bound device: an empty file.
+                std::fs::File::create(path)
+                    .map_err(|e| format!("creating {}: {e}", path.display()))?;
+            }
+            apply(k, std::slice::from_ref(c))?;
+            if let (Some((mode, uid, gid)), true) = (owner, path.symlink_metadata().is_ok()) {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                    .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+                std::os::unix::fs::lchown(path, *uid, *gid)
+                    .map_err(|e| format!("chown {}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// A step that is exactly `calls`: announced with them, then made.
@@ -527,6 +565,7 @@ fn make_devices(root: &Path, k: &mut dyn Kernel) -> R {
         .iter()
         .map(|(name, major, minor)| Call::Mknod {
             path: dev.join(name),
+            node: kernel::Node::Char,
             mode: 0o666,
             major: *major,
             minor: *minor,
