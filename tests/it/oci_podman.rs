@@ -212,7 +212,10 @@ fn network_traces(netns: &str, id: &str, port: u16) -> Vec<String> {
             || l.split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
                 .collect::<Vec<_>>()
                 .windows(2)
-                .any(|w| (w[0] == "dport" || w[0] == "dports") && w[1] == dport)
+                .any(|w| {
+                    let opt = w[0].trim_start_matches('-');
+                    (opt == "dport" || opt == "dports") && w[1] == dport
+                })
     };
     for l in text("iptables-save", &[]).lines().filter(|l| names_it(l)) {
         left.push(format!("iptables: {l}"));
@@ -294,7 +297,9 @@ fn podman_publishes_a_port_through_glassbox_runc_as_through_runc() {
             "{name}: podman's veth into {netns}: {during:#?}"
         );
         assert!(
-            during.iter().any(|l| l.contains("DNAT")),
+            during
+                .iter()
+                .any(|l| l.starts_with("iptables: ") && l.contains("DNAT")),
             "{name}: podman's DNAT for {port}: {during:#?}"
         );
         if name == "glassbox-runc" {
