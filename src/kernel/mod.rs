@@ -110,10 +110,13 @@ pub enum Call {
         /// `SECCOMP_FILTER_FLAG_*` bits.
         flags: u32,
     },
-    /// `mknod(path, S_IFCHR|mode, makedev(major, minor))`.
+    /// `mknod(path, S_IFCHR|mode, makedev(major, minor))` (or `S_IFBLK`
+    /// for a block device, `S_IFIFO` for a named pipe).
     Mknod {
         /// The device file.
         path: PathBuf,
+        /// What kind of node.
+        node: Node,
         /// Permission bits.
         mode: u32,
         /// Device major number.
@@ -121,6 +124,36 @@ pub enum Call {
         /// Device minor number.
         minor: u64,
     },
+}
+
+/// The kind of file [`Call::Mknod`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Node {
+    /// A character device (`S_IFCHR`, `mknod PATH c MAJOR MINOR`).
+    #[default]
+    Char,
+    /// A block device (`S_IFBLK`, `mknod PATH b MAJOR MINOR`).
+    Block,
+    /// A named pipe (`S_IFIFO`, `mknod PATH p`): no device numbers.
+    Fifo,
+}
+
+impl Node {
+    fn s_if(self) -> &'static str {
+        match self {
+            Node::Char => "S_IFCHR",
+            Node::Block => "S_IFBLK",
+            Node::Fifo => "S_IFIFO",
+        }
+    }
+
+    fn letter(self) -> &'static str {
+        match self {
+            Node::Char => "c",
+            Node::Block => "b",
+            Node::Fifo => "p",
+        }
+    }
 }
 
 /// `mount -t FSTYPE SOURCE TARGET` with no flags or options yet.
@@ -282,12 +315,14 @@ impl Call {
             ),
             Call::Mknod {
                 path,
+                node,
                 mode,
                 major,
                 minor,
             } => format!(
-                "mknod({}, S_IFCHR|{mode:04o}, makedev({major}, {minor}))",
-                c_str(Some(&path.display().to_string()))
+                "mknod({}, {}|{mode:04o}, makedev({major}, {minor}))",
+                c_str(Some(&path.display().to_string())),
+                node.s_if()
             ),
         }
     }
@@ -335,10 +370,21 @@ impl Call {
             ),
             Call::Mknod {
                 path,
+                node: Node::Fifo,
+                mode,
+                ..
+            } => format!("mknod -m {mode:o} {} p", path.display()),
+            Call::Mknod {
+                path,
+                node,
                 mode,
                 major,
                 minor,
-            } => format!("mknod -m {mode:o} {} c {major} {minor}", path.display()),
+            } => format!(
+                "mknod -m {mode:o} {} {} {major} {minor}",
+                path.display(),
+                node.letter()
+            ),
         }
     }
 }
@@ -604,6 +650,7 @@ impl Kernel for Host {
             }
             Call::Mknod {
                 path,
+                node,
                 mode,
                 major,
                 minor,
@@ -611,7 +658,11 @@ impl Kernel for Host {
                 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
                 mknod(
                     path.as_path(),
-                    SFlag::S_IFCHR,
+                    match node {
+                        Node::Char => SFlag::S_IFCHR,
+                        Node::Block => SFlag::S_IFBLK,
+                        Node::Fifo => SFlag::S_IFIFO,
+                    },
                     Mode::from_bits_truncate(*mode),
                     makedev(*major, *minor),
                 )

@@ -53,22 +53,44 @@ pub fn load(dir: &Path) -> crate::Result<Bundle> {
         )
         .into());
     }
-    let ns = spec.linux().as_ref().and_then(|l| l.namespaces().clone());
-    if ns
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
-    {
-        return Err(OciError::Unsupported(
-            "a user namespace (linux.namespaces type \"user\"): glassbox-runc runs containers as root only".into(),
-        )
-        .into());
-    }
+    check_user_namespace(&spec).map_err(|e| OciError::BadConfig(dir.display().to_string(), e))?;
     if let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         crate::runtime::seccomp::compile(sc)
             .map_err(|e| OciError::Unsupported(format!("linux.seccomp: {e}")))?;
     }
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// A new user namespace needs `linux.uidMappings` and `linux.gidMappings`
+/// (the runtime writes them; nothing would be mapped otherwise), as runc
+/// checks. Maps without a user namespace are ignored, as by runc.
+fn check_user_namespace(spec: &Spec) -> Result<(), String> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let Some(l) = spec.linux() else {
+        return Ok(());
+    };
+    let user = l
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|n| n.typ() == LinuxNamespaceType::User);
+    let uids = l.uid_mappings().clone().unwrap_or_default();
+    let gids = l.gid_mappings().clone().unwrap_or_default();
+    match user {
+        Some(n) if n.path().is_none() && (uids.is_empty() || gids.is_empty()) => Err(
+            "a new user namespace needs linux.uidMappings and linux.gidMappings (e.g. {\"containerID\": 0, \"hostID\": 100000, \"size\": 65536})".into(),
+        ),
+        _ => {
+            if let Some(m) = uids.iter().chain(&gids).find(|m| m.size() == 0) {
+                return Err(format!(
+                    "an id mapping of size 0 (containerID {}, hostID {}) maps nothing",
+                    m.container_id(),
+                    m.host_id()
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The container's cgroup: `linux.cgroupsPath` (relative to each

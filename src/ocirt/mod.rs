@@ -61,7 +61,7 @@ pub fn run(root: &Path, id: &str, opts: &CreateOptions, detach: bool) -> crate::
     let _p = trace::phase("run");
     let (rec, spec) = make(root, id, opts, false)?;
     let st = rec.oci_state(state::Status::Running);
-    if let Err(e) = hooks::run(hooks::Point::Poststart, &spec, &st) {
+    if let Err(e) = hooks::run_in(hooks::Point::Poststart, &spec, &st, Some(&rec.bundle)) {
         warn(&e);
     }
     if detach {
@@ -162,21 +162,10 @@ fn make(
         }),
         None => runtime::Stdio::Inherit,
     };
-    let pid = runtime::bundle::spawn(runtime::bundle::Launch {
-        spec: &b.spec,
-        rootfs: &b.rootfs,
-        cgroup: &cg,
-        io,
-        park: park_fds,
-        preserve_fds: opts.preserve_fds,
-        no_pivot: opts.no_pivot,
-    })?;
-    drop(console);
-    undo.pid = Some(pid);
-    let rec = Record {
+    let mut rec = Record {
         id: id.to_string(),
-        pid,
-        start_time: state::proc_stat(pid).map(|s| s.1).unwrap_or(0),
+        pid: 0,
+        start_time: 0,
         bundle: b.dir.clone(),
         rootfs: b.rootfs.clone(),
         created: crate::store::container::now(),
@@ -189,12 +178,38 @@ fn make(
             .into_iter()
             .collect(),
     };
+    // The spec's order (and runc's): prestart, then createRuntime, on
+    // the host while the init waits after its mounts; then the init's
+    // own createContainer, before pivot_root.
+    let mut runtime_hooks = |pid: i32| -> crate::Result<()> {
+        let mut r = rec.clone();
+        r.pid = pid;
+        let st = r.oci_state(state::Status::Creating);
+        hooks::run_in(hooks::Point::Prestart, &b.spec, &st, Some(&b.dir))?;
+        hooks::run_in(hooks::Point::CreateRuntime, &b.spec, &st, Some(&b.dir))
+    };
+    let any = |p: hooks::Point| !p.of(&b.spec).is_empty();
+    let pid = runtime::bundle::spawn(runtime::bundle::Launch {
+        spec: &b.spec,
+        rootfs: &b.rootfs,
+        cgroup: &cg,
+        io,
+        park: park_fds,
+        preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
+        hook_state: b
+            .spec
+            .hooks()
+            .is_some()
+            .then(|| rec.oci_state(state::Status::Creating)),
+        runtime_hooks: (any(hooks::Point::Prestart) || any(hooks::Point::CreateRuntime))
+            .then_some(&mut runtime_hooks as &mut dyn FnMut(i32) -> crate::Result<()>),
+    })?;
+    drop(console);
+    undo.pid = Some(pid);
+    rec.pid = pid;
+    rec.start_time = state::proc_stat(pid).map(|s| s.1).unwrap_or(0);
     rec.save(root)?;
-    // The spec's order (and runc's): prestart, then createRuntime, both
-    // while the container is still being created.
-    let st = rec.oci_state(state::Status::Creating);
-    hooks::run(hooks::Point::Prestart, &b.spec, &st)?;
-    hooks::run(hooks::Point::CreateRuntime, &b.spec, &st)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }

@@ -29,6 +29,13 @@ pub struct Launch<'a> {
     pub preserve_fds: u32,
     /// `--no-pivot`: move the root onto / and chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The state JSON the container's own hooks (createContainer,
+    /// startContainer) get, when the spec has hooks.
+    pub hook_state: Option<serde_json::Value>,
+    /// The runtime's prestart and createRuntime hooks, given the init's
+    /// PID: run after the init's mounts, before its pivot_root, while it
+    /// waits (runc's order). An error ends the init.
+    pub runtime_hooks: Option<&'a mut dyn FnMut(i32) -> crate::Result<()>>,
 }
 
 /// Clones the container's init and waits until it has execed the command
@@ -56,6 +63,16 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
         trace: trace.as_raw_fd(),
     });
     let parks = park.is_some();
+    let hooks_pipe = match l.runtime_hooks {
+        Some(_) => {
+            Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).kctx(|| "making the hooks pipe".into())?)
+        }
+        None => None,
+    };
+    let hooks = l.hook_state.clone().map(|state| init::Hooks {
+        state,
+        wait: hooks_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
+    });
     // Compiled here, so a profile the compiler refuses fails the command
     // before anything is cloned.
     let seccomp = super::seccomp::for_spec(l.spec).map_err(RuntimeError::from)?;
@@ -69,6 +86,7 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
             preserve_fds: l.preserve_fds,
             seccomp,
             no_pivot: l.no_pivot,
+            hooks,
         },
     );
     let step = trace::step(Kind::Process, "clone", "container init")
@@ -125,6 +143,10 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
     drop(sync_r.take());
     drop(ready_w);
     drop(l.park);
+    let hooks_go = hooks_pipe.map(|(r, w)| {
+        drop(r);
+        w
+    });
     let kill = |e: crate::Error| -> crate::Error {
         // The init is ours and still waiting: end it, by its PID.
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -144,7 +166,6 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
                 .unwrap_or_default()
         })
         .collect();
-    let _ = std::fs::File::from(sync_w).write_all(b"s");
     for (n, inode) in names.iter().zip(inodes) {
         trace::fact(Kind::Namespace, "create", format!("{} namespace", n.name))
             .field("flag", n.flag)
@@ -154,7 +175,20 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
             .equivalent(format!("lsns -p {pid}"))
             .info();
     }
+    if names.iter().any(|n| n.name == "user") {
+        map_ids(pid.as_raw(), l.spec).map_err(kill)?;
+    }
+    let _ = std::fs::File::from(sync_w).write_all(b"s");
     let mut reader = trace::relay::RelayReader::new(std::fs::File::from(ev_r), None);
+    if let (Some(run_hooks), Some(go)) = (l.runtime_hooks, hooks_go) {
+        let waits = reader
+            .pump_until(|ev| ev.kind == Kind::Process && ev.action == init::WAIT_HOOKS)
+            .unwrap_or(false);
+        if waits {
+            run_hooks(pid.as_raw()).map_err(kill)?;
+            let _ = std::fs::File::from(go).write_all(b"g");
+        }
+    }
     let _ = reader.pump();
     let why = reader.last_error().map(String::from);
     drop(reader);
@@ -166,6 +200,56 @@ pub fn spawn(l: Launch) -> crate::Result<i32> {
         }
     }
     Ok(pid.as_raw())
+}
+
+/// The text of a `/proc/PID/uid_map` (or gid_map): one `inside outside
+/// count` line per mapping.
+pub(crate) fn id_map_text(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Writes the new user namespace's id maps from `linux.uidMappings` and
+/// `gidMappings`, as runc does for a root caller (no newuidmap: root of
+/// the host may map any ids). The init waits for the start byte, so it
+/// runs nothing in the namespace before its ids mean something.
+fn map_ids(pid: i32, spec: &Spec) -> crate::Result<()> {
+    let linux = spec.linux().as_ref();
+    let uids = id_map_text(
+        &linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default(),
+    );
+    let gids = id_map_text(
+        &linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default(),
+    );
+    let line = |t: &str| t.trim_end().replace('\n', ", ");
+    let s = trace::step(Kind::Namespace, "map_ids", "user namespace")
+        .field("pid", pid)
+        .field("uid_map", line(&uids))
+        .field("gid_map", line(&gids))
+        .equivalent(format!(
+            "printf '{}' > /proc/{pid}/uid_map; printf '{}' > /proc/{pid}/gid_map",
+            uids.replace('\n', "\\n"),
+            gids.replace('\n', "\\n")
+        ))
+        .syscall(format!(
+            "write(/proc/{pid}/uid_map), write(/proc/{pid}/gid_map)"
+        ))
+        .announce()?;
+    let write = |file: &str, text: &str| -> crate::Result<()> {
+        let p = format!("/proc/{pid}/{file}");
+        // One write(2) for the whole map: the kernel takes a map once.
+        std::fs::write(&p, text).map_err(|e| crate::Error::Io {
+            context: format!("writing {p} ({})", line(text)),
+            source: e,
+        })
+    };
+    s.finish_with(write("uid_map", &uids).and_then(|()| write("gid_map", &gids)))?;
+    Ok(())
 }
 
 /// Joins the PID namespace the spec names by path, in this process: a PID
@@ -217,10 +301,13 @@ pub fn exec_in(
     console: Option<std::os::fd::RawFd>,
 ) -> crate::Result<i32> {
     cg.join(&mut cgroup::HostFs, std::process::id() as i32)?;
-    let list: Vec<namespaces::NamespaceInfo> = namespaces::in_spec(spec)
+    let mut list: Vec<namespaces::NamespaceInfo> = namespaces::in_spec(spec)
         .into_iter()
         .chain(namespaces::to_join(spec).into_iter().map(|(n, _)| n))
         .collect();
+    // The user namespace first: the container's other namespaces belong
+    // to it, and joining them needs its capabilities.
+    list.sort_by_key(|n| n.name != "user");
     // The container's filter binds what is exec'd into it too (runc's
     // setns init loads it the same way).
     let seccomp = super::seccomp::for_spec(spec).map_err(RuntimeError::from)?;

@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod console;
 mod error;
 pub mod exec;
+pub mod hooks;
 mod init;
 pub mod lifecycle;
 mod logline;

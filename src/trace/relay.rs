@@ -75,8 +75,15 @@ impl RelayReader {
     /// close-on-exec, or when it exits). Returns `Err` if the student
     /// aborted at a pause (the child has been told to stop).
     pub fn pump(&mut self) -> Result<(), super::Aborted> {
+        self.pump_until(|_| false).map(|_| ())
+    }
+
+    /// Re-emits events as [`pump`](Self::pump) does, but returns after the
+    /// first one `stop` picks (`Ok(true)`: the child now waits for the
+    /// parent, which reads on later), or at the end (`Ok(false)`).
+    pub fn pump_until(&mut self, stop: impl Fn(&Event) -> bool) -> Result<bool, super::Aborted> {
         let mut line = String::new();
-        let mut result = Ok(());
+        let mut result = Ok(false);
         loop {
             line.clear();
             match self.events.read_line(&mut line) {
@@ -87,6 +94,7 @@ impl RelayReader {
                 Ok(ev) => ev,
                 Err(_) => continue,
             };
+            let stops = stop(&ev);
             if let Some(e) = ev.fields.get("error").and_then(|e| e.as_str()) {
                 self.last_error = Some(format!("{}: {e}", ev.action));
             }
@@ -108,6 +116,9 @@ impl RelayReader {
             }
             if let Err(e) = r {
                 result = Err(e);
+            }
+            if stops {
+                return result.map(|_| true);
             }
         }
         result

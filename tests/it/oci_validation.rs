@@ -16,9 +16,6 @@ const KNOWN_FAILING: &[&str] = &[
     "linux_seccomp",
     "process_rlimits",
     "process_rlimits_fail",
-    // glassbox-runc refuses user namespaces (bundle::load says so).
-    "linux_uid_mappings",
-    "linux_gid_mappings",
 ];
 
 /// Needs the suite's programs, which no package of this distribution
@@ -415,5 +412,423 @@ fn the_process_sees_what_it_sees_under_runc() {
         seen[0].lines().count(),
         seen[1].lines().count(),
         "{seen:#?}"
+    );
+}
+
+/// The two hooks a container's init runs (createContainer after the
+/// mounts and before pivot_root, in the container's mount namespace with
+/// the host's root still at /; startContainer after `start`, as the
+/// container's user inside its root), between the runtime's own:
+/// the same order, user, hostname, root, mount namespace and state as
+/// under runc. And a failing one fails `create` (nothing left), or ends
+/// the container after `start`, as with runc.
+#[test]
+fn container_hooks_run_where_runcs_do() {
+    let Some(mut p) = Pair::new() else {
+        println!("SKIPPED: no runc on this host to compare with");
+        return;
+    };
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let host_mnt = host_mnt.display().to_string();
+    let mut seen = Vec::new();
+    for rt in ["runc", "glassbox-runc"] {
+        let logdir = p.dir.path().join(format!("log-{rt}"));
+        std::fs::create_dir_all(&logdir).unwrap();
+        let log = logdir.join("log");
+        std::fs::write(&log, "").unwrap();
+        // The container's user writes there too.
+        for f in [&logdir, &log] {
+            std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                .unwrap();
+        }
+        // Where a hook runs: its uid, hostname, whether /log (only in the
+        // container's root) is its /, its mount namespace, its state.
+        let hook = |point: &str, to: &str| {
+            serde_json::json!([{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!(
+                    "echo {point} $(id -u) $(hostname) $(test -e /log/log && echo in-root || echo host-root) $(readlink /proc/self/ns/mnt) $(pwd) $(cat) >> {to}"
+                )],
+            }])
+        };
+        let host_log = log.display().to_string();
+        let mut c = p.config();
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "echo process $(id -u) >> /log/log"]);
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+        c["hostname"] = "hooked".into();
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/log", "type": "bind", "source": logdir, "options": ["rbind", "rw"]}));
+        c["hooks"] = serde_json::json!({
+            "prestart": hook("prestart", &host_log),
+            "createRuntime": hook("createRuntime", &host_log),
+            "createContainer": hook("createContainer", &host_log),
+            "startContainer": hook("startContainer", "/log/log"),
+            "poststop": hook("poststop", &host_log),
+        });
+        p.set_config(&c);
+        let b = p.bundle().display().to_string();
+        assert_eq!(
+            p.run(rt, &["create", "--bundle", &b, "ch"]).0,
+            0,
+            "{rt} create"
+        );
+        assert_eq!(p.run(rt, &["start", "ch"]).0, 0, "{rt} start");
+        p.wait_stopped(rt, "ch");
+        assert_eq!(p.run(rt, &["delete", "ch"]).0, 0, "{rt} delete");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let root = p.bundle().join("rootfs").display().to_string();
+        let calls: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let Some((head, json)) = l.split_once(" {") else {
+                    return l.to_string();
+                };
+                let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
+                let pid = match v["pid"].as_i64().unwrap_or(0) {
+                    n @ (0 | 1) => n.to_string(),
+                    _ => "host-pid".into(),
+                };
+                let head = head
+                    .replace(&host_mnt, "host-mnt-ns")
+                    .replace(&root, "ROOTFS")
+                    .split(' ')
+                    .map(|w| {
+                        if w.starts_with("mnt:[") {
+                            "container-mnt-ns"
+                        } else {
+                            w
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                format!("{head} {} {} {pid} {}", v["id"], v["status"], v["bundle"])
+            })
+            .collect();
+        seen.push(calls);
+    }
+    let points: Vec<&str> = seen[0]
+        .iter()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        points,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "process",
+            "poststop"
+        ],
+        "runc's hooks: {:#?}",
+        seen[0]
+    );
+    assert!(
+        seen[0][2].contains(" host-root container-mnt-ns ROOTFS "),
+        "runc's createContainer: the host's root in the container's mount namespace: {}",
+        seen[0][2]
+    );
+    assert!(
+        seen[0][3].starts_with("startContainer 1000 hooked in-root"),
+        "{}",
+        seen[0][3]
+    );
+    assert_eq!(seen[1], seen[0], "glassbox-runc's hooks against runc's");
+
+    // A failing hook: createContainer fails the create and leaves no
+    // container; startContainer lets start return and the container stop.
+    for (point, id) in [("createContainer", "cf"), ("startContainer", "sf")] {
+        let mut results = Vec::new();
+        for rt in ["runc", "glassbox-runc"] {
+            let mut c = p.config();
+            c["process"]["args"] = serde_json::json!(["true"]);
+            c["hooks"] = serde_json::json!({point: [{
+                "path": "/bin/sh", "args": ["sh", "-c", "echo boom >&2; exit 3"]}]});
+            p.set_config(&c);
+            let b = p.bundle().display().to_string();
+            let create = p.run(rt, &["create", "--bundle", &b, id]).0;
+            let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+            let start = p.run(rt, &["start", id]).0;
+            if create == 0 {
+                p.wait_stopped(rt, id);
+            }
+            let state = p.state(rt, id);
+            let _ = p.run(rt, &["delete", id]);
+            let listed = p.run(rt, &["list", "-q"]).1;
+            results.push(format!(
+                "create {create} boom-in-error {} start {start} state {:?} listed-after-delete {:?}",
+                create == 0 || err.contains("boom"),
+                state.1,
+                listed.trim()
+            ));
+        }
+        let want = if point == "createContainer" {
+            "create 1 boom-in-error true start 1 state \"\" listed-after-delete \"\""
+        } else {
+            "create 0 boom-in-error true start 0 state \"stopped\" listed-after-delete \"\""
+        };
+        assert_eq!(results[0], want, "runc with a failing {point} hook");
+        assert_eq!(results[1], results[0], "a failing {point} hook");
+    }
+}
+
+/// Gives every file under `dir` (and `dir`) the owner `id:id`.
+fn chown_tree(dir: &Path, id: u32) {
+    std::os::unix::fs::lchown(dir, Some(id), Some(id)).unwrap();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            chown_tree(&p, id);
+        } else {
+            std::os::unix::fs::lchown(&p, Some(id), Some(id)).unwrap();
+        }
+    }
+}
+
+/// What a process sees of its user namespace, from inside.
+const IN_USERNS: &str = r#"#!/bin/sh
+echo "ids=$(id -u):$(id -g) status=$(grep -E '^(Uid|Gid)' /proc/self/status | tr -s '\t' ' ' | tr '\n' ' ')"
+echo "uid_map=$(cat /proc/self/uid_map | tr -s ' ')"
+echo "gid_map=$(cat /proc/self/gid_map | tr -s ' ')"
+echo "owner=$(ls -ln /bin/busybox | tr -s ' ' | cut -d' ' -f3,4)"
+echo made > /tmp/made && echo "made=$(ls -ln /tmp/made | tr -s ' ' | cut -d' ' -f3,4)"
+echo "null=$(ls -ln /dev/null | tr -s ' ' | cut -d' ' -f1,3,4)"
+echo "caps=$(grep -E '^Cap(Eff|Bnd)' /proc/self/status | tr '\n' ' ')"
+echo "cgroup=$(grep -c ' /sys/fs/cgroup' /proc/self/mountinfo) mounts"
+"#;
+
+/// A bundle with `linux.namespaces` type user and id maps (0 inside is
+/// 2000000 outside), its rootfs owned by the mapped ids: glassbox-runc
+/// writes the maps as runc does, the process is uid 0 of the namespace
+/// and sees what it sees under runc (run and exec), and what it writes
+/// lands on the host as 2000000. A user namespace without maps, or maps
+/// without one, is refused before anything is made, as by runc.
+#[test]
+fn a_user_namespace_bundle_maps_ids_as_under_runc() {
+    let Some(mut p) = Pair::new() else {
+        println!("SKIPPED: no runc on this host to compare with");
+        return;
+    };
+    const OUTSIDE: u32 = 2_000_000;
+    let root = p.bundle().join("rootfs");
+    std::fs::write(root.join("check.sh"), IN_USERNS).unwrap();
+    std::fs::set_permissions(
+        root.join("check.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    chown_tree(&root, OUTSIDE);
+    let map = serde_json::json!([{"containerID": 0, "hostID": OUTSIDE, "size": 65536}]);
+    let mut c = p.config();
+    c["process"]["args"] = serde_json::json!(["/check.sh"]);
+    c["root"]["readonly"] = false.into();
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
+    p.set_config(&c);
+    let b = p.bundle().display().to_string();
+    let made = root.join("tmp/made");
+    let mut seen = Vec::new();
+    for rt in ["runc", "glassbox-runc"] {
+        let _ = std::fs::remove_file(&made);
+        let (code, out) = p.run(rt, &["run", "--bundle", &b, "us"]);
+        let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+        assert_eq!(code, 0, "{rt} run: {out}{err}");
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(&made).unwrap();
+        assert_eq!(
+            (md.uid(), md.gid()),
+            (OUTSIDE, OUTSIDE),
+            "{rt}: the file root made inside, seen from the host"
+        );
+        // exec joins the user namespace first, then the others.
+        let mut c2 = c.clone();
+        c2["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        p.set_config(&c2);
+        assert_eq!(
+            p.run(rt, &["create", "--bundle", &b, "ux"]).0,
+            0,
+            "{rt} create"
+        );
+        assert_eq!(p.run(rt, &["start", "ux"]).0, 0, "{rt} start");
+        let (ecode, eout) = p.run(rt, &["exec", "ux", "/check.sh"]);
+        assert_eq!(ecode, 0, "{rt} exec: {eout}");
+        assert_eq!(p.run(rt, &["delete", "--force", "ux"]).0, 0);
+        p.set_config(&c);
+        seen.push(format!("{out}--- exec\n{eout}"));
+    }
+    assert!(
+        seen[0].contains("ids=0:0") && seen[0].contains(&format!("uid_map= 0 {OUTSIDE} 65536")),
+        "runc: {}",
+        seen[0]
+    );
+    let diff: Vec<String> = seen[0]
+        .lines()
+        .zip(seen[1].lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("runc {a}\n ours {b}"))
+        .collect();
+    assert!(diff.is_empty(), "in a user namespace:\n{}", diff.join("\n"));
+    assert_eq!(
+        seen[0].lines().count(),
+        seen[1].lines().count(),
+        "{seen:#?}"
+    );
+
+    // Bad bundles: refused by both, nothing left.
+    let mut no_maps = c.clone();
+    no_maps["linux"]["uidMappings"] = serde_json::Value::Null;
+    no_maps["linux"]["gidMappings"] = serde_json::Value::Null;
+    let mut no_userns = c.clone();
+    no_userns["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "user");
+    // Maps without a user namespace: ignored by both (the process is the
+    // host's root, no map is written).
+    for (what, bad, refused) in [
+        ("no maps", no_maps, true),
+        ("no user namespace", no_userns, false),
+    ] {
+        p.set_config(&bad);
+        let mut results = Vec::new();
+        for rt in ["runc", "glassbox-runc"] {
+            let code = p.run(rt, &["create", "--bundle", &b, "bad"]).0;
+            let listed = p.run(rt, &["list", "-q"]).1;
+            let _ = p.run(rt, &["delete", "--force", "bad"]);
+            results.push((code != 0, listed.trim().to_string()));
+        }
+        let want = if refused { "" } else { "bad" };
+        assert_eq!(results[0], (refused, want.to_string()), "runc, {what}");
+        assert_eq!(results[1], results[0], "{what}");
+    }
+}
+
+/// A loop device node the host has (`/dev/loopN`, block major 7): its
+/// minor. Nothing is attached to it; only its node is made.
+fn host_loop_minor() -> Option<u32> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    (0..8).find(|n| {
+        std::fs::metadata(format!("/dev/loop{n}"))
+            .is_ok_and(|m| m.file_type().is_block_device() && (m.rdev() >> 8) & 0xfff == 7)
+    })
+}
+
+/// `linux.devices` with a block device (a loop device's numbers) and a
+/// FIFO, one in a directory /dev lacks: the container sees each with
+/// its type, numbers, mode and owner, as under runc, and the FIFO
+/// carries data. In a user namespace the block device is the host's node
+/// bound in (runc's way: the kernel refuses mknod there), with the host's
+/// mode and owner, left unchanged on the host; the FIFO is still made
+/// (runc would bind a host FIFO at that path, which the host lacks).
+#[test]
+fn block_devices_and_fifos_are_made_as_under_runc() {
+    let Some(mut p) = Pair::new() else {
+        println!("SKIPPED: no runc on this host to compare with");
+        return;
+    };
+    let minor = host_loop_minor().expect("a /dev/loopN block device on the host");
+    let loop_path = format!("/dev/loop{minor}");
+    let stat = "stat -c '%n %F %t:%T %a %u:%g'";
+    let script = format!(
+        "{stat} {loop_path} /dev/pipes/fifo1 /dev/blk0; (echo through-the-fifo > /dev/pipes/fifo1 &); read l < /dev/pipes/fifo1; echo $l"
+    );
+    let mut c = p.config();
+    c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+    c["linux"]["devices"] = serde_json::json!([
+        {"path": loop_path, "type": "b", "major": 7, "minor": minor,
+            "fileMode": 0o640, "uid": 5, "gid": 6},
+        {"path": "/dev/pipes/fifo1", "type": "p", "fileMode": 0o646, "uid": 7, "gid": 8},
+        {"path": "/dev/blk0", "type": "b", "major": 7, "minor": 0},
+    ]);
+    p.set_config(&c);
+    let b = p.bundle().display().to_string();
+    let mut seen = Vec::new();
+    for rt in ["runc", "glassbox-runc"] {
+        let (code, out) = p.run(rt, &["run", "--bundle", &b, "dv"]);
+        let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+        assert_eq!(code, 0, "{rt} run: {out}{err}");
+        seen.push(out);
+    }
+    assert_eq!(
+        seen[0],
+        format!(
+            "{loop_path} block special file 7:{minor:x} 640 5:6\n/dev/pipes/fifo1 fifo 0:0 646 7:8\n/dev/blk0 block special file 7:0 666 0:0\nthrough-the-fifo\n"
+        ),
+        "runc"
+    );
+    assert_eq!(seen[1], seen[0], "glassbox-runc against runc");
+
+    // In a user namespace.
+    use std::os::unix::fs::MetadataExt;
+    let host = std::fs::metadata(&loop_path).unwrap();
+    let root = p.bundle().join("rootfs");
+    chown_tree(&root, 2_000_000);
+    let map = serde_json::json!([{"containerID": 0, "hostID": 2_000_000, "size": 65536}]);
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
+    let block_only = c["linux"]["devices"][0].clone();
+    let mut seen = Vec::new();
+    for (rt, devices, script) in [
+        (
+            "runc",
+            serde_json::json!([block_only]),
+            format!("{stat} {loop_path}"),
+        ),
+        (
+            "glassbox-runc",
+            serde_json::json!([block_only, c["linux"]["devices"][1]]),
+            format!("{stat} {loop_path} /dev/pipes/fifo1"),
+        ),
+    ] {
+        let mut c2 = c.clone();
+        c2["linux"]["devices"] = devices;
+        c2["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        p.set_config(&c2);
+        let (code, out) = p.run(rt, &["run", "--bundle", &b, "du"]);
+        let err = std::fs::read_to_string(p.dir.path().join("err")).unwrap_or_default();
+        let failed: Vec<String> =
+            std::fs::read_dir(p.dir.path().join(format!("state-{rt}/traces")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(|f| {
+                    std::fs::read_to_string(f.path())
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| l.contains("\"failed\""))
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+        assert_eq!(
+            code, 0,
+            "{rt} run in a user namespace: {out}{err}{failed:#?}"
+        );
+        seen.push(out);
+    }
+    // The host's node, as the namespace sees its owner (unmapped: 65534).
+    let bound = format!(
+        "{loop_path} block special file 7:{minor:x} {:o} 65534:65534\n",
+        host.mode() & 0o7777
+    );
+    assert_eq!(seen[0], bound, "runc binds the host's node");
+    assert_eq!(
+        seen[1],
+        format!("{bound}/dev/pipes/fifo1 fifo 0:0 646 7:8\n"),
+        "glassbox-runc"
+    );
+    let after = std::fs::metadata(&loop_path).unwrap();
+    assert_eq!(
+        (after.mode(), after.uid(), after.gid()),
+        (host.mode(), host.uid(), host.gid()),
+        "the host's {loop_path} is untouched"
     );
 }

@@ -21,8 +21,8 @@ pub(crate) use caps::drop_capabilities;
 use caps::drop_caps;
 pub(crate) use confine::rlimit_calls;
 use oci_spec::runtime::Spec;
-pub use park::Park;
-use park::{join_namespaces, park};
+use park::{join_namespaces, park, start_container_hooks};
+pub use park::{Hooks, Park, WAIT_HOOKS};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,12 @@ pub struct Plan {
     /// `process.noNewPrivileges` is honoured (a bundle's); `glassbox run`
     /// always sets no_new_privs.
     nnp_from_spec: bool,
+    /// A bundle's hooks: the state JSON its in-container hooks get, and
+    /// where the init waits for the runtime's own hooks.
+    hooks: Option<park::Hooks>,
+    /// The spec makes a new user namespace (its maps written by the
+    /// runtime before the start byte): the init first becomes its root.
+    new_userns: bool,
 }
 
 /// What a bundle's init does besides the common steps.
@@ -74,6 +80,8 @@ pub struct BundleOptions {
     pub seccomp: Option<crate::runtime::seccomp::Filter>,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// The hooks the init runs or waits for.
+    pub hooks: Option<park::Hooks>,
 }
 
 impl Plan {
@@ -112,6 +120,8 @@ impl Plan {
             rlimits: false,
             no_pivot: false,
             nnp_from_spec: false,
+            hooks: None,
+            new_userns: false,
         }
     }
 
@@ -131,6 +141,9 @@ impl Plan {
         io: super::Stdio,
         o: BundleOptions,
     ) -> Plan {
+        let new_userns = super::namespaces::in_spec(spec)
+            .iter()
+            .any(|n| n.name == "user");
         Plan {
             merged: root.to_path_buf(),
             upper: PathBuf::new(),
@@ -143,12 +156,16 @@ impl Plan {
             bundle_root: true,
             park: o.park,
             preserve_fds: o.preserve_fds,
-            userns: crate::kernel::userns::inside(),
+            // In a user namespace of its own, the init is root only there
+            // and makes devices as the rootless one does.
+            userns: crate::kernel::userns::inside() || new_userns,
             overlay: Default::default(),
             seccomp: o.seccomp,
             rlimits: true,
             no_pivot: o.no_pivot,
             nnp_from_spec: true,
+            hooks: o.hooks,
+            new_userns,
         }
     }
 }
@@ -342,6 +359,9 @@ pub(crate) fn stdin_from_null() {
 }
 
 fn setup_and_exec(plan: &Plan) -> R {
+    if plan.new_userns {
+        park::become_root()?;
+    }
     join_namespaces(&plan.spec)?;
     if plan.new_cgroup_ns {
         let calls = [kernel::Call::Unshare(
@@ -552,6 +572,7 @@ fn setup_and_exec(plan: &Plan) -> R {
     if let Some(p) = plan.park {
         park(p)?;
     }
+    start_container_hooks(plan)?;
     clean_slate_for_exec();
     for fd in 3..3 + plan.preserve_fds as i32 {
         // SAFETY: fcntl(F_SETFD) only clears the close-on-exec flag of a

@@ -28,7 +28,10 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
                 mount_volume(plan, &root, m, k)?;
                 continue;
             }
-            mount_one(&root, m, k)?;
+            // Root of a user namespace without a cgroup namespace of its
+            // own may not mount cgroupfs: the container's cgroups are
+            // bound from the host's instead (runc does the same).
+            mount_one(&root, m, plan.userns && !plan.new_cgroup_ns, k)?;
             if m.destination() == Path::new("/dev") {
                 if plan.userns {
                     bind_devices(&root, k)?;
@@ -38,9 +41,10 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
             }
         }
     }
-    if !plan.userns {
-        spec_devices(&plan.spec, &root, k)?;
-    }
+    spec_devices(&plan.spec, &root, plan.userns, k)?;
+    // The old root is still there: the runtime's prestart and
+    // createRuntime hooks, then createContainer, see both.
+    super::park::before_pivot(plan)?;
     if plan.no_pivot {
         move_root(&root, k)?;
     } else {
@@ -49,10 +53,17 @@ pub(super) fn build_root(plan: &Plan, k: &mut dyn Kernel) -> R {
     mask_paths(&plan.spec, k)
 }
 
-/// The spec's `linux.devices`: each character device made with `mknod`,
-/// then given its `fileMode` and owner (runc's createDevices). Block
-/// devices and FIFOs are refused by name rather than left out.
-fn spec_devices(spec: &Spec, root: &Path, k: &mut dyn Kernel) -> R {
+/// The mode, uid and gid to give a node the init made.
+type Owner = (u32, Option<u32>, Option<u32>);
+
+/// The spec's `linux.devices`: each character or block device made with
+/// `mknod`, then given its `fileMode` and owner (runc's createDevices);
+/// each FIFO (`p`) made the same way, without numbers. Root of a user
+/// namespace may not make device nodes: there each character or block
+/// device is the host's node at the same path, bind-mounted over an
+/// empty file (with the host's mode and owner, which the container must
+/// not change), as runc does; a FIFO it may still make.
+fn spec_devices(spec: &Spec, root: &Path, userns: bool, k: &mut dyn Kernel) -> R {
     use oci_spec::runtime::LinuxDeviceType as T;
     let devices = spec
         .linux()
@@ -62,64 +73,97 @@ fn spec_devices(spec: &Spec, root: &Path, k: &mut dyn Kernel) -> R {
     if devices.is_empty() {
         return Ok(());
     }
-    let mut calls = Vec::new();
-    let mut owners = Vec::new();
+    // Each device: its calls, and the mode and owner to give a node made.
+    let mut plan: Vec<(PathBuf, Call, Option<Owner>)> = Vec::new();
     let mut refused = None;
     for d in &devices {
         let rel = d.path().strip_prefix("/").unwrap_or(d.path());
         let path = root.join(rel);
-        if !matches!(d.typ(), T::C | T::U) {
-            refused = Some(format!(
-                "linux.devices {}: glassbox makes character devices only (type {:?} is not supported yet)",
-                d.path().display(),
-                d.typ()
-            ));
+        let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
+        let node = match d.typ() {
+            T::C | T::U => kernel::Node::Char,
+            T::B => kernel::Node::Block,
+            T::P => kernel::Node::Fifo,
+            T::A => {
+                refused = Some(format!(
+                    "linux.devices {}: type \"a\" (all) is for the device cgroup's rules, not a node to make: give c, u, b or p",
+                    d.path().display()
+                ));
+                continue;
+            }
+        };
+        if userns && node != kernel::Node::Fifo {
+            plan.push((path.clone(), kernel::bind(d.path(), path, false), None));
             continue;
         }
-        calls.push(Call::Mknod {
+        let call = Call::Mknod {
             path: path.clone(),
-            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
-            major: d.major() as u64,
-            minor: d.minor() as u64,
-        });
-        owners.push((
-            path,
-            d.file_mode().unwrap_or(0o666) & 0o7777,
-            d.uid(),
-            d.gid(),
-        ));
+            node,
+            mode,
+            major: if node == kernel::Node::Fifo {
+                0
+            } else {
+                d.major() as u64
+            },
+            minor: if node == kernel::Node::Fifo {
+                0
+            } else {
+                d.minor() as u64
+            },
+        };
+        plan.push((path, call, Some((mode, d.uid(), d.gid()))));
     }
     let names: Vec<String> = devices
         .iter()
         .map(|d| d.path().display().to_string())
         .collect();
-    act(
-        describe(
-            trace::step(Kind::Mount, "devices", "linux.devices").field("devices", &names),
-            &calls,
-        ),
-        || {
-            if let Some(why) = refused {
-                return Err(why);
+    let calls: Vec<Call> = plan.iter().map(|(_, c, _)| c.clone()).collect();
+    let mut b = trace::step(Kind::Mount, "devices", "linux.devices").field("devices", &names);
+    if userns {
+        b = b.field(
+            "bound_from_host",
+            "root of a user namespace may not mknod devices: the host's nodes are bound",
+        );
+    }
+    act(describe(b, &calls), || {
+        if let Some(why) = refused {
+            return Err(why);
+        }
+        for (path, c, owner) in &plan {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            for (c, (path, mode, uid, gid)) in calls.iter().zip(&owners) {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-                }
-                // A device the spec names twice, or one /dev already has, is replaced.
-                let _ = std::fs::remove_file(path);
-                apply(k, std::slice::from_ref(c))?;
-                if path.exists() {
-                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
-                        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-                    std::os::unix::fs::lchown(path, *uid, *gid)
-                        .map_err(|e| format!("chown {}: {e}", path.display()))?;
+            // A device the spec names twice, or one /dev already has, is replaced.
+            let _ = std::fs::remove_file(path);
+            if let (
+                None,
+                Call::Mount {
+                    source: Some(host), ..
+                },
+            ) = (owner, c)
+            {
+                if std::fs::symlink_metadata(host).is_err() {
+                    return Err(format!(
+                        "linux.devices {host}: in a user namespace the host's node at that path is bound into the container, and the host has none"
+                    ));
                 }
             }
-            Ok(())
-        },
-    )
+            if owner.is_none() {
+                // The mount point of a bound device: an empty file.
+                std::fs::File::create(path)
+                    .map_err(|e| format!("creating {}: {e}", path.display()))?;
+            }
+            apply(k, std::slice::from_ref(c))?;
+            if let (Some((mode, uid, gid)), true) = (owner, path.symlink_metadata().is_ok()) {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                    .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+                std::os::unix::fs::lchown(path, *uid, *gid)
+                    .map_err(|e| format!("chown {}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// A step that is exactly `calls`: announced with them, then made.
@@ -170,7 +214,12 @@ fn bind_root(root: &Path, k: &mut dyn Kernel) -> R {
     )
 }
 
-fn mount_one(root: &Path, m: &oci_spec::runtime::Mount, k: &mut dyn Kernel) -> R {
+fn mount_one(
+    root: &Path,
+    m: &oci_spec::runtime::Mount,
+    bind_cgroups: bool,
+    k: &mut dyn Kernel,
+) -> R {
     let dest = m.destination();
     let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
     let typ = m.typ().clone().unwrap_or_default();
@@ -196,7 +245,7 @@ fn mount_one(root: &Path, m: &oci_spec::runtime::Mount, k: &mut dyn Kernel) -> R
     let data = data.join(",");
     let opts = m.options().clone().unwrap_or_default().join(",");
     if typ == "cgroup" {
-        return mount_cgroup(&target, dest, flags, k);
+        return mount_cgroup(&target, dest, flags, bind_cgroups, k);
     }
     let calls = [kernel::mount_fs(&typ, &source, &target)
         .flags(flags)
@@ -226,12 +275,34 @@ fn mkdir_p(p: &Path) -> Result<(), String> {
 /// on v1 a tmpfs holding one mount per hierarchy the host has, each with
 /// the host's controller options (`cpu,cpuacct`), then made read-only if
 /// asked.
-fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) -> R {
+fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, bind: bool, k: &mut dyn Kernel) -> R {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let (v2, v1) = cgroup_hierarchies(&info);
     let names: Vec<&str> = v1.iter().map(|(n, _)| n.as_str()).collect();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // A bind of the container's own cgroup directory in each hierarchy,
+    // then (for `ro`) a read-only remount keeping the other flags.
+    let bind_own = |calls: &mut Vec<Call>, host: PathBuf, at: PathBuf| {
+        calls.push(kernel::bind(&host, at.clone(), false));
+        if flags.contains(MsFlags::MS_RDONLY) {
+            calls.push(Call::Mount {
+                source: None,
+                target: at,
+                fstype: None,
+                flags: MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
+                data: None,
+            });
+        }
+    };
     let mut calls = Vec::new();
-    if v2 {
+    if v2 && bind {
+        let path = own_cgroup(&own, "");
+        bind_own(
+            &mut calls,
+            Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/')),
+            target.to_path_buf(),
+        );
+    } else if v2 {
         calls.push(kernel::mount_fs("cgroup2", "cgroup", target).flags(flags));
     } else {
         let rw = flags & !MsFlags::MS_RDONLY;
@@ -241,6 +312,17 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) 
                 .data("mode=755"),
         );
         for (name, opts) in &v1 {
+            if bind {
+                let path = own_cgroup(&own, opts);
+                bind_own(
+                    &mut calls,
+                    Path::new("/sys/fs/cgroup")
+                        .join(name)
+                        .join(path.trim_start_matches('/')),
+                    target.join(name),
+                );
+                continue;
+            }
             calls.push(
                 kernel::mount_fs("cgroup", "cgroup", target.join(name))
                     .flags(flags)
@@ -257,34 +339,55 @@ fn mount_cgroup(target: &Path, dest: &Path, flags: MsFlags, k: &mut dyn Kernel) 
             });
         }
     }
-    act(
-        describe(
-            trace::step(Kind::Mount, "cgroupfs", dest.display().to_string())
-                .field("version", if v2 { "v2" } else { "v1" })
-                .field("hierarchies", &names)
-                .field("read_only", flags.contains(MsFlags::MS_RDONLY)),
-            &calls,
-        ),
-        || {
-            // Each v1 hierarchy's directory is made on the tmpfs once it
-            // is mounted, just before its own mount.
-            mkdir_p(target)?;
-            for c in &calls {
-                if let Call::Mount {
-                    target: dir,
-                    fstype: Some(t),
-                    ..
-                } = c
-                {
-                    if t == "cgroup" {
-                        mkdir_p(dir)?;
-                    }
+    let mut b = trace::step(Kind::Mount, "cgroupfs", dest.display().to_string())
+        .field("version", if v2 { "v2" } else { "v1" })
+        .field("hierarchies", &names)
+        .field("read_only", flags.contains(MsFlags::MS_RDONLY));
+    if bind {
+        b = b.field(
+            "bound",
+            "the container's own cgroups, bound from the host's hierarchies",
+        );
+    }
+    act(describe(b, &calls), || {
+        // Each v1 hierarchy's directory is made on the tmpfs once it
+        // is mounted, just before its own mount.
+        mkdir_p(target)?;
+        for c in &calls {
+            if let Call::Mount {
+                target: dir,
+                fstype,
+                flags: f,
+                ..
+            } = c
+            {
+                let bound = f.contains(MsFlags::MS_BIND) && !f.contains(MsFlags::MS_REMOUNT);
+                if fstype.as_deref() == Some("cgroup") || bound {
+                    mkdir_p(dir)?;
                 }
-                apply(k, std::slice::from_ref(c))?;
             }
-            Ok(())
-        },
-    )
+            apply(k, std::slice::from_ref(c))?;
+        }
+        Ok(())
+    })
+}
+
+/// This process's cgroup in the hierarchy whose controllers are `opts`
+/// (`cpu`, `name=systemd`; "" for the v2 line `0::PATH`), from
+/// /proc/self/cgroup text.
+fn own_cgroup(text: &str, opts: &str) -> String {
+    let mut want: Vec<&str> = opts.split(',').filter(|o| !o.is_empty()).collect();
+    want.sort();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+            let mut have: Vec<&str> = ctrl.split(',').filter(|o| !o.is_empty()).collect();
+            have.sort();
+            (have == want).then(|| path.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| "/".into())
 }
 
 /// From mountinfo text: whether /sys/fs/cgroup is cgroup2, and each v1
@@ -462,6 +565,7 @@ fn make_devices(root: &Path, k: &mut dyn Kernel) -> R {
         .iter()
         .map(|(name, major, minor)| Call::Mknod {
             path: dev.join(name),
+            node: kernel::Node::Char,
             mode: 0o666,
             major: *major,
             minor: *minor,
@@ -606,6 +710,8 @@ mod tests {
             rlimits: false,
             no_pivot: false,
             nnp_from_spec: false,
+            hooks: None,
+            new_userns: false,
         }
     }
 
